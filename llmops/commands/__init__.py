@@ -1,0 +1,1 @@
+"""One thin Typer module per command group: parse flags, call the capability package, render."""

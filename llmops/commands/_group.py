@@ -1,0 +1,60 @@
+"""The root group: turns llmops errors into one line and an exit code, tracebacks only with -v."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+from typer.core import TyperGroup
+
+from llmops.errors import EXIT_FAILED, EXIT_USAGE, LlmopsError
+
+
+def _verbose(ctx: typer.Context) -> bool:
+    obj = ctx.find_root().obj
+    return bool(getattr(obj, "verbose", False)) or "-v" in sys.argv or "--verbose" in sys.argv
+
+
+def _say(message: str) -> None:
+    """Print an error: the first line prefixed with 'error:', the rest indented under it."""
+    from rich.markup import escape
+
+    from llmops.ui import err
+
+    for i, line in enumerate(message.splitlines() or [""]):
+        prefix = "[bold red]error:[/bold red] " if i == 0 else "       "
+        err.print(prefix + escape(line), highlight=False, soft_wrap=True)
+
+
+def _is_cli_control(exc: Exception) -> bool:
+    """Exit, Abort and usage errors belong to Typer (Click before 0.29): let it handle them."""
+    return isinstance(exc, typer.Exit | typer.Abort) or type(exc).__module__.split(".")[0] in ("typer", "click")
+
+
+class LlmopsGroup(TyperGroup):
+    def invoke(self, ctx: typer.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except LlmopsError as exc:
+            if _verbose(ctx):
+                traceback.print_exc()
+            _say(exc.render())
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _say("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if _is_cli_control(exc):
+                raise
+            from pydantic import ValidationError
+
+            if _verbose(ctx):
+                traceback.print_exc()
+            if isinstance(exc, ValidationError):
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                _say(f"invalid value for {where}: {first['msg']}")
+                raise typer.Exit(EXIT_USAGE) from None
+            _say(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
+            raise typer.Exit(EXIT_FAILED) from None

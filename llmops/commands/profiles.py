@@ -1,0 +1,102 @@
+"""`llmops profiles list|show|validate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmops.context import state
+from llmops.options import JsonOpt
+
+app = typer.Typer(help="List, show and validate node, model and provider profiles.", no_args_is_help=True)
+
+KINDS = ("node", "model", "provider")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Option("--kind", "-k", help="Only this kind: node, model or provider.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """List every profile with its aliases and the file it came from.
+
+    Example: llmops profiles list --kind model
+    """
+    from llmops.errors import UsageError
+    from llmops.profiles.summary import summarize
+
+    st = state(ctx, json=json)
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"unknown kind '{kind}'", hint="use node, model or provider")
+    catalog = st.catalog()
+    rows = {k: [summarize(loaded) for loaded in catalog.all(k)] for k in KINDS if kind in (None, k)}
+    if st.json:
+        from llmops.ui import print_json
+
+        print_json(rows)
+        return
+    from llmops.ui import out, table
+
+    for k, items in rows.items():
+        out.print(table(f"{k}s", ["name", "aliases", "summary", "file"],
+                        ([r["name"], ", ".join(r["aliases"]), r["summary"], r["source"]] for r in items)))
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Profile name or alias.")],
+    kind: Annotated[str | None, typer.Option("--kind", "-k", help="node, model or provider (default: whichever matches).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Show one profile, fully resolved, and the file it came from.
+
+    Example: llmops profiles show llama-70b
+    """
+    from llmops.profiles.summary import find_any
+
+    st = state(ctx, json=json)
+    found_kind, loaded = find_any(st.catalog(), name, kind)
+    document = {"kind": found_kind, "source": str(loaded.source), **loaded.profile.model_dump(mode="json", exclude_none=True)}
+    if st.json:
+        from llmops.ui import print_json
+
+        print_json(document)
+        return
+    import yaml
+
+    from llmops.ui import err, out
+
+    err.print(f"[dim]# {found_kind} '{loaded.profile.name}' from {loaded.source}[/dim]", highlight=False)
+    out.print(yaml.safe_dump(document, sort_keys=False).rstrip(), highlight=False, markup=False)
+
+
+@app.command("validate")
+def validate(
+    ctx: typer.Context,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: every folder on the search path).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Check profile files: every problem in every file, each with file:line and field. Exit 2 if any.
+
+    Example: llmops profiles validate configs/
+    """
+    from llmops.profiles.validate import validate_paths
+
+    st = state(ctx, json=json)
+    report = validate_paths(list(paths) if paths else st.catalog().dirs)
+    if st.json:
+        from llmops.ui import print_json
+
+        print_json(report)
+    else:
+        from llmops.ui import err
+
+        for problem in report.problems:
+            err.print(problem.render(), highlight=False, markup=False, soft_wrap=True)
+        err.print(f"checked {len(report.files)} file(s): {len(report.problems)} problem(s)", highlight=False)
+    if report.problems:
+        raise typer.Exit(2)

@@ -1,0 +1,34 @@
+"""Where llmops keeps user configuration and data; both overridable by environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_NAME = "llmops"
+
+
+def user_config_dir() -> Path:
+    """$LLMOPS_CONFIG_DIR, else the platform's user config dir."""
+    if env := os.environ.get("LLMOPS_CONFIG_DIR"):
+        return Path(env)
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME)
+
+
+def user_data_dir() -> Path:
+    """$LLMOPS_DATA_DIR, else the platform's user data dir (job store, caches)."""
+    if env := os.environ.get("LLMOPS_DATA_DIR"):
+        return Path(env)
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME)
+
+
+def shipped_configs_dir() -> Path:
+    """Profiles shipped with the package (a wheel) or the repository's configs/ (a checkout)."""
+    packaged = Path(__file__).parent / "_configs"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "configs"

