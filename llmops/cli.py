@@ -34,13 +34,27 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     profiles_dir: Annotated[
-        Path | None, typer.Option("--profiles-dir", help="Look here first for nodes/, models/, providers/.",
-                                  envvar=None, show_default=False)] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Workspace file (default: ./llmops.yaml).")] = None,
-    json: Annotated[bool, typer.Option("--json", help="Machine-readable output: one JSON document on stdout.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail; tracebacks on errors.")] = False,
-    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
-                                                 help="Print the version and exit.")] = None,
+        Path | None,
+        typer.Option(
+            "--profiles-dir",
+            help="Look here first for nodes/, models/, providers/.",
+            envvar=None,
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Workspace file (default: ./llmops.yaml).")
+    ] = None,
+    json: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output: one JSON document on stdout.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="More detail; tracebacks on errors.")
+    ] = False,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
 ) -> None:
     ctx.obj = AppState(profiles_dir=profiles_dir, config=config, json=json, verbose=verbose)
 

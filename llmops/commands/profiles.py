@@ -18,7 +18,9 @@ KINDS = ("node", "model", "provider")
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    kind: Annotated[str | None, typer.Option("--kind", "-k", help="Only this kind: node, model or provider.")] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", "-k", help="Only this kind: node, model or provider.")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """List every profile with its aliases and the file it came from.
@@ -41,15 +43,22 @@ def list_(
     from llmops.ui import out, table
 
     for k, items in rows.items():
-        out.print(table(f"{k}s", ["name", "aliases", "summary", "file"],
-                        ([r["name"], ", ".join(r["aliases"]), r["summary"], r["source"]] for r in items)))
+        out.print(
+            table(
+                f"{k}s",
+                ["name", "aliases", "summary", "file"],
+                ([r["name"], ", ".join(r["aliases"]), r["summary"], r["file"]] for r in items),
+            )
+        )
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Profile name or alias.")],
-    kind: Annotated[str | None, typer.Option("--kind", "-k", help="node, model or provider (default: whichever matches).")] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", "-k", help="node, model or provider (default: whichever matches).")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Show one profile, fully resolved, and the file it came from.
@@ -60,7 +69,11 @@ def show(
 
     st = state(ctx, json=json)
     found_kind, loaded = find_any(st.catalog(), name, kind)
-    document = {"kind": found_kind, "source": str(loaded.source), **loaded.profile.model_dump(mode="json", exclude_none=True)}
+    document = {
+        **loaded.profile.model_dump(mode="json", exclude_none=True),
+        "kind": found_kind,
+        "file": str(loaded.source),
+    }
     if st.json:
         from llmops.ui import print_json
 
@@ -77,7 +90,9 @@ def show(
 @app.command("validate")
 def validate(
     ctx: typer.Context,
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: every folder on the search path).")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (default: every folder on the search path).")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Check profile files: every problem in every file, each with file:line and field. Exit 2 if any.
@@ -87,7 +102,8 @@ def validate(
     from llmops.profiles.validate import validate_paths
 
     st = state(ctx, json=json)
-    report = validate_paths(list(paths) if paths else st.catalog().dirs)
+    targets = list(paths) if paths else [d for d in st.catalog().dirs if d.is_dir()]
+    report = validate_paths(targets, st.catalog())
     if st.json:
         from llmops.ui import print_json
 

@@ -66,7 +66,9 @@ def read_config_json(path: Path) -> Architecture:
     try:
         return architecture_from_config(config)
     except KeyError as exc:
-        raise UsageError(f"{path}: field {exc.args[0]} is missing", hint="is this a Hugging Face config.json?") from exc
+        raise UsageError(
+            f"{path}: field {exc.args[0]} is missing", hint="is this a Hugging Face config.json?"
+        ) from exc
 
 
 def architecture_from_gguf(path: Path) -> Architecture:
@@ -110,7 +112,10 @@ def model_from_path(path: Path) -> ModelProfile:
     safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in name) or "model"
     if path.suffix == ".gguf":
         return ModelProfile(
-            name=safe, source=ModelSource(gguf=str(path)), architecture=architecture_from_gguf(path), engine="llamacpp"
+            name=safe,
+            source=ModelSource(gguf=str(path)),
+            architecture=architecture_from_gguf(path),
+            engine="llamacpp",
         )
     config = path / "config.json"
     if not config.is_file():

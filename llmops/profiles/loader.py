@@ -69,14 +69,22 @@ def parse_profile(path: Path, kind: ProfileKind | None = None) -> Loaded[Profile
     """Load and validate one profile file; every problem in it is raised together."""
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
-        raise ProfileProblems([Problem(str(path), 1, None, "expected a mapping of keys (name:, ...) at the top")])
+        raise ProfileProblems(
+            [Problem(str(path), 1, None, "expected a mapping of keys (name:, ...) at the top")]
+        )
     kind = kind or kind_of(doc)
     if kind is None:
         given = doc.data.get("kind")
         why = f"unknown kind {given!r}" if given else "cannot tell the profile's kind"
         raise ProfileProblems(
-            [Problem(str(path), doc.line_of(("kind",)), "kind",
-                     f"{why}; add `kind: node|model|provider` or put it under nodes/, models/ or providers/")]
+            [
+                Problem(
+                    str(path),
+                    doc.line_of(("kind",)),
+                    "kind",
+                    f"{why}; add `kind: node|model|provider` or put it under nodes/, models/ or providers/",
+                )
+            ]
         )
     cls = PROFILE_CLASSES[kind]
     try:

@@ -13,7 +13,17 @@ ProfileKind = Literal["node", "model", "provider"]
 Engine = Literal["vllm", "llamacpp", "sglang", "trtllm"]
 Dtype = Literal["auto", "bfloat16", "float16", "float32"]
 Quantization = Literal[
-    "none", "fp8", "int8", "w8a8", "w4a16", "gptq", "awq", "bnb-4bit", "bnb-8bit", "gguf", "compressed-tensors"
+    "none",
+    "fp8",
+    "int8",
+    "w8a8",
+    "w4a16",
+    "gptq",
+    "awq",
+    "bnb-4bit",
+    "bnb-8bit",
+    "gguf",
+    "compressed-tensors",
 ]
 KvCacheDtype = Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"]
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
@@ -38,7 +48,9 @@ class ProfileBase(StrictModel):
 class GpuSpec(StrictModel):
     model: str = Field(description="GPU model, e.g. 'NVIDIA A100-SXM4-40GB'")
     count: PositiveInt = Field(description="GPUs per node")
-    memory_gib: PositiveFloat = Field(description="memory per GPU as CUDA reports it (GiB), not the marketing figure")
+    memory_gib: PositiveFloat = Field(
+        description="memory per GPU as CUDA reports it (GiB), not the marketing figure"
+    )
     interconnect: Literal["nvlink", "pcie", "none"] = "pcie"
     vendor: Literal["nvidia", "amd"] = "nvidia"
     compute_capability: str | None = None
@@ -101,13 +113,17 @@ class Architecture(StrictModel):
     head_dim: PositiveInt | None = None
     vocab_size: PositiveInt
     intermediate_size: PositiveInt | None = None
-    num_params: PositiveFloat | None = Field(default=None, description="total parameters (every expert counted)")
+    num_params: PositiveFloat | None = Field(
+        default=None, description="total parameters (every expert counted)"
+    )
     tie_word_embeddings: bool = False
     max_position_embeddings: PositiveInt | None = None
     num_experts: PositiveInt | None = None
     num_experts_per_tok: PositiveInt | None = None
     moe_intermediate_size: PositiveInt | None = None
-    kv_lora_rank: PositiveInt | None = Field(default=None, description="MLA models (DeepSeek): compressed KV rank")
+    kv_lora_rank: PositiveInt | None = Field(
+        default=None, description="MLA models (DeepSeek): compressed KV rank"
+    )
     qk_rope_head_dim: PositiveInt | None = None
     torch_dtype: Dtype | None = None
 
@@ -169,7 +185,9 @@ class SamplingDefaults(StrictModel):
 class ModelProfile(ProfileBase):
     source: ModelSource
     architecture: Architecture | None = None
-    config: str | None = Field(default=None, description="path to a Hugging Face config.json (instead of architecture)")
+    config: str | None = Field(
+        default=None, description="path to a Hugging Face config.json (instead of architecture)"
+    )
     default_node: str | None = None
     engine: Engine = "vllm"
     serving: ServingSettings = Field(default_factory=ServingSettings)
@@ -178,7 +196,12 @@ class ModelProfile(ProfileBase):
 
     @model_validator(mode="after")
     def _architecture_given(self) -> ModelProfile:
-        if self.architecture is None and self.config is None and self.source.gguf is None and not self.source.path:
+        if (
+            self.architecture is None
+            and self.config is None
+            and self.source.gguf is None
+            and not self.source.path
+        ):
             raise ValueError("give architecture numbers or a config path (config.json)")
         return self
 
@@ -206,7 +229,9 @@ class BatchLimits(StrictModel):
 class ProviderProfile(ProfileBase):
     api: Literal["openai", "anthropic", "google", "openai-compatible"]
     base_url: str | None = None
-    api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="variable holding the key")
+    api_key_env: str | None = Field(
+        default=None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="variable holding the key"
+    )
     models: list[ProviderModel] = Field(default_factory=list)
     rpm: PositiveInt | None = None
     tpm: PositiveInt | None = None

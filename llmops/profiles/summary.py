@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from llmops.errors import NotFoundError, UsageError
@@ -11,7 +12,11 @@ from llmops.profiles.schema import ModelProfile, NodeProfile, ProfileKind, Provi
 
 def one_line(profile: Any) -> str:
     if isinstance(profile, NodeProfile):
-        hw = f"{profile.gpu.count} x {profile.gpu.model} ({profile.gpu.memory_gib:g} GiB)" if profile.gpu else "CPU only"
+        hw = (
+            f"{profile.gpu.count} x {profile.gpu.model} ({profile.gpu.memory_gib:g} GiB)"
+            if profile.gpu
+            else "CPU only"
+        )
         pool = f", {profile.count} nodes" if profile.count > 1 else ""
         return f"{hw}; {profile.cpu.cores} cores, {profile.cpu.ram_gib:g} GiB RAM{pool}"
     if isinstance(profile, ModelProfile):
@@ -26,7 +31,23 @@ def one_line(profile: Any) -> str:
 
 def summarize(loaded: Loaded) -> dict[str, Any]:
     p = loaded.profile
-    return {"name": p.name, "aliases": list(p.aliases), "summary": one_line(p), "source": str(loaded.source)}
+    return {
+        "name": p.name,
+        "aliases": list(p.aliases),
+        "summary": one_line(p),
+        "file": display_path(loaded.source),
+    }
+
+
+def display_path(path: Path) -> str:
+    """Relative to the working directory when that is shorter; shipped profiles as 'builtin:...'."""
+    from llmops.paths import shipped_configs_dir
+
+    resolved = path.resolve()
+    for base, label in ((shipped_configs_dir().resolve(), "builtin:"), (Path.cwd().resolve(), "")):
+        if resolved.is_relative_to(base):
+            return label + str(resolved.relative_to(base))
+    return str(path)
 
 
 def find_any(catalog: Catalog, name: str, kind: ProfileKind | None = None) -> tuple[ProfileKind, Loaded]:

@@ -61,7 +61,14 @@ def load_yaml(path: Path) -> SourceDoc:
         if exc.context:
             reason = f"{reason} ({exc.context})"
         raise ProfileProblems(
-            [Problem(str(path), line, None, f"invalid YAML: {reason}; check the indentation and the ':' after each key")]
+            [
+                Problem(
+                    str(path),
+                    line,
+                    None,
+                    f"invalid YAML: {reason}; check the indentation and the ':' after each key",
+                )
+            ]
         ) from exc
     except yaml.YAMLError as exc:
         raise ProfileProblems([Problem(str(path), None, None, f"invalid YAML: {exc}")]) from exc
@@ -110,7 +117,11 @@ def _message(err: dict[str, Any], model: type[BaseModel]) -> str:
     if kind == "missing":
         return "required field is missing"
     msg = err["msg"]
-    if "input" in err and kind not in ("model_type", "dict_type") and not isinstance(err["input"], dict | list):
+    if (
+        "input" in err
+        and kind not in ("model_type", "dict_type")
+        and not isinstance(err["input"], dict | list)
+    ):
         msg = f"{msg} (got {err['input']!r})"
     return msg
 
