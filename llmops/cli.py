@@ -65,4 +65,4 @@ app.command("doctor")(doctor.doctor)
 
 
 def main() -> None:
-    app()
+    app(prog_name="llmops")

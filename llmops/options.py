@@ -7,16 +7,46 @@ from typing import Annotated
 
 import typer
 
+
+def _names(kind: str, incomplete: str) -> list[str]:
+    """Profile names and aliases for shell completion (loaded only when completing)."""
+    try:
+        from llmops.profiles.loader import Catalog
+
+        return [n for n in Catalog.discover().names(kind) if n.startswith(incomplete)]  # type: ignore[arg-type]
+    except Exception:  # completion must never crash the shell
+        return []
+
+
+def complete_model(incomplete: str) -> list[str]:
+    return _names("model", incomplete)
+
+
+def complete_node(incomplete: str) -> list[str]:
+    return _names("node", incomplete)
+
+
+def complete_provider(incomplete: str) -> list[str]:
+    return _names("provider", incomplete)
+
+
 ModelArg = Annotated[
     str | None,
     typer.Argument(
         help="Model profile name or alias, a checkpoint directory, or a .gguf file. "
         "Default: the workspace's model (llmops.yaml), else smollm2.",
         show_default=False,
+        autocompletion=complete_model,
     ),
 ]
 NodeOpt = Annotated[
-    str | None, typer.Option("--node", "-n", help="Node profile (default: the model's or the workspace's).")
+    str | None,
+    typer.Option(
+        "--node",
+        "-n",
+        help="Node profile (default: the workspace's, else the model's).",
+        autocompletion=complete_node,
+    ),
 ]
 TpOpt = Annotated[
     int | None, typer.Option("--tp", min=1, help="Tensor-parallel size (GPUs per model replica).")
@@ -35,7 +65,13 @@ GpuMemUtilOpt = Annotated[
     ),
 ]
 ProviderOpt = Annotated[
-    str | None, typer.Option("--provider", "-p", help="Provider profile (openai, anthropic, local, ...).")
+    str | None,
+    typer.Option(
+        "--provider",
+        "-p",
+        help="Provider profile (openai, anthropic, local, ...).",
+        autocompletion=complete_provider,
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail; tracebacks on errors.")]

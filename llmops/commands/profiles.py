@@ -8,11 +8,15 @@ from typing import Annotated
 import typer
 
 from llmops.context import state
-from llmops.options import JsonOpt
+from llmops.options import JsonOpt, complete_model, complete_node, complete_provider
 
 app = typer.Typer(help="List, show and validate node, model and provider profiles.", no_args_is_help=True)
 
 KINDS = ("node", "model", "provider")
+
+
+def complete_any(incomplete: str) -> list[str]:
+    return complete_model(incomplete) + complete_node(incomplete) + complete_provider(incomplete)
 
 
 @app.command("list")
@@ -55,7 +59,7 @@ def list_(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Profile name or alias.")],
+    name: Annotated[str, typer.Argument(help="Profile name or alias.", autocompletion=complete_any)],
     kind: Annotated[
         str | None, typer.Option("--kind", "-k", help="node, model or provider (default: whichever matches).")
     ] = None,

@@ -162,3 +162,16 @@ def test_help_imports_no_heavy_module(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
     )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_shell_completion_offers_profile_names(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "_LLMOPS_COMPLETE": "complete_bash",
+        "COMP_WORDS": "llmops profiles show llama-7",
+        "COMP_CWORD": "3",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "llmops"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+    )
+    assert out.stdout.split() == ["llama-70b"]
