@@ -128,20 +128,21 @@ SAMPLER_COPIES = 3  # fp32 logits, softmax probabilities and log-probabilities o
 def activation_peak_bytes(
     arch: Architecture, *, tp: int, num_tokens: int, num_seqs: int, act_bytes: int
 ) -> float:
-    """Peak PyTorch memory of vLLM's profiling forward pass on one GPU.
+    """Peak PyTorch memory of vLLM's profiling run on one GPU.
 
-    vLLM runs one dummy batch of `max_num_batched_tokens` tokens and a dummy sampler pass over
-    `max_num_seqs` rows of logits, and records the peak. The peak sits in the MLP of one layer:
-    the residual, the normed input and the output (3 x hidden) plus gate_up (2 x intermediate / tp)
-    and its activation (intermediate / tp) are alive together. MoE layers hold top-k copies of that.
-    The sampler holds `num_seqs x vocab` logits in fp32 a few times over.
+    vLLM runs one dummy forward pass of `max_num_batched_tokens` tokens, then a dummy sampler pass over
+    `max_num_seqs` rows of logits, and records the peak; the two phases do not overlap, so the peak is the
+    larger. The forward peak sits in one layer's MLP: the residual, the normed input and the output
+    (3 x hidden) are alive with gate_up (2 x intermediate / tp) and its activation (intermediate / tp).
+    MoE layers hold top-k copies of the expert intermediate. The sampler holds `num_seqs x vocab` logits
+    in fp32 a few times over (logits, probabilities, log-probabilities).
     """
     inter = arch.intermediate_size or 4 * arch.hidden_size
     if arch.num_experts:
         inter = (arch.moe_intermediate_size or inter) * (arch.num_experts_per_tok or 2)
     forward = num_tokens * (3 * arch.hidden_size + 3 * inter / tp) * act_bytes
     sampler = min(num_seqs, num_tokens) * arch.vocab_size * 4 * SAMPLER_COPIES
-    return forward + sampler
+    return max(forward, sampler)
 
 
 def non_torch_bytes(tp: int, pp: int) -> float:
@@ -170,7 +171,12 @@ def default_batched_tokens(gpu_memory_gib: float, gpu_model: str) -> tuple[int, 
 
 
 def llamacpp_compute_bytes(arch: Architecture, *, n_ctx: int, n_ubatch: int) -> float:
-    """llama.cpp's CPU compute buffer for one micro-batch, in fp32: the logits (vocab), the attention
-    scores of every head against the whole context (no flash attention), and the widest MLP activations."""
-    widest = max(arch.hidden_size, arch.intermediate_size or 4 * arch.hidden_size)
-    return n_ubatch * (arch.vocab_size + n_ctx * arch.num_attention_heads + 4 * widest) * 4
+    """llama.cpp's CPU compute buffer for one micro-batch of `n_ubatch` tokens, in fp32.
+
+    ggml's graph allocator reuses memory, so the buffer is the larger of two phases plus a few hidden-size
+    rows: the output logits (vocab per token) or, without flash attention, the attention scores of every
+    head against the whole context plus the mask. Checked against llama.cpp's own log for SmolLM2 at
+    n_ctx 2048 and 8192 (tests/plan/test_llamacpp_real.py).
+    """
+    widest = max(arch.vocab_size, n_ctx * (arch.num_attention_heads + 1))
+    return n_ubatch * (widest + 3 * arch.hidden_size) * 4
