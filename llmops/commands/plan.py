@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, get_args
+from typing import Annotated
 
 import typer
 
 from llmops.context import state
 from llmops.options import GpuMemUtilOpt, JsonOpt, MaxModelLenOpt, ModelArg, NodeOpt, PpOpt, TpOpt
-from llmops.profiles.schema import Dtype, KvCacheDtype, Quantization
 
-DtypeChoice = Enum("DtypeChoice", {v: v for v in get_args(Dtype)}, type=str)  # type: ignore[misc]
-QuantChoice = Enum("QuantChoice", {v: v for v in get_args(Quantization)}, type=str)  # type: ignore[misc]
-KvChoice = Enum("KvChoice", {v: v for v in get_args(KvCacheDtype)}, type=str)  # type: ignore[misc]
+# The schema's Literal values, spelled out so `llmops --help` skips pydantic (a test keeps them equal).
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+QUANTIZATIONS = (
+    "none",
+    "fp8",
+    "int8",
+    "w8a8",
+    "w4a16",
+    "gptq",
+    "awq",
+    "bnb-4bit",
+    "bnb-8bit",
+    "gguf",
+    "compressed-tensors",
+)
+KV_CACHE_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
+DtypeChoice = Enum("DtypeChoice", {v: v for v in DTYPES}, type=str)  # type: ignore[misc]
+QuantChoice = Enum("QuantChoice", {v: v for v in QUANTIZATIONS}, type=str)  # type: ignore[misc]
+KvChoice = Enum("KvChoice", {v: v for v in KV_CACHE_DTYPES}, type=str)  # type: ignore[misc]
 
 
 def plan(

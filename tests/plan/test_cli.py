@@ -119,3 +119,14 @@ def test_cpu_node_plans_llamacpp_and_refuses_vllm_as_a_subprocess() -> None:
         "error: llama-3.1-70b uses engine vllm, which needs GPUs; node epyc-7763 has none"
     )
     assert "Traceback" not in refused.stderr
+
+
+def test_choices_match_the_profile_schema() -> None:
+    from typing import get_args
+
+    from llmops.commands import plan as command
+    from llmops.profiles.schema import Dtype, KvCacheDtype, Quantization
+
+    assert get_args(Dtype) == command.DTYPES
+    assert get_args(Quantization) == command.QUANTIZATIONS
+    assert get_args(KvCacheDtype) == command.KV_CACHE_DTYPES
