@@ -120,8 +120,8 @@ def layers_per_stage(num_layers: int, pp: int) -> int:
 
 # --- the non-KV reserve (vLLM's profiling run) ---------------------------------------------------
 
-NON_TORCH_GIB_TP1 = 0.25  # cuBLAS/cuDNN workspaces and allocator slack seen as "non_torch_memory" at TP 1
-NON_TORCH_GIB_TP = 0.6  # plus NCCL and custom all-reduce buffers when tp x pp > 1
+NON_TORCH_GIB_TP1 = 0.35  # cuBLAS workspaces and allocator slack: "non_torch_memory=0.35GiB" in vllm#10517
+NON_TORCH_GIB_TP = 0.75  # plus NCCL and custom all-reduce buffers when tp x pp > 1 (logs show 0.2 to 3.6)
 SAMPLER_COPIES = 3  # fp32 logits, softmax probabilities and log-probabilities of the dummy sampler run
 
 
