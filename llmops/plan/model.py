@@ -106,7 +106,7 @@ class Plan(StrictModel):
 
     def summary(self) -> str:
         """One line for people: the verdict and the figure that decides it."""
-        where = "RAM" if self.device == "cpu" else "per GPU"
+        where = "in RAM" if self.device == "cpu" else "per GPU"
         if not self.fits:
             available = (
                 self.memory_budget_gib_per_gpu - self.activation_gib_per_gpu - self.non_torch_gib_per_gpu
