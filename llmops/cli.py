@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmops.commands import doctor, init, profiles
+from llmops.commands import doctor, init, plan, profiles
 from llmops.commands._group import LlmopsGroup
 from llmops.context import AppState
 
@@ -62,6 +62,7 @@ def root(
 app.add_typer(profiles.app, name="profiles")
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)
+app.command("plan")(plan.plan)
 
 
 def main() -> None:
