@@ -58,8 +58,10 @@ def test_engine_dying_at_start_reports_log_tail_and_diagnosis(tmp_path: Path) ->
     model, node = _profiles()
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 64)
-    broken = model.model_copy(update={"source": model.source.model_copy(update={"gguf": str(bad), "package": None})})
-    with pytest.raises(OperationFailed) as info, running(broken, node, ready_timeout=60, log_path=tmp_path / "x.log"):
+    source = model.source.model_copy(update={"gguf": str(bad), "package": None})
+    broken = model.model_copy(update={"source": source})
+    log = tmp_path / "x.log"
+    with pytest.raises(OperationFailed) as info, running(broken, node, ready_timeout=60, log_path=log):
         pass
     message = info.value.message
     assert "exited with status" in message
@@ -76,7 +78,8 @@ def test_port_in_use_is_refused_before_starting() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with pytest.raises(UsageError, match=f"port {port} on 127.0.0.1 is already in use"), running(
-            model, node, port=port
+        with (
+            pytest.raises(UsageError, match=f"port {port} on 127.0.0.1 is already in use"),
+            running(model, node, port=port),
         ):
             pass
