@@ -63,6 +63,7 @@ def supervise(
     force: bool = False,
     progress: ProgressReporter | None = None,
     on_line: Callable[[str], None] | None = None,
+    on_start: Callable[[EngineProcess], None] | None = None,
 ) -> Iterator[tuple[Endpoint, EngineProcess]]:
     """Pre-flight, start, wait ready, yield; on exit (or any error) stop the engine and free the port."""
     s, launch = prepared.settings, prepared.launch
@@ -71,6 +72,8 @@ def supervise(
     enforce(environment_checks(s, launch, engine))
     proc = EngineProcess(launch, engine, log_path or default_log_path(launch.engine), on_line=on_line)
     proc.start()
+    if on_start is not None:
+        on_start(proc)
     try:
         proc.wait_ready(ready_timeout if ready_timeout is not None else float(s["ready_timeout"]), progress)
         yield (
@@ -107,3 +110,38 @@ def running(
         progress=progress,
     ) as (endpoint, _proc):
         yield endpoint
+
+
+def describe(prepared: Prepared, checks: list | None = None, targets: dict | None = None) -> dict[str, Any]:
+    """What would run, and why: the --dry-run / --json document (environment variable names, never values)."""
+    from llmops.serve.ray import ray_steps
+
+    s, launch = prepared.settings, prepared.launch
+    return {
+        "model": s.model.name,
+        "node": s.node.name,
+        **launch.to_json(),
+        "command": launch.command_line(),
+        "settings": {
+            **{k: {"value": v.value, "origin": v.origin} for k, v in (targets or {}).items()},
+            **s.origins(),
+        },
+        "checks": [c.to_json() for c in checks or []],
+        "ray_steps": ray_steps(s, launch),
+    }
+
+
+def resolve_targets(
+    catalog: Any, workspace: Any, model: str | None, node: str | None
+) -> tuple[Any, Any, dict]:
+    """Model: argument > workspace > smollm2; node: flag > workspace > model default_node > local-cpu."""
+    from llmops.settings import pick
+    from llmops.workspace import DEFAULT_MODEL, DEFAULT_NODE
+
+    model_pick = pick(model, workspace=workspace.model, default=DEFAULT_MODEL)
+    loaded_model = catalog.model(model_pick.value)
+    node_pick = pick(
+        node, workspace=workspace.node, profile=loaded_model.profile.default_node, default=DEFAULT_NODE
+    )
+    loaded_node = catalog.node(node_pick.value)
+    return loaded_model.profile, loaded_node.profile, {"model": model_pick, "node": node_pick}

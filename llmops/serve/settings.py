@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from llmops.errors import UsageError
 from llmops.profiles.schema import ModelProfile, NodeProfile, ServingSettings
 from llmops.settings import Setting, pick
@@ -87,5 +89,16 @@ def resolve_settings(
     if values["n_threads"].value is None:
         values["n_threads"] = Setting(node.cpu.cores, "profile")  # the node's cores
     # Validate the merged engine settings with the profile's own schema, so a bad flag is a clear error.
-    ServingSettings.model_validate({k: values[k].value for k in SERVING_KEYS})
+    try:
+        ServingSettings.model_validate({k: values[k].value for k in SERVING_KEYS})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = str(first["loc"][0])
+        where = (
+            f"--{key.replace('_', '-')}" if values[key].origin == "flag" else f"{values[key].origin} {key}"
+        )
+        raise UsageError(
+            f"invalid {where} = {values[key].value!r}: {first['msg']}",
+            hint="`llmops serve --help` lists the accepted values",
+        ) from None
     return ServeSettings(model=model, node=node, values=values)
