@@ -39,34 +39,38 @@ def nodes_needed(s: ServeSettings) -> int:
 
 def check_plan(s: ServeSettings, launch: Launch, *, force: bool) -> Check:
     """The planner's verdict on this configuration; refuse one that does not fit unless forced."""
-    if not launch.needs_gpu or s.node.gpu_count == 0:
-        return Check("plan", None, f"not applicable ({launch.engine} on {s.node.name}, no GPU memory plan)")
     from llmops.plan import PlanRequest, make_plan
 
+    model = s.model if s.model.engine == s.engine else s.model.model_copy(update={"engine": s.engine})
+    need = s.tp * s.pp
+    gpus = max(need, s.node.gpu_count) if launch.needs_gpu and need > s.node.gpu_count else None
     plan = make_plan(
-        s.model,
+        model,
         s.node,
         PlanRequest(
             tp=s.tp,
             pp=s.pp,
+            gpus=gpus,
             max_model_len=s.get("max_model_len"),
             gpu_memory_utilization=s["gpu_memory_utilization"],
             dtype=s["dtype"],
             quantization=s["quantization"],
             kv_cache_dtype=s["kv_cache_dtype"],
+            max_num_seqs=s.get("max_num_seqs"),
+            max_num_batched_tokens=s.get("max_num_batched_tokens"),
         ),
     )
     if plan.fits:
-        return Check("plan", True, f"{plan.verdict}: {_one_line(plan.summary())}")
-    advice = "; ".join(str(r) for r in plan.recommendations) or "see `llmops plan`"
+        return Check("plan", True, plan.summary())
+    advice = "; ".join(r.description for r in plan.recommendations) or "see `llmops plan`"
     if force:
-        return Check("plan", False, f"{plan.verdict} (overridden by --force): {_one_line(plan.summary())}")
+        return Check("plan", False, f"{plan.summary()} (overridden by --force)")
     error = UsageError(
-        f"{s.model.name} with TP {s.tp} x PP {s.pp} on {s.node.name} does not fit: {plan.verdict}\n"
-        f"{plan.summary().rstrip()}\nrecommendation: {advice}",
-        hint="change the settings, or pass --force to start anyway",
+        f"{s.model.name} with TP {s.tp} x PP {s.pp} on {s.node.name}: {plan.summary()}\n"
+        f"recommendation: {advice}",
+        hint="`llmops plan` shows the figures; --force starts it anyway",
     )
-    return Check("plan", False, plan.verdict, error)
+    return Check("plan", False, plan.summary(), error)
 
 
 def _one_line(text: str) -> str:
@@ -145,7 +149,10 @@ def check_local_gpus(s: ServeSettings, launch: Launch) -> Check:
 
 
 def config_checks(s: ServeSettings, launch: Launch, *, force: bool) -> list[Check]:
-    return [check_plan(s, launch, force=force), check_pool(s, force=force)]
+    pool = check_pool(s, force=force)
+    if pool.error is not None:
+        return [pool]
+    return [pool, check_plan(s, launch, force=force)]
 
 
 def environment_checks(s: ServeSettings, launch: Launch, engine: Engine) -> list[Check]:
