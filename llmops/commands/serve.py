@@ -226,9 +226,8 @@ def _serve(prepared: Any, *, log_file: Path | None, force: bool, as_json: bool, 
         on_ready=ready,
     )
     if outcome.stopped_by:
-        hint(
-            f"{outcome.stopped_by}: stopped {launch.engine} (status {outcome.exit_code}), port {launch.port} free"
-        )
+        status = f"status {outcome.exit_code}"
+        hint(f"{outcome.stopped_by}: stopped {launch.engine} ({status}); port {launch.port} is free")
     elif outcome.exit_code != 0:
         warn(
             f"{launch.engine} exited with status {outcome.exit_code}; last lines of {outcome.log_path}:\n"
