@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -32,8 +30,14 @@ def llmops_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
 
 
-def popen_llmops(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[str]:
-    out = log.open("w")
-    return subprocess.Popen(
-        [sys.executable, "-m", "llmops", *args], stdout=subprocess.PIPE, stderr=out, text=True, env=env
+@pytest.fixture
+def a100_pool(tmp_path: Path) -> Path:
+    """A profiles dir with a pool of 2 nodes x 4 A100 40GB: room for TP 4 x PP 2 across nodes."""
+    nodes = tmp_path / "profiles" / "nodes"
+    nodes.mkdir(parents=True)
+    (nodes / "a100-pool.yaml").write_text(
+        "name: a100-pool\n"
+        "gpu: {model: NVIDIA A100-SXM4-40GB, count: 4, memory_gib: 39.39, interconnect: nvlink}\n"
+        "cpu: {cores: 64, ram_gib: 512}\ncount: 2\nlabels: {gpu-type: a100-40gb}\n"
     )
+    return tmp_path / "profiles"

@@ -120,16 +120,10 @@ def test_more_gpus_than_the_pool_is_refused(cli) -> None:
     assert "8 GPUs needed, the pool has 4" in result.stderr
 
 
-def test_beyond_one_node_uses_the_ray_backend_and_prints_ray_steps(cli, tmp_path) -> None:
-    nodes = tmp_path / "profiles" / "nodes"
-    nodes.mkdir(parents=True)
-    (nodes / "a100-pool.yaml").write_text(
-        "name: a100-pool\ngpu: {model: NVIDIA A100-SXM4-40GB, count: 4, memory_gib: 39.39, interconnect: nvlink}\n"
-        "cpu: {cores: 64, ram_gib: 512}\ncount: 2\nlabels: {gpu-type: a100-40gb}\n"
-    )
+def test_beyond_one_node_uses_the_ray_backend_and_prints_ray_steps(cli, a100_pool) -> None:
     result = cli(
         "--profiles-dir",
-        str(tmp_path / "profiles"),
+        str(a100_pool),
         "serve",
         "llama-70b",
         "--node",

@@ -80,18 +80,12 @@ def test_llama_8b_deployment_and_service(cli) -> None:
     assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
 
 
-def test_multi_node_llama_70b_is_a_leader_worker_set(cli, tmp_path, monkeypatch) -> None:
+def test_multi_node_llama_70b_is_a_leader_worker_set(cli, a100_pool, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HF_TOKEN", "hf_should_never_appear")
-    nodes = tmp_path / "profiles" / "nodes"
-    nodes.mkdir(parents=True)
-    (nodes / "a100-pool.yaml").write_text(
-        "name: a100-pool\ngpu: {model: NVIDIA A100-SXM4-40GB, count: 4, memory_gib: 39.39, interconnect: nvlink}\n"
-        "cpu: {cores: 64, ram_gib: 512}\ncount: 2\nlabels: {gpu-type: a100-40gb}\n"
-    )
     out_dir = tmp_path / "manifests"
     args = (
         "--profiles-dir",
-        str(tmp_path / "profiles"),
+        str(a100_pool),
         "serve",
         "llama-70b",
         "--node",
