@@ -58,7 +58,10 @@ def main() -> int:
         t0 = time.monotonic()
         server.send_signal(signal.SIGINT)
         status = server.wait(60)
-        print(f"stopped in {time.monotonic() - t0:.1f} s (llmops exit status {status}: the engine's own)", flush=True)
+        print(
+            f"stopped in {time.monotonic() - t0:.1f} s (llmops exit status {status}: the engine's own)",
+            flush=True,
+        )
     return 0
 
 

@@ -200,6 +200,11 @@ def _leader_worker_set(
 
 
 def to_yaml(docs: list[dict[str, Any]]) -> str:
+    """Multi-document YAML without anchors (shared label dicts would otherwise become &id001 aliases)."""
     import yaml
 
-    return "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
+    class _NoAliases(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return "---\n".join(yaml.dump(d, Dumper=_NoAliases, sort_keys=False) for d in docs)
