@@ -65,9 +65,10 @@ async def drive(client: StreamingClient, scanner: Scanner, plan: LoadPlan,
 
     def tick() -> None:
         now = perf_counter()
-        rate = (counters["done"] - last["done"]) / max(now - last["t"], 1e-9)
+        delta = counters["done"] - last["done"]
+        rate = delta / max(now - last["t"], 1e-9)
         last.update(t=now, done=counters["done"])
-        progress.update(advance=0, done=counters["done"], in_flight=counters["sent"] - counters["done"],
+        progress.update(advance=delta, done=counters["done"], in_flight=counters["sent"] - counters["done"],
                         errors=counters["errors"], rate=f"{rate:.1f}/s")
         handle[0] = loop.call_later(0.5, tick)
 
@@ -85,10 +86,10 @@ async def drive(client: StreamingClient, scanner: Scanner, plan: LoadPlan,
                 delay = due - perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            else:
-                due = perf_counter()
             if sem is not None:
                 await sem.acquire()
+            if plan.offsets is None:
+                due = perf_counter()  # no schedule: lag is only the client's own delay in sending
             if deadline is not None and perf_counter() >= deadline:
                 if sem is not None:
                     sem.release()
@@ -103,7 +104,8 @@ async def drive(client: StreamingClient, scanner: Scanner, plan: LoadPlan,
         handle[0].cancel()
         for t in tasks:
             t.cancel()
-        progress.update(advance=0, done=counters["done"], in_flight=0, errors=counters["errors"], rate="-")
+        progress.update(advance=counters["done"] - last["done"], done=counters["done"], in_flight=0,
+                        errors=counters["errors"], rate="-")
         progress.finish()
         client.close()
     end = max((r.t_end for r in records), default=perf_counter())

@@ -176,7 +176,25 @@ def load_prompts(dataset: str, *, n: int, input_len: int, output_len: int | None
     raise UsageError(f"unknown dataset '{dataset}'", hint="use random, jsonl:FILE or sharegpt:FILE")
 
 
+class _HfTokenizer:
+    """A Hugging Face tokenizer counting content tokens only (no BOS/EOS added)."""
+
+    def __init__(self, tok: Any) -> None:
+        self.tok = tok
+
+    def encode(self, text: str) -> list[int]:
+        return self.tok.encode(text, add_special_tokens=False)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tok.decode(ids)
+
+
 def load_tokenizer(source: Any) -> Tokenizer | None:
+    tok = _load_hf_tokenizer(source)
+    return _HfTokenizer(tok) if tok is not None else None
+
+
+def _load_hf_tokenizer(source: Any) -> Any:
     """The model's tokenizer from local files only (never the network); None when there is none to load.
 
     `source` is a ModelSource: a tokenizer name or dir, a checkpoint dir, a cached HF id, or a GGUF file.
