@@ -33,6 +33,8 @@ lint: install
 demo: install
 	$(BIN)/llmops doctor
 	$(BIN)/llmops profiles list
+	# Serve SmolLM2 with llama.cpp in the background, wait until ready, one chat request, Ctrl-C.
+	$(BIN)/python benchmarks/serve_demo.py --port 8000
 
 bench-startup: install
 	$(BIN)/python benchmarks/bench_startup.py

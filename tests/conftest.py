@@ -72,21 +72,12 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 @pytest.fixture(scope="session")
 def smollm2_server(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real llama.cpp server with SmolLM2 on loopback; yields its OpenAI base URL (…/v1)."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("llamacpp") / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/v1/models", timeout=120)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    """A real llama.cpp server with SmolLM2 on loopback (llmops.serve.running); yields its base URL (…/v1)."""
+    from llmops.profiles.loader import Catalog
+    from llmops.serve import running
+
+    catalog = Catalog.discover(None)
+    model, node = catalog.model("smollm2").profile, catalog.node("local-cpu").profile
+    log = tmp_path_factory.mktemp("llamacpp") / "server.log"
+    with running(model, node, ready_timeout=120, log_path=log) as endpoint:
+        yield endpoint.base_url

@@ -1,0 +1,177 @@
+"""`llmops plan`: will this model fit this node, and how many requests can it serve at once?"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, get_args
+
+import typer
+
+from llmops.context import state
+from llmops.options import GpuMemUtilOpt, JsonOpt, MaxModelLenOpt, ModelArg, NodeOpt, PpOpt, TpOpt
+from llmops.profiles.schema import Dtype, KvCacheDtype, Quantization
+
+DtypeChoice = Enum("DtypeChoice", {v: v for v in get_args(Dtype)}, type=str)  # type: ignore[misc]
+QuantChoice = Enum("QuantChoice", {v: v for v in get_args(Quantization)}, type=str)  # type: ignore[misc]
+KvChoice = Enum("KvChoice", {v: v for v in get_args(KvCacheDtype)}, type=str)  # type: ignore[misc]
+
+
+def plan(
+    ctx: typer.Context,
+    model: ModelArg = None,
+    node: NodeOpt = None,
+    gpus: Annotated[
+        int | None, typer.Option("--gpus", min=1, help="What if the node had this many GPUs?")
+    ] = None,
+    gpu_memory_gib: Annotated[
+        float | None,
+        typer.Option(
+            "--gpu-memory-gib",
+            min=0.1,
+            help="What if each GPU had this much memory (GiB, as CUDA reports it)?",
+        ),
+    ] = None,
+    tp: TpOpt = None,
+    pp: PpOpt = None,
+    max_model_len: MaxModelLenOpt = None,
+    dtype: Annotated[DtypeChoice | None, typer.Option("--dtype", help="Weight and activation dtype.")] = None,
+    quantization: Annotated[
+        QuantChoice | None, typer.Option("--quantization", "-q", help="Weight quantization.")
+    ] = None,
+    kv_cache_dtype: Annotated[
+        KvChoice | None, typer.Option("--kv-cache-dtype", help="KV cache dtype.")
+    ] = None,
+    gpu_memory_utilization: GpuMemUtilOpt = None,
+    all_nodes: Annotated[
+        bool, typer.Option("--all-nodes", help="Compare every node profile in one table.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Will MODEL fit the node? Per-GPU weights, KV cache tokens, concurrency, a verdict and what to change.
+
+    Example: llmops plan llama-70b --node a100-40gb-x4 --tp 4
+    """
+    from llmops.plan import PlanRequest, make_plan
+
+    st = state(ctx, json=json)
+    catalog, ws = st.catalog(), st.workspace()
+    loaded = catalog.model(model or ws.default_model())
+    req = PlanRequest(
+        tp=tp,
+        pp=pp,
+        dtype=_v(dtype),
+        quantization=_v(quantization),
+        kv_cache_dtype=_v(kv_cache_dtype),
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_model_len=max_model_len,
+        gpus=gpus,
+        gpu_memory_gib=gpu_memory_gib,
+    )
+    if all_nodes:
+        from llmops.plan.compare import plan_nodes
+
+        rows = plan_nodes(loaded.profile, [n.profile for n in catalog.all("node")], req)
+        return _render_rows(st.json, loaded.profile.name, rows)
+    node_name = node or ws.node or loaded.profile.default_node
+    if node_name is None:
+        from llmops.errors import UsageError
+
+        raise UsageError(
+            f"no node to plan {loaded.profile.name} on",
+            hint="pass --node (`llmops profiles list --kind node`)",
+        )
+    result = make_plan(loaded.profile, catalog.node(node_name).profile, req)
+    if st.json:
+        from llmops.ui import print_json
+
+        return print_json(result)
+    _render_plan(result)
+
+
+def _v(choice: Enum | None) -> str | None:
+    return None if choice is None else choice.value
+
+
+def _render_plan(p) -> None:
+    from llmops.ui import out, table
+
+    where = "node RAM" if p.device == "cpu" else f"{p.gpus} x {p.gpu_memory_gib:g} GiB GPUs"
+    layout = (
+        "llama.cpp on the CPU" if p.device == "cpu" else f"TP {p.tp} x PP {p.pp}, {p.replicas} replica(s)"
+    )
+    out.print(f"[bold]{p.model}[/bold] on [bold]{p.node}[/bold] ({where}; {layout})", highlight=False)
+    unit = "RAM" if p.device == "cpu" else "per GPU"
+    kib = p.kv_bytes_per_token_per_gpu / 1024
+    rows = [
+        (
+            "settings",
+            f"dtype {p.dtype}, quantization {p.quantization}, kv cache {p.kv_cache_dtype}, "
+            f"utilization {p.gpu_memory_utilization:g}, max_model_len {p.max_model_len:,}",
+        ),
+        (f"budget {unit}", f"{p.memory_budget_gib_per_gpu:.2f} GiB"),
+        (
+            f"weights {unit}",
+            f"{p.weights_gib_per_gpu:.2f} GiB  ({p.num_params / 1e9:.2f} B params; {p.weights_source})",
+        ),
+        (
+            f"activations {unit}",
+            f"{p.activation_gib_per_gpu:.2f} GiB  (+ {p.non_torch_gib_per_gpu:.2f} GiB non-torch)",
+        ),
+        (f"KV cache {unit}", f"{p.kv_cache_gib_per_gpu:.2f} GiB at {kib:,.1f} KiB per token"),
+        ("KV cache tokens", f"{p.kv_cache_tokens:,}"),
+        ("max concurrency", f"{p.max_concurrency:.2f} requests of {p.max_model_len:,} tokens"),
+    ]
+    out.print(table(None, ["", ""], rows))
+    color = {"fits": "green", "poor": "yellow", "does-not-fit": "red"}[p.verdict]
+    out.print(f"[{color}]{p.summary()}[/{color}]", highlight=False)
+    for note in p.notes:
+        out.print(f"note: {note}", highlight=False)
+    if p.recommendations:
+        out.print(
+            table(
+                "what to change",
+                ["change", "flags", "verdict", "KV tokens", "concurrency"],
+                (
+                    [
+                        r.description,
+                        " ".join(f"--{k.replace('_', '-')} {v}" for k, v in r.changes.items()),
+                        r.result.verdict,
+                        f"{r.result.kv_cache_tokens:,}",
+                        f"{r.result.max_concurrency:.1f}",
+                    ]
+                    for r in p.recommendations
+                ),
+            )
+        )
+
+
+def _render_rows(as_json: bool, model: str, rows) -> None:
+    from llmops.ui import out, print_json, table
+
+    if as_json:
+        return print_json({"model": model, "nodes": rows})
+    body = []
+    for r in rows:
+        p = r.plan
+        if p is None:
+            body.append([r.node, "-", "-", "-", "-", "-", r.error])
+            continue
+        best = p.recommendations[0] if p.recommendations and p.verdict != "fits" else None
+        body.append(
+            [
+                r.node,
+                p.verdict,
+                f"{p.tp}x{p.pp}" if p.device == "gpu" else "cpu",
+                f"{p.weights_gib_per_gpu:.1f}",
+                f"{p.kv_cache_tokens:,}",
+                f"{p.max_concurrency:.1f}",
+                f"{best.description} -> {best.result.verdict}" if best else "",
+            ]
+        )
+    out.print(
+        table(
+            f"{model} on every node",
+            ["node", "verdict", "tp x pp", "weights GiB/GPU", "KV tokens", "concurrency", "detail"],
+            body,
+        )
+    )

@@ -1,0 +1,105 @@
+"""What an engine is to llmops: a way to turn resolved settings into a launch, and to read its log."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from llmops.serve.settings import ServeSettings
+
+SECRET_ENV = ("HF_TOKEN",)  # passed through from the caller's environment by name, never by value
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The process to start and how to tell that it is ready."""
+
+    engine: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)  # literal, non-secret values
+    env_from_host: list[str] = field(default_factory=list)  # names inherited from the caller (secrets)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    served_name: str = ""
+    health_path: str | None = "/health"  # None when the engine has no health route
+    needs_gpu: bool = False
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}/v1"
+
+    def command_line(self) -> str:
+        import shlex
+
+        return shlex.join(self.argv)
+
+    def to_json(self) -> dict:
+        return {
+            "engine": self.engine,
+            "argv": self.argv,
+            "env": self.env,
+            "env_from_host": {name: f"${{{name}}}" for name in self.env_from_host},
+            "base_url": self.base_url,
+            "served_model_name": self.served_name,
+            "health_path": self.health_path,
+        }
+
+
+@dataclass(frozen=True)
+class FailurePattern:
+    """A regex over an engine's log that names a common start-up failure and its fix."""
+
+    regex: str
+    diagnosis: str
+
+    def search(self, text: str) -> bool:
+        return re.search(self.regex, text, re.IGNORECASE | re.MULTILINE) is not None
+
+
+# Failures every engine shares; engines add their own in front.
+COMMON_FAILURES: tuple[FailurePattern, ...] = (
+    FailurePattern(
+        r"CUDA out of memory|OutOfMemoryError|cudaErrorMemoryAllocation|"
+        r"No available memory for the cache blocks|insufficient memory",
+        "CUDA out of memory: lower --max-model-len or --max-num-seqs, raise --tp, or quantize "
+        "(`llmops plan` shows what fits)",
+    ),
+    FailurePattern(
+        r"address already in use|Errno 98|Errno 48|only one usage of each socket address",
+        "the port is already in use: pick another with --port, or stop what listens there",
+    ),
+    FailurePattern(
+        r"No such file or directory|does not exist|FileNotFoundError|Failed to load model from file|"
+        r"Repository Not Found|is not a local folder and is not a valid model identifier",
+        "the model file or checkpoint is missing: check the profile's source (`llmops profiles show`)",
+    ),
+    FailurePattern(
+        r"Unknown quantization|quantization method .* not supported|not supported for quantization|"
+        r"Unsupported quantization|invalid choice: .*quantization|"
+        r"is not supported for the current GPU|Minimum capability",
+        "the quantization is not supported by this engine or GPU: choose another --quantization "
+        "or a checkpoint in a supported format",
+    ),
+    FailurePattern(
+        r"No CUDA GPUs are available|Found no NVIDIA driver|CUDA driver initialization failed",
+        "no usable GPU: this engine needs NVIDIA GPUs; on a CPU use --engine llamacpp with a GGUF model",
+    ),
+    FailurePattern(
+        r"ModuleNotFoundError: No module named",
+        "a Python module the engine needs is missing: reinstall the engine's extra",
+    ),
+)
+
+
+class Engine(Protocol):
+    """One module per engine fills this interface; the registry in `engines/__init__.py` lists them."""
+
+    name: str
+    extra: str  # the llmops extra that installs it
+    modules: tuple[str, ...]  # top-level modules that prove it is installed
+    package: str  # the distribution to name in errors
+    failures: tuple[FailurePattern, ...]
+
+    def launch(self, settings: ServeSettings) -> Launch: ...

@@ -1,0 +1,63 @@
+"""SGLang's server (`python -m sglang.launch_server`): registered so the engine layer stays open."""
+
+from __future__ import annotations
+
+import sys
+
+from llmops.errors import UsageError
+from llmops.serve.engines.base import COMMON_FAILURES, SECRET_ENV, Launch
+from llmops.serve.settings import ServeSettings
+
+
+class SGLang:
+    name = "sglang"
+    extra = "sglang"
+    modules = ("sglang",)
+    package = "sglang"
+    failures = COMMON_FAILURES
+
+    def launch(self, s: ServeSettings) -> Launch:
+        src = s.model.source
+        if not (src.hf or src.path):
+            raise UsageError(
+                "SGLang serves Hugging Face checkpoints", hint="use --engine llamacpp for GGUF files"
+            )
+        argv = [
+            sys.executable,
+            "-m",
+            "sglang.launch_server",
+            "--model-path",
+            src.hf or src.path or "",
+            "--served-model-name",
+            s.served_name,
+            "--host",
+            s["host"],
+            "--port",
+            str(s["port"]),
+            "--tp-size",
+            str(s.tp),
+            "--mem-fraction-static",
+            f"{s['gpu_memory_utilization']:g}",
+        ]
+        if s.pp > 1:
+            argv += ["--pp-size", str(s.pp)]
+        if s.get("max_model_len"):
+            argv += ["--context-length", str(s["max_model_len"])]
+        if s["dtype"] != "auto":
+            argv += ["--dtype", s["dtype"]]
+        if src.revision:
+            argv += ["--revision", src.revision]
+        argv += list(s.get("extra_args", []))
+        return Launch(
+            engine=self.name,
+            argv=argv,
+            env_from_host=list(SECRET_ENV),
+            host=s["host"],
+            port=s["port"],
+            served_name=s.served_name,
+            health_path="/health",
+            needs_gpu=True,
+        )
+
+
+ENGINE = SGLang()

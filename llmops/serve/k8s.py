@@ -1,0 +1,210 @@
+"""Kubernetes manifests from the same profiles: Deployment + Service on one node, LeaderWorkerSet beyond.
+
+The multi-node form runs vLLM's Ray backend inside a LeaderWorkerSet group (one pod per node): the leader
+starts the Ray head and the engine once every worker has joined; workers join the head and block.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+from llmops.errors import UsageError
+from llmops.serve.api import Prepared
+from llmops.serve.engines import get_engine
+from llmops.serve.preflight import nodes_needed
+from llmops.serve.ray import RAY_PORT
+from llmops.serve.settings import ServeSettings
+from llmops.settings import Setting
+
+VLLM_IMAGE = "vllm/vllm-openai:latest"
+CONTAINER_PORT = 8000
+HF_SECRET = {"name": "hf-token", "key": "token"}
+SHM_SIZE = "16Gi"
+LWS_API = "leaderworkerset.x-k8s.io/v1"
+
+
+def k8s_name(name: str) -> str:
+    """A DNS-1123 label from a profile name (dots and capitals are not allowed)."""
+    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    return label[:63].rstrip("-") or "llmops"
+
+
+def _container_argv(prepared: Prepared) -> list[str]:
+    """The engine argv for a pod: listen on every interface, on the container port."""
+    s = prepared.settings
+    values = {**s.values, "host": Setting("0.0.0.0", "default"), "port": Setting(CONTAINER_PORT, "default")}
+    return get_engine(s.engine).launch(ServeSettings(s.model, s.node, values)).argv
+
+
+def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "failureThreshold": failures}
+
+
+def _env() -> list[dict[str, Any]]:
+    return [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {**HF_SECRET, "optional": True}}}]
+
+
+def _shm() -> tuple[dict[str, Any], dict[str, Any]]:
+    volume = {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}}
+    mount = {"name": "dshm", "mountPath": "/dev/shm"}
+    return volume, mount
+
+
+def _engine_container(
+    name: str, image: str, command: list[str], gpus: int, *, probes: bool
+) -> dict[str, Any]:
+    _, mount = _shm()
+    container: dict[str, Any] = {
+        "name": name,
+        "image": image,
+        "command": command,
+        "env": _env(),
+        "ports": [{"name": "http", "containerPort": CONTAINER_PORT}],
+        "resources": {"limits": {"nvidia.com/gpu": gpus}, "requests": {"nvidia.com/gpu": gpus}},
+        "volumeMounts": [mount],
+    }
+    if probes:
+        # Loading weights takes minutes: the startup probe holds liveness off until /health answers once.
+        container["startupProbe"] = _probe("/health", period=10, failures=90)
+        container["readinessProbe"] = _probe("/health", period=5, failures=3)
+        container["livenessProbe"] = _probe("/health", period=15, failures=4)
+    else:
+        container["ports"] = []
+    return container
+
+
+def manifests(prepared: Prepared, *, replicas: int = 1, image: str = VLLM_IMAGE) -> list[dict[str, Any]]:
+    """Deployment + Service when TP x PP fits one node, else LeaderWorkerSet + Service."""
+    s = prepared.settings
+    if get_engine(s.engine).name != "vllm":
+        raise UsageError(
+            f"--k8s writes vLLM manifests; model '{s.model.name}' uses the {s.engine} engine",
+            hint="add --engine vllm (with a Hugging Face source)",
+        )
+    if not s.model.source.hf:
+        raise UsageError(
+            f"--k8s needs a Hugging Face source the pod can download; '{s.model.name}' comes from "
+            f"{s.model.source.describe()}",
+            hint="use a profile with source.hf",
+        )
+    name = k8s_name(s.served_name)
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "llmops"}
+    argv = _container_argv(prepared)
+    nodes = nodes_needed(s)
+    if nodes <= 1:
+        return [
+            _deployment(name, image, labels, argv, s.tp * s.pp, s.node.labels, replicas),
+            _service(name, labels),
+        ]
+    return [
+        _leader_worker_set(name, image, labels, argv, s.node.gpu_count, nodes, s.node.labels, replicas),
+        _service(name, {**labels, "role": "leader"}),
+    ]
+
+
+def _pod_spec(containers: list[dict[str, Any]], node_labels: dict[str, str]) -> dict[str, Any]:
+    volume, _ = _shm()
+    spec: dict[str, Any] = {"containers": containers, "volumes": [volume]}
+    if node_labels:
+        spec["nodeSelector"] = dict(node_labels)
+    return spec
+
+
+def _deployment(
+    name: str,
+    image: str,
+    labels: dict[str, str],
+    argv: list[str],
+    gpus: int,
+    node_labels: dict[str, str],
+    replicas: int,
+) -> dict[str, Any]:
+    container = _engine_container("vllm", image, argv, gpus, probes=True)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            # GPUs are scarce: stop the old pod before the new one asks for the same GPUs.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": _pod_spec([container], node_labels)},
+        },
+    }
+
+
+def _service(name: str, selector: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "llmops"},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [{"name": "http", "port": CONTAINER_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def _leader_worker_set(
+    name: str,
+    image: str,
+    labels: dict[str, str],
+    argv: list[str],
+    gpus_per_node: int,
+    nodes: int,
+    node_labels: dict[str, str],
+    replicas: int,
+) -> dict[str, Any]:
+    wait_for_workers = (
+        "until python3 -c \"import ray, sys; ray.init(address='auto', logging_level='ERROR'); "
+        f"sys.exit(0 if sum(n['Alive'] for n in ray.nodes()) >= {nodes} else 1)\"; do sleep 5; done"
+    )
+    leader_cmd = (
+        f"ray start --head --port={RAY_PORT} --num-gpus={gpus_per_node} && "
+        f"{wait_for_workers} && exec {shlex.join(argv)}"
+    )
+    worker_cmd = f"ray start --address=$(LWS_LEADER_ADDRESS):{RAY_PORT} --num-gpus={gpus_per_node} --block"
+    leader = _engine_container(
+        "vllm-leader", image, ["/bin/sh", "-c", leader_cmd], gpus_per_node, probes=True
+    )
+    worker = _engine_container(
+        "vllm-worker", image, ["/bin/sh", "-c", worker_cmd], gpus_per_node, probes=False
+    )
+    return {
+        "apiVersion": LWS_API,
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "leaderWorkerTemplate": {
+                "size": nodes,
+                "restartPolicy": "RecreateGroupOnPodRestart",
+                "leaderTemplate": {
+                    "metadata": {"labels": {**labels, "role": "leader"}},
+                    "spec": _pod_spec([leader], node_labels),
+                },
+                "workerTemplate": {
+                    "metadata": {"labels": {**labels, "role": "worker"}},
+                    "spec": _pod_spec([worker], node_labels),
+                },
+            },
+        },
+    }
+
+
+def to_yaml(docs: list[dict[str, Any]]) -> str:
+    """Multi-document YAML without anchors (shared label dicts would otherwise become &id001 aliases)."""
+    import yaml
+
+    class _NoAliases(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return "---\n".join(yaml.dump(d, Dumper=_NoAliases, sort_keys=False) for d in docs)

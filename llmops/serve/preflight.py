@@ -1,0 +1,161 @@
+"""Checks before anything starts: the plan's verdict, the GPU pool, the engine, the port, the GPUs here.
+
+Configuration checks (plan, pool) run for --dry-run and --k8s too; environment checks only before a start.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+
+from llmops.errors import EnvironmentMissing, LlmopsError, MissingExtra, UsageError
+from llmops.serve.engines.base import Engine, Launch
+from llmops.serve.ports import port_free
+from llmops.serve.settings import ServeSettings
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool | None  # None: not applicable / skipped
+    detail: str
+    error: LlmopsError | None = None  # raised by enforce() when set
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def enforce(checks: list[Check]) -> None:
+    """Raise the first failed check's error."""
+    for check in checks:
+        if check.error is not None:
+            raise check.error
+
+
+def nodes_needed(s: ServeSettings) -> int:
+    return math.ceil(s.tp * s.pp / max(s.node.gpu_count, 1))
+
+
+def check_plan(s: ServeSettings, launch: Launch, *, force: bool) -> Check:
+    """The planner's verdict on this configuration; refuse one that does not fit unless forced."""
+    from llmops.plan import PlanRequest, make_plan
+
+    model = s.model if s.model.engine == s.engine else s.model.model_copy(update={"engine": s.engine})
+    need = s.tp * s.pp
+    gpus = max(need, s.node.gpu_count) if launch.needs_gpu and need > s.node.gpu_count else None
+    plan = make_plan(
+        model,
+        s.node,
+        PlanRequest(
+            tp=s.tp,
+            pp=s.pp,
+            gpus=gpus,
+            max_model_len=s.get("max_model_len"),
+            gpu_memory_utilization=s["gpu_memory_utilization"],
+            dtype=s["dtype"],
+            quantization=s["quantization"],
+            kv_cache_dtype=s["kv_cache_dtype"],
+            max_num_seqs=s.get("max_num_seqs"),
+            max_num_batched_tokens=s.get("max_num_batched_tokens"),
+        ),
+    )
+    if plan.fits:
+        return Check("plan", True, plan.summary())
+    advice = "; ".join(r.description for r in plan.recommendations) or "see `llmops plan`"
+    if force:
+        return Check("plan", False, f"{plan.summary()} (overridden by --force)")
+    error = UsageError(
+        f"{s.model.name} with TP {s.tp} x PP {s.pp} on {s.node.name}: {plan.summary()}\n"
+        f"recommendation: {advice}",
+        hint="`llmops plan` shows the figures; --force starts it anyway",
+    )
+    return Check("plan", False, plan.summary(), error)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def check_pool(s: ServeSettings, *, force: bool) -> Check:
+    """TP x PP GPUs must exist in the node pool (nodes x GPUs per node)."""
+    need = s.tp * s.pp
+    gpus_per_node = s.node.gpu_count
+    if gpus_per_node == 0:
+        return Check("gpus", None, f"{s.node.name} has no GPUs; {s.engine} runs on its CPU")
+    have = gpus_per_node * s.node.count
+    nodes = nodes_needed(s)
+    detail = f"TP {s.tp} x PP {s.pp} = {need} GPU(s); {s.node.name} pool has {s.node.count} x {gpus_per_node}"
+    if need <= have:
+        return Check("gpus", True, detail + (f"; spans {nodes} nodes (Ray)" if nodes > 1 else ""))
+    if force:
+        return Check("gpus", False, detail + " (overridden by --force)")
+    return Check(
+        "gpus",
+        False,
+        detail,
+        UsageError(
+            f"{detail}: {need} GPUs needed, the pool has {have}",
+            hint="lower --tp/--pp, pick a bigger --node, or raise the node profile's count",
+        ),
+    )
+
+
+def engine_installed(engine: Engine) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in engine.modules)
+
+
+def check_engine(engine: Engine) -> Check:
+    if engine_installed(engine):
+        return Check("engine", True, f"{engine.name} installed")
+    return Check(
+        "engine",
+        False,
+        f"{engine.name} not installed (pip install 'llmops[{engine.extra}]')",
+        MissingExtra(engine.package, engine.extra, purpose=f"serving with {engine.name}"),
+    )
+
+
+def check_port(launch: Launch) -> Check:
+    if port_free(launch.host, launch.port):
+        return Check("port", True, f"{launch.host}:{launch.port} free")
+    return Check(
+        "port",
+        False,
+        f"{launch.host}:{launch.port} in use",
+        UsageError(f"port {launch.port} on {launch.host} is already in use", hint="pick another with --port"),
+    )
+
+
+def check_local_gpus(s: ServeSettings, launch: Launch) -> Check:
+    """The GPUs this machine must have: all of TP x PP, or one node's share under Ray."""
+    if not launch.needs_gpu:
+        return Check("local gpus", None, f"{launch.engine} needs no GPU")
+    from llmops.doctor import gpus
+
+    need = min(s.tp * s.pp, max(s.node.gpu_count, 1))
+    have = len(gpus())
+    if have >= need:
+        return Check("local gpus", True, f"{have} visible, {need} needed here")
+    return Check(
+        "local gpus",
+        False,
+        f"{have} visible, {need} needed",
+        EnvironmentMissing(
+            f"{launch.engine} needs {need} NVIDIA GPU(s) on this machine; nvidia-smi shows {have}",
+            hint="run on a GPU node, or serve a GGUF model on the CPU with --engine llamacpp",
+        ),
+    )
+
+
+def config_checks(s: ServeSettings, launch: Launch, *, force: bool) -> list[Check]:
+    pool = check_pool(s, force=force)
+    if pool.error is not None:
+        return [pool]
+    return [pool, check_plan(s, launch, force=force)]
+
+
+def environment_checks(s: ServeSettings, launch: Launch, engine: Engine) -> list[Check]:
+    checks = [check_engine(engine), check_port(launch)]
+    checks.append(check_local_gpus(s, launch))
+    return checks

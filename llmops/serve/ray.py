@@ -1,0 +1,24 @@
+"""vLLM's Ray backend across nodes: how many nodes, and the `ray start` steps to run on each."""
+
+from __future__ import annotations
+
+from llmops.serve.engines.base import Launch
+from llmops.serve.preflight import nodes_needed
+from llmops.serve.settings import ServeSettings
+
+RAY_PORT = 6379
+
+
+def ray_steps(s: ServeSettings, launch: Launch, head: str = "<head-node-ip>") -> list[str]:
+    """Shell steps, in order, for a Ray cluster big enough for TP x PP; empty when one node is enough."""
+    nodes = nodes_needed(s)
+    if nodes <= 1:
+        return []
+    return [
+        f"# on the head node (runs the engine): start Ray for {nodes} nodes x {s.node.gpu_count} GPUs",
+        f"ray start --head --port={RAY_PORT} --num-gpus={s.node.gpu_count}",
+        f"# on each of the other {nodes - 1} node(s) of {s.node.name}, with the same model files and vLLM:",
+        f"ray start --address={head}:{RAY_PORT} --num-gpus={s.node.gpu_count} --block",
+        "# check that every node joined (`ray status` lists them), then on the head node:",
+        launch.command_line(),
+    ]

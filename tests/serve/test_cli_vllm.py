@@ -1,0 +1,172 @@
+"""`llmops serve` for vLLM on the seed fleet: the exact argv, --json, origins, refusals (no GPU needed)."""
+
+from __future__ import annotations
+
+import json
+
+LLAMA_70B_TP4 = (
+    "vllm serve meta-llama/Llama-3.1-70B-Instruct --served-model-name llama-3.1-70b --host 127.0.0.1 "
+    "--port 8000 --tensor-parallel-size 4 --gpu-memory-utilization 0.95 --max-model-len 4096 --dtype float16 "
+    "--enable-prefix-caching --max-num-seqs 64"
+)
+
+
+def test_dry_run_prints_the_exact_vllm_command(cli) -> None:
+    result = cli("serve", "llama-70b", "--tp", "4", "--dry-run")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == LLAMA_70B_TP4
+    assert "environment passed through by name: HF_TOKEN" in result.stdout
+    # each value says where it came from
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:4]]
+        for line in lines
+        if line.startswith("│") and line.count("│") == 4
+    }
+    assert rows["tensor_parallel_size"] == ["4", "flag"]
+    assert rows["max_model_len"] == ["4096", "profile"]
+    assert rows["node"] == ["a100-40gb-x4", "profile"]
+    assert rows["kv_cache_dtype"] == ["auto", "default"]
+
+
+def test_json_gives_argv_and_env_by_name_only(cli, monkeypatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
+    result = cli("serve", "llama-70b", "--tp", "4", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["argv"] == LLAMA_70B_TP4.split()
+    assert doc["env"] == {}
+    assert doc["env_from_host"] == {"HF_TOKEN": "${HF_TOKEN}"}
+    assert doc["settings"]["tensor_parallel_size"] == {"value": 4, "origin": "flag"}
+    assert doc["settings"]["gpu_memory_utilization"] == {"value": 0.95, "origin": "profile"}
+    assert [c["name"] for c in doc["checks"]] == ["gpus", "plan"] and all(c["ok"] for c in doc["checks"])
+    assert doc["ray_steps"] == []
+    assert "hf_secret_value_123" not in result.output
+
+
+def test_flags_win_over_profile_and_workspace(cli, isolated) -> None:
+    (isolated / "llmops.yaml").write_text("serve:\n  port: 9001\n  host: 0.0.0.0\n")
+    result = cli(
+        "serve",
+        "llama-8b",
+        "--dry-run",
+        "--json",
+        "--host",
+        "127.0.0.1",
+        "--max-model-len",
+        "4096",
+        "--kv-cache-dtype",
+        "fp8",
+        "--no-enable-prefix-caching",
+        "--quantization",
+        "fp8",
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["argv"] == [
+        "vllm",
+        "serve",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--served-model-name",
+        "llama-3.1-8b",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "9001",
+        "--tensor-parallel-size",
+        "1",
+        "--gpu-memory-utilization",
+        "0.9",
+        "--max-model-len",
+        "4096",
+        "--dtype",
+        "bfloat16",
+        "--quantization",
+        "fp8",
+        "--kv-cache-dtype",
+        "fp8",
+        "--no-enable-prefix-caching",
+        "--max-num-seqs",
+        "128",
+    ]
+    assert doc["settings"]["port"] == {"value": 9001, "origin": "workspace"}
+    assert doc["settings"]["host"] == {"value": "127.0.0.1", "origin": "flag"}
+
+
+def test_tp1_refuses_with_the_plans_numbers(cli) -> None:
+    result = cli("serve", "llama-70b", "--tp", "1")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "does not fit: needs 131.4 GiB of weights per GPU" in result.stderr
+    assert "recommendation: spread the model over 4 GPUs (tensor parallel 4)" in result.stderr
+    assert "--force" in result.stderr
+
+
+def test_force_overrides_the_plan_then_the_missing_engine_is_exit_3(cli) -> None:
+    result = cli("serve", "llama-70b", "--tp", "1", "--force")
+    assert result.exit_code == 3
+    assert "pip install 'llmops[vllm]'" in result.stderr
+
+
+def test_fitting_config_without_vllm_installed_is_exit_3_naming_the_extra(cli) -> None:
+    result = cli("serve", "llama-70b", "--tp", "4")
+    assert result.exit_code == 3
+    assert "serving with vllm needs the Python package 'vllm'" in result.stderr
+
+
+def test_more_gpus_than_the_pool_is_refused(cli) -> None:
+    result = cli("serve", "llama-70b", "--tp", "4", "--pp", "2", "--dry-run")
+    assert result.exit_code == 2
+    assert "8 GPUs needed, the pool has 4" in result.stderr
+
+
+def test_beyond_one_node_uses_the_ray_backend_and_prints_ray_steps(cli, a100_pool) -> None:
+    result = cli(
+        "--profiles-dir",
+        str(a100_pool),
+        "serve",
+        "llama-70b",
+        "--node",
+        "a100-pool",
+        "--tp",
+        "4",
+        "--pp",
+        "2",
+        "--dry-run",
+    )
+    assert result.exit_code == 0, result.output
+    command = result.stdout.splitlines()[0]
+    assert "--tensor-parallel-size 4 --pipeline-parallel-size 2 --distributed-executor-backend ray" in command
+    assert "ray start --head --port=6379 --num-gpus=4" in result.stdout
+    assert "ray start --address=<head-node-ip>:6379 --num-gpus=4 --block" in result.stdout
+
+
+def test_bad_flag_value_is_one_line_exit_2(cli) -> None:
+    result = cli("serve", "llama-8b", "--dtype", "float8", "--dry-run")
+    assert result.exit_code == 2
+    assert "invalid --dtype = 'float8'" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_llamacpp_dry_run_for_smollm2(cli, smollm2_gguf) -> None:
+    result = cli("serve", "smollm2", "--port", "8123", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["argv"][1:] == [
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(smollm2_gguf),
+        "--model_alias",
+        "smollm2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8123",
+        "--n_ctx",
+        "2048",
+        "--n_threads",
+        "2",
+    ]
+    assert doc["health_path"] is None
+    assert doc["checks"][1]["name"] == "plan" and doc["checks"][1]["ok"] is True
