@@ -59,7 +59,7 @@ class _Conn(asyncio.Protocol):
             if end < 0:
                 return
             self._headers(rec, self.buf[:end])
-            data, self.buf = self.buf[end + 4:], b""
+            data, self.buf = self.buf[end + 4 :], b""
             if self.fut is None:
                 return
         if self.mode == _CHUNKED:
@@ -78,7 +78,7 @@ class _Conn(asyncio.Protocol):
                     return
                 if i + 2 + size + 2 > n:
                     break
-                out.append(buf[i + 2:i + 2 + size])
+                out.append(buf[i + 2 : i + 2 + size])
                 pos = i + 2 + size + 2
             self.buf = buf[pos:]
             if out:
@@ -145,8 +145,12 @@ class _Conn(asyncio.Protocol):
         if self.mode == _UNTIL_CLOSE and rec.got_bytes and exc is None:
             self._finish(rec, perf_counter())
         else:
-            self._finish(rec, perf_counter(), "disconnected",
-                         f"connection closed mid-response ({exc or 'by the server'})")
+            self._finish(
+                rec,
+                perf_counter(),
+                "disconnected",
+                f"connection closed mid-response ({exc or 'by the server'})",
+            )
 
     def timeout(self, seconds: float) -> None:
         if self.rec is not None:
@@ -180,7 +184,8 @@ class StreamingClient:
             if conn is None:
                 try:
                     _, conn = await asyncio.wait_for(
-                        loop.create_connection(_Conn, self.host, self.port, ssl=self.ssl), self.timeout)
+                        loop.create_connection(_Conn, self.host, self.port, ssl=self.ssl), self.timeout
+                    )
                 except (OSError, TimeoutError) as exc:
                     rec.t_end = perf_counter()
                     rec.error, rec.detail = "connect", f"cannot connect to {self.host}:{self.port} ({exc})"
@@ -221,9 +226,16 @@ def _ssl_context() -> _ssl.SSLContext:
         return _ssl.create_default_context()
 
 
-def build_request(client: StreamingClient, path: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
+def build_request(
+    client: StreamingClient, path: str, body: bytes, headers: dict[str, str] | None = None
+) -> bytes:
     """The full request bytes, built once before the run."""
-    head = [f"POST {path} HTTP/1.1", f"Host: {client.host_header}", "Content-Type: application/json",
-            "Accept: text/event-stream", f"Content-Length: {len(body)}"]
+    head = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {client.host_header}",
+        "Content-Type: application/json",
+        "Accept: text/event-stream",
+        f"Content-Length: {len(body)}",
+    ]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body

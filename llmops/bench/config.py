@@ -69,7 +69,9 @@ def parse_rate(text: str | float | None) -> float | str:
         try:
             value = float(text)
         except ValueError:
-            raise UsageError(f"--request-rate '{text}' is not a number", hint="give requests per second or inf") from None
+            raise UsageError(
+                f"--request-rate '{text}' is not a number", hint="give requests per second or inf"
+            ) from None
     if math.isinf(value):
         return "inf"
     if value <= 0:
@@ -85,8 +87,10 @@ def _sweep(flags: BenchFlags, rate: float | str, cap: int | None) -> tuple[list[
         try:
             values = [float(v) for v in flags.sweep_values.split(",") if v.strip()]
         except ValueError:
-            raise UsageError(f"--sweep-values '{flags.sweep_values}' is not a list of numbers",
-                             hint="e.g. --sweep-values 1,4,16,64") from None
+            raise UsageError(
+                f"--sweep-values '{flags.sweep_values}' is not a list of numbers",
+                hint="e.g. --sweep-values 1,4,16,64",
+            ) from None
         if not values or any(v <= 0 for v in values):
             raise UsageError("--sweep-values must be positive numbers", hint="e.g. --sweep-values 1,4,16,64")
         return values, of
@@ -116,7 +120,9 @@ def resolve(flags: BenchFlags, workspace: Any, catalog: Any) -> Resolved:
     profile = loaded.profile if loaded else None
     needs_server = target is None
     if needs_server and endpoint == "anthropic":
-        raise UsageError("the anthropic endpoint needs a target", hint="pass --target https://api.anthropic.com")
+        raise UsageError(
+            "the anthropic endpoint needs a target", hint="pass --target https://api.anthropic.com"
+        )
 
     provider_name = flags.provider or ("anthropic" if endpoint == "anthropic" else workspace.provider)
     provider = catalog.provider(provider_name).profile if provider_name else None
@@ -124,8 +130,10 @@ def resolve(flags: BenchFlags, workspace: Any, catalog: Any) -> Resolved:
     if provider is not None and provider.api_key_env and provider.api in ("anthropic", "openai") and target:
         api_key = os.environ.get(provider.api_key_env) or None
         if api_key is None and endpoint == "anthropic":
-            raise EnvironmentMissing(f"the anthropic endpoint needs an API key in ${provider.api_key_env}",
-                                     hint=f"export {provider.api_key_env}=... (the key is never written anywhere)")
+            raise EnvironmentMissing(
+                f"the anthropic endpoint needs an API key in ${provider.api_key_env}",
+                hint=f"export {provider.api_key_env}=... (the key is never written anywhere)",
+            )
 
     served = profile.serving.served_model_name if profile else None
     model = take("model", flags.model, ws.model, served or (profile.name if profile else None))
@@ -148,7 +156,9 @@ def resolve(flags: BenchFlags, workspace: Any, catalog: Any) -> Resolved:
         slos[name] = limit
         origins["slos"] = "flag"
     baseline = take("baseline", str(flags.baseline) if flags.baseline else None, ws.baseline)
-    max_reg = take("max_regression", flags.max_regression, ws.max_regression, default=10.0 if baseline else None)
+    max_reg = take(
+        "max_regression", flags.max_regression, ws.max_regression, default=10.0 if baseline else None
+    )
 
     is_api = endpoint == "anthropic" or (provider is not None and provider.api == "openai")
     config = BenchConfig(
@@ -180,14 +190,22 @@ def resolve(flags: BenchFlags, workspace: Any, catalog: Any) -> Resolved:
         origins=origins,
     )
     if config.burstiness <= 0:
-        raise UsageError(f"--burstiness {config.burstiness:g} must be positive", hint="1 is a Poisson process")
+        raise UsageError(
+            f"--burstiness {config.burstiness:g} must be positive", hint="1 is a Poisson process"
+        )
     node = None
     if needs_server and profile is not None:
         from llmops.workspace import DEFAULT_NODE
 
         node = catalog.node(take("node", flags.node, workspace.node, profile.default_node, DEFAULT_NODE))
-    return Resolved(config=config, model_profile=loaded, node_profile=node, api_key=api_key,
-                    prices=_prices(provider, model), needs_server=needs_server)
+    return Resolved(
+        config=config,
+        model_profile=loaded,
+        node_profile=node,
+        api_key=api_key,
+        prices=_prices(provider, model),
+        needs_server=needs_server,
+    )
 
 
 def _prices(provider: Any, model: str | None) -> Prices | None:
@@ -196,9 +214,12 @@ def _prices(provider: Any, model: str | None) -> Prices | None:
     entry = provider.model(model)
     if entry is None:
         return None
-    return Prices(entry.input_per_1m, entry.output_per_1m,
-                  f"{provider.name} list prices for {model}: ${entry.input_per_1m:g} in / ${entry.output_per_1m:g} "
-                  "out per 1M tokens")
+    return Prices(
+        entry.input_per_1m,
+        entry.output_per_1m,
+        f"{provider.name} list prices for {model}: ${entry.input_per_1m:g} in / ${entry.output_per_1m:g} "
+        "out per 1M tokens",
+    )
 
 
 def discover_model(base_url: str, timeout: float = 10.0) -> str:
@@ -210,5 +231,7 @@ def discover_model(base_url: str, timeout: float = 10.0) -> str:
         r.raise_for_status()
         return str(r.json()["data"][0]["id"])
     except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise UsageError(f"cannot tell which model {base_url} serves ({type(exc).__name__}: {exc})",
-                         hint="pass --model NAME") from exc
+        raise UsageError(
+            f"cannot tell which model {base_url} serves ({type(exc).__name__}: {exc})",
+            hint="pass --model NAME",
+        ) from exc

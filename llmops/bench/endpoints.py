@@ -11,8 +11,16 @@ from llmops.bench.sse import SCANNERS, Scanner
 from llmops.bench.workload import Prompt
 
 ANTHROPIC_VERSION = "2023-06-01"
-_OPENAI_SAMPLING = ("temperature", "top_p", "top_k", "frequency_penalty", "presence_penalty", "repetition_penalty",
-                    "stop", "seed")
+_OPENAI_SAMPLING = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "stop",
+    "seed",
+)
 _ANTHROPIC_SAMPLING = ("temperature", "top_p", "top_k")
 
 
@@ -42,8 +50,11 @@ class Endpoint:
     @property
     def path(self) -> str:
         base = urlsplit(self.base_url).path.rstrip("/")
-        return {"chat": f"{base}/chat/completions", "completions": f"{base}/completions",
-                "anthropic": f"{base}/v1/messages"}[self.kind]
+        return {
+            "chat": f"{base}/chat/completions",
+            "completions": f"{base}/completions",
+            "anthropic": f"{base}/v1/messages",
+        }[self.kind]
 
     def scanner(self) -> Scanner:
         return SCANNERS[self.kind]()
@@ -56,12 +67,18 @@ class Endpoint:
     def body(self, prompt: Prompt, model: str, sampling: dict[str, Any], ignore_eos: bool) -> bytes:
         return json.dumps(self.body_dict(prompt, model, sampling, ignore_eos), separators=(",", ":")).encode()
 
-    def body_dict(self, prompt: Prompt, model: str, sampling: dict[str, Any], ignore_eos: bool) -> dict[str, Any]:
+    def body_dict(
+        self, prompt: Prompt, model: str, sampling: dict[str, Any], ignore_eos: bool
+    ) -> dict[str, Any]:
         if self.kind == "anthropic":
             msgs = prompt.messages or [{"role": "user", "content": prompt.text}]
             system = [m for m in msgs if m.get("role") == "system"]
-            body: dict[str, Any] = {"model": model, "max_tokens": prompt.output_len,
-                                    "messages": [m for m in msgs if m.get("role") != "system"], "stream": True}
+            body: dict[str, Any] = {
+                "model": model,
+                "max_tokens": prompt.output_len,
+                "messages": [m for m in msgs if m.get("role") != "system"],
+                "stream": True,
+            }
             if system:
                 body["system"] = "\n".join(str(m.get("content", "")) for m in system)
             body.update({k: sampling[k] for k in _ANTHROPIC_SAMPLING if sampling.get(k) is not None})
@@ -73,7 +90,9 @@ class Endpoint:
             body["messages"] = prompt.messages or [{"role": "user", "content": prompt.text}]
         else:
             body["prompt"] = prompt.text
-        body.update({"max_tokens": prompt.output_len, "stream": True, "stream_options": {"include_usage": True}})
+        body.update(
+            {"max_tokens": prompt.output_len, "stream": True, "stream_options": {"include_usage": True}}
+        )
         body.update({k: sampling[k] for k in _OPENAI_SAMPLING if sampling.get(k) is not None})
         if ignore_eos:
             body["ignore_eos"] = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -47,40 +48,59 @@ class Frames:
     def __init__(self, endpoint: str, model: str) -> None:
         m = json.dumps(model)
         if endpoint == "chat":
-            head = ('data: {"id":"chatcmpl-fake","object":"chat.completion.chunk","created":0,"model":%s,'
-                    '"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n') % m
-            tok = ('data: {"id":"chatcmpl-fake","object":"chat.completion.chunk","created":0,"model":%s,'
-                   '"choices":[{"index":0,"delta":{"content":"tok "},"finish_reason":null}]}\n\n') % m
-            self.usage_tpl = ('data: {"id":"chatcmpl-fake","object":"chat.completion.chunk","created":0,"model":%s,'
-                              '"choices":[],"usage":{"prompt_tokens":%%d,"completion_tokens":%%d,'
-                              '"total_tokens":%%d}}\n\n') % m
+            head = (
+                f'data: {{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":0,"model":{m},'
+                '"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+            )
+            tok = (
+                f'data: {{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":0,"model":{m},'
+                '"choices":[{"index":0,"delta":{"content":"tok "},"finish_reason":null}]}\n\n'
+            )
+            self.usage_tpl = (
+                f'data: {{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":0,"model":{m},'
+                '"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,'
+                '"total_tokens":%d}}\n\n'
+            )
             self.tail = b"data: [DONE]\n\n"
         elif endpoint == "completions":
             head = ""
-            tok = ('data: {"id":"cmpl-fake","object":"text_completion","created":0,"model":%s,'
-                   '"choices":[{"index":0,"text":"tok ","logprobs":null,"finish_reason":null}]}\n\n') % m
-            self.usage_tpl = ('data: {"id":"cmpl-fake","object":"text_completion","created":0,"model":%s,'
-                              '"choices":[],"usage":{"prompt_tokens":%%d,"completion_tokens":%%d,'
-                              '"total_tokens":%%d}}\n\n') % m
+            tok = (
+                f'data: {{"id":"cmpl-fake","object":"text_completion","created":0,"model":{m},'
+                '"choices":[{"index":0,"text":"tok ","logprobs":null,"finish_reason":null}]}\n\n'
+            )
+            self.usage_tpl = (
+                f'data: {{"id":"cmpl-fake","object":"text_completion","created":0,"model":{m},'
+                '"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,'
+                '"total_tokens":%d}}\n\n'
+            )
             self.tail = b"data: [DONE]\n\n"
         else:  # anthropic, exactly as the Messages streaming docs show
-            head = ('event: message_start\ndata: {"type":"message_start","message":{"id":"msg_fake","type":"message",'
-                    '"role":"assistant","content":[],"model":%s,"stop_reason":null,"stop_sequence":null,'
-                    '"usage":{"input_tokens":%%d,"output_tokens":1}}}\n\n'
-                    'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
-                    '"content_block":{"type":"text","text":""}}\n\n'
-                    'event: ping\ndata: {"type": "ping"}\n\n') % m
-            tok = ('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
-                   '"delta":{"type":"text_delta","text":"tok "}}\n\n')
-            self.usage_tpl = ('event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
-                              'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
-                              '"max_tokens","stop_sequence":null},"usage":{"output_tokens":%d}}\n\n')
+            head = (
+                'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_fake",'
+                '"type":"message",'
+                f'"role":"assistant","content":[],"model":{m},"stop_reason":null,"stop_sequence":null,'
+                '"usage":{"input_tokens":%d,"output_tokens":1}}}\n\n'
+                'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+                '"content_block":{"type":"text","text":""}}\n\n'
+                'event: ping\ndata: {"type": "ping"}\n\n'
+            )
+            tok = (
+                'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+                '"delta":{"type":"text_delta","text":"tok "}}\n\n'
+            )
+            self.usage_tpl = (
+                'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+                'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
+                '"max_tokens","stop_sequence":null},"usage":{"output_tokens":%d}}\n\n'
+            )
             self.tail = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
         self.endpoint = endpoint
         self.head = head
         self.tok = _chunk(tok.encode())
-        self.headers = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-                        b"transfer-encoding: chunked\r\n\r\n")
+        self.headers = (
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+        )
 
     def head_bytes(self, prompt_tokens: int) -> bytes:
         if self.endpoint == "anthropic":
@@ -97,8 +117,12 @@ class Frames:
 
 
 def _simple(status: str, body: bytes, ctype: bytes = b"application/json") -> bytes:
-    return (b"HTTP/1.1 %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s"
-            % (status.encode(), ctype, len(body), body))
+    return b"HTTP/1.1 %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s" % (
+        status.encode(),
+        ctype,
+        len(body),
+        body,
+    )
 
 
 class _Conn(asyncio.Protocol):
@@ -131,8 +155,8 @@ class _Conn(asyncio.Protocol):
             length = int(headers.get("content-length", "0"))
             if len(self.buf) < end + 4 + length:
                 return
-            body = self.buf[end + 4:end + 4 + length]
-            self.buf = self.buf[end + 4 + length:]
+            body = self.buf[end + 4 : end + 4 + length]
+            self.buf = self.buf[end + 4 + length :]
             self.server.handle(self, method, path.split("?")[0], headers, body)
 
 
@@ -154,26 +178,45 @@ class FakeServer:
         assert t is not None
         if method == "GET":
             if path.endswith("/models"):
-                data = {"object": "list", "data": [{"id": self.spec.model, "object": "model", "owned_by": "fake"}]}
+                data = {
+                    "object": "list",
+                    "data": [{"id": self.spec.model, "object": "model", "owned_by": "fake"}],
+                }
                 t.write(_simple("200 OK", json.dumps(data).encode()))
             elif path == "/metrics":
                 t.write(_simple("200 OK", self.metrics_text().encode(), b"text/plain; version=0.0.4"))
             elif path == "/stats":
                 lat = self.stats.first_token_lateness
-                data = {"requests": self.stats.requests,
-                        "median_first_token_lateness_ms": statistics.median(lat) * 1000 if lat else None}
+                data = {
+                    "requests": self.stats.requests,
+                    "median_first_token_lateness_ms": statistics.median(lat) * 1000 if lat else None,
+                }
                 t.write(_simple("200 OK", json.dumps(data).encode()))
             else:
                 t.write(_simple("200 OK", b"{}"))
             return
-        endpoint = ("chat" if path.endswith("/chat/completions") else "completions" if path.endswith("/completions")
-                    else "anthropic" if path.endswith("/messages") else None)
+        endpoint = (
+            "chat"
+            if path.endswith("/chat/completions")
+            else "completions"
+            if path.endswith("/completions")
+            else "anthropic"
+            if path.endswith("/messages")
+            else None
+        )
         if endpoint is None:
-            t.write(_simple("404 Not Found", b'{"error":{"message":"not found","type":"invalid_request_error"}}'))
+            t.write(
+                _simple("404 Not Found", b'{"error":{"message":"not found","type":"invalid_request_error"}}')
+            )
             return
         if endpoint == "anthropic" and not headers.get("x-api-key"):
-            t.write(_simple("401 Unauthorized", b'{"type":"error","error":{"type":"authentication_error",'
-                                                b'"message":"x-api-key header is required"}}'))
+            t.write(
+                _simple(
+                    "401 Unauthorized",
+                    b'{"type":"error","error":{"type":"authentication_error",'
+                    b'"message":"x-api-key header is required"}}',
+                )
+            )
             return
         req = json.loads(body)
         self.stats.requests += 1
@@ -216,7 +259,9 @@ class FakeServer:
             self.stats.running -= 1
             return
         conn.transport.write(tok)
-        self.loop.call_at(t0 + spec.ttft_s + (i + 1) * spec.gap_s, self._emit, conn, tok, end, tokens, i + 1, t0)
+        self.loop.call_at(
+            t0 + spec.ttft_s + (i + 1) * spec.gap_s, self._emit, conn, tok, end, tokens, i + 1, t0
+        )
 
     def metrics_text(self) -> str:
         s = self.stats
@@ -232,7 +277,9 @@ class FakeServer:
         )
 
 
-async def serve(spec: Spec, host: str = "127.0.0.1", port: int = 0, ready: asyncio.Future | None = None) -> None:
+async def serve(
+    spec: Spec, host: str = "127.0.0.1", port: int = 0, ready: asyncio.Future | None = None
+) -> None:
     server = FakeServer(spec)
     srv = await asyncio.get_running_loop().create_server(lambda: _Conn(server), host, port, backlog=4096)
     actual = srv.sockets[0].getsockname()[1]
@@ -253,12 +300,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stall-after", type=int, default=None)
     p.add_argument("--model", default="fake-model")
     a = p.parse_args(argv)
-    spec = Spec(ttft_s=a.ttft_ms / 1000, gap_s=a.gap_ms / 1000, tokens=a.tokens, die_after=a.die_after,
-                stall_after=a.stall_after, model=a.model)
-    try:
+    spec = Spec(
+        ttft_s=a.ttft_ms / 1000,
+        gap_s=a.gap_ms / 1000,
+        tokens=a.tokens,
+        die_after=a.die_after,
+        stall_after=a.stall_after,
+        model=a.model,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(spec, port=a.port))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

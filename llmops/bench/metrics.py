@@ -26,7 +26,7 @@ DEFINITIONS = {
     "request_throughput": "completed requests / duration",
     "output_throughput": "output tokens of completed requests / duration",
     "total_token_throughput": "(input + output tokens of completed requests) / duration",
-    "request_goodput": "completed requests meeting every per-request SLO (ttft, tpot, e2el limits) / duration",
+    "request_goodput": "completed requests meeting every per-request SLO (ttft, tpot, e2el) / duration",
     "error_rate": "failed / (completed + failed)",
 }
 
@@ -68,8 +68,16 @@ def describe(values: Iterable[float]) -> dict[str, float | None]:
         return dict.fromkeys(STATS)
     mean = sum(v) / len(v)
     std = math.sqrt(sum((x - mean) ** 2 for x in v) / len(v))
-    return {"mean": mean, "median": percentile(v, 50), "std": std, "p90": percentile(v, 90),
-            "p95": percentile(v, 95), "p99": percentile(v, 99), "min": v[0], "max": v[-1]}
+    return {
+        "mean": mean,
+        "median": percentile(v, 50),
+        "std": std,
+        "p90": percentile(v, 90),
+        "p95": percentile(v, 95),
+        "p99": percentile(v, 99),
+        "min": v[0],
+        "max": v[-1],
+    }
 
 
 def latency_values(samples: Sequence[Sample], metric: str) -> list[float]:
@@ -125,8 +133,12 @@ def summarize(samples: Sequence[Sample], duration: float, limits_ms: dict[str, f
     return result
 
 
-def cost_per_1k(mean_input_tokens: float | None, mean_output_tokens: float | None,
-                input_per_1m: float, output_per_1m: float) -> float | None:
+def cost_per_1k(
+    mean_input_tokens: float | None,
+    mean_output_tokens: float | None,
+    input_per_1m: float,
+    output_per_1m: float,
+) -> float | None:
     """USD for 1,000 requests like the average one of this run, at list prices per 1M tokens."""
     if mean_input_tokens is None or mean_output_tokens is None:
         return None

@@ -13,7 +13,9 @@ def check_writable(paths: list[Path], force: bool) -> None:
     """Refuse before the run, not after it, when an output would overwrite a file."""
     for p in paths:
         if p.exists() and not force:
-            raise UsageError(f"{p} already exists", hint="choose another path, or pass --force to overwrite it")
+            raise UsageError(
+                f"{p} already exists", hint="choose another path, or pass --force to overwrite it"
+            )
         if not p.parent.exists():
             raise UsageError(f"the folder of {p} does not exist", hint=f"create {p.parent} first")
 

@@ -36,7 +36,7 @@ def parse(text: str) -> dict[str, float]:
         if not line or line[0] == "#":
             continue
         if "{" in line:
-            name, rest = line[:line.index("{")], line[line.rindex("}") + 1:]
+            name, rest = line[: line.index("{")], line[line.rindex("}") + 1 :]
         else:
             name, _, rest = line.partition(" ")
         parts = rest.split()
@@ -53,8 +53,9 @@ def _get(m: dict[str, float], names: tuple[str, ...]) -> float | None:
     return next((m[n] for n in names if n in m), None)
 
 
-def summarize(before: dict[str, float], during: list[dict[str, float]], after: dict[str, float],
-              source: str) -> ServerMetrics:
+def summarize(
+    before: dict[str, float], during: list[dict[str, float]], after: dict[str, float], source: str
+) -> ServerMetrics:
     """Peaks of the gauges over all samples; rates from the counters' change between before and after."""
     allm = [before, *during, after]
 
@@ -69,8 +70,11 @@ def summarize(before: dict[str, float], during: list[dict[str, float]], after: d
     q, h = delta(PREFIX_QUERIES), delta(PREFIX_HITS)
     ts, tc = delta(TTFT_SUM), delta(TTFT_COUNT)
     return ServerMetrics(
-        source=source, samples=len(allm),
-        kv_cache_usage_peak=peak(KV_USAGE), running_peak=peak(RUNNING), waiting_peak=peak(WAITING),
+        source=source,
+        samples=len(allm),
+        kv_cache_usage_peak=peak(KV_USAGE),
+        running_peak=peak(RUNNING),
+        waiting_peak=peak(WAITING),
         prefix_cache_hit_rate=(h / q) if q and h is not None else None,
         server_mean_ttft_ms=(ts / tc * 1000) if tc and ts is not None else None,
     )

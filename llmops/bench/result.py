@@ -1,4 +1,4 @@
-"""The result file (`-o result.json`, `--json`): every figure with vLLM's key names, the config and environment."""
+"""The result file (`-o result.json`, `--json`): every figure under vLLM's key names, config, environment."""
 
 from __future__ import annotations
 
@@ -93,7 +93,8 @@ class _RunBase(StrictModel):
 
 
 RunMetrics = create_model(  # the latency figures: mean_ttft_ms ... max_e2el_ms
-    "RunMetrics", __base__=_RunBase,
+    "RunMetrics",
+    __base__=_RunBase,
     **{f"{s}_{m}_ms": (float | None, None) for m in LATENCIES for s in STATS},  # type: ignore[call-overload]
 )
 
@@ -119,15 +120,21 @@ def load_figures(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}: baseline is not JSON ({exc.msg})",
-                         hint="pass a result written by `llmops bench -o`") from exc
+        raise UsageError(
+            f"{path}:{exc.lineno}: baseline is not JSON ({exc.msg})",
+            hint="pass a result written by `llmops bench -o`",
+        ) from exc
     if not isinstance(data, dict):
-        raise UsageError(f"{path}: baseline is not a JSON object", hint="pass a result written by `llmops bench -o`")
+        raise UsageError(
+            f"{path}: baseline is not a JSON object", hint="pass a result written by `llmops bench -o`"
+        )
     if data.get("format") == FORMAT:
         try:
             BenchResult.model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise UsageError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}",
-                             hint="the baseline must be an unmodified `llmops bench -o` result") from exc
+            raise UsageError(
+                f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}",
+                hint="the baseline must be an unmodified `llmops bench -o` result",
+            ) from exc
     return data

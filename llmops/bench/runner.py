@@ -21,7 +21,9 @@ from llmops.progress import NullProgress, ProgressReporter
 @dataclass
 class LoadPlan:
     requests: Sequence[bytes]  # pre-built HTTP requests, cycled when the run needs more than there are
-    offsets: Sequence[float] | None  # scheduled arrival (s from start) of each request; None = as fast as allowed
+    offsets: (
+        Sequence[float] | None
+    )  # scheduled arrival (s from start) of each request; None = as fast as allowed
     concurrency: int | None  # cap on requests in flight; None = no cap
     count: int | None  # how many requests to send (None: until the deadline)
     duration: float | None = None  # stop sending after this many seconds
@@ -37,15 +39,18 @@ class LoadOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-async def drive(client: StreamingClient, scanner: Scanner, plan: LoadPlan,
-                progress: ProgressReporter | None = None) -> LoadOutcome:
+async def drive(
+    client: StreamingClient, scanner: Scanner, plan: LoadPlan, progress: ProgressReporter | None = None
+) -> LoadOutcome:
     loop = asyncio.get_running_loop()
     progress = progress or NullProgress()
     sem = asyncio.Semaphore(plan.concurrency) if plan.concurrency else None
     records: list[Record] = []
     tasks: set[asyncio.Task] = set()
     counters = {"sent": 0, "done": 0, "errors": 0}
-    total = plan.count if plan.count is not None else (len(plan.offsets) if plan.offsets is not None else None)
+    total = (
+        plan.count if plan.count is not None else (len(plan.offsets) if plan.offsets is not None else None)
+    )
     start = perf_counter()
     deadline = start + plan.duration if plan.duration else None
 
@@ -68,8 +73,13 @@ async def drive(client: StreamingClient, scanner: Scanner, plan: LoadPlan,
         delta = counters["done"] - last["done"]
         rate = delta / max(now - last["t"], 1e-9)
         last.update(t=now, done=counters["done"])
-        progress.update(advance=delta, done=counters["done"], in_flight=counters["sent"] - counters["done"],
-                        errors=counters["errors"], rate=f"{rate:.1f}/s")
+        progress.update(
+            advance=delta,
+            done=counters["done"],
+            in_flight=counters["sent"] - counters["done"],
+            errors=counters["errors"],
+            rate=f"{rate:.1f}/s",
+        )
         handle[0] = loop.call_later(0.5, tick)
 
     progress.start(total, "bench")
@@ -104,16 +114,30 @@ async def drive(client: StreamingClient, scanner: Scanner, plan: LoadPlan,
         handle[0].cancel()
         for t in tasks:
             t.cancel()
-        progress.update(advance=counters["done"] - last["done"], done=counters["done"], in_flight=0,
-                        errors=counters["errors"], rate="-")
+        progress.update(
+            advance=counters["done"] - last["done"],
+            done=counters["done"],
+            in_flight=0,
+            errors=counters["errors"],
+            rate="-",
+        )
         progress.finish()
         client.close()
     end = max((r.t_end for r in records), default=perf_counter())
-    return LoadOutcome(records=records, started=start, duration=max(end - start, 1e-9), connections=client.opened)
+    return LoadOutcome(
+        records=records, started=start, duration=max(end - start, 1e-9), connections=client.opened
+    )
 
 
-def run_load(base_url: str, scanner: Scanner, plan: LoadPlan, *, timeout: float,
-             progress: ProgressReporter | None = None, warmup: Sequence[bytes] = ()) -> tuple[LoadOutcome, list[Record]]:
+def run_load(
+    base_url: str,
+    scanner: Scanner,
+    plan: LoadPlan,
+    *,
+    timeout: float,
+    progress: ProgressReporter | None = None,
+    warmup: Sequence[bytes] = (),
+) -> tuple[LoadOutcome, list[Record]]:
     """Run warmup requests one by one, then the plan; returns the measured outcome and the warmup records."""
 
     async def main() -> tuple[LoadOutcome, list[Record]]:

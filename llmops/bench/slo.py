@@ -9,14 +9,23 @@ from llmops.bench.metrics import LATENCIES, STATS
 from llmops.errors import UsageError
 from llmops.profiles.schema import StrictModel
 
-HIGHER_IS_BETTER = ("request_throughput", "request_goodput", "output_throughput", "total_token_throughput",
-                    "completed")
+HIGHER_IS_BETTER = (
+    "request_throughput",
+    "request_goodput",
+    "output_throughput",
+    "total_token_throughput",
+    "completed",
+)
 LOWER_IS_BETTER = ("error_rate", "failed")
 _STAT_ALIASES = {"p50": "median", "avg": "mean"}
 _METRIC_ALIASES = {"e2e": "e2el", "latency": "e2el"}
 # Figures a baseline comparison looks at (latency at the median and the tail, and throughput).
-BASELINE_KEYS = tuple(f"{s}_{m}_ms" for m in LATENCIES for s in ("median", "p99")) + (
-    "request_throughput", "output_throughput", "error_rate")
+BASELINE_KEYS = (
+    *(f"{s}_{m}_ms" for m in LATENCIES for s in ("median", "p99")),
+    "request_throughput",
+    "output_throughput",
+    "error_rate",
+)
 
 
 class Check(StrictModel):
@@ -35,7 +44,11 @@ class Check(StrictModel):
         if self.actual is None:
             return f"{self.name}: not measured (no completed requests)"
         verdict = "ok" if self.passed else "BROKEN"
-        extra = "" if self.passed or self.excess_pct is None else f" (by {self.excess:+.4g}, {self.excess_pct:+.1f}%)"
+        extra = (
+            ""
+            if self.passed or self.excess_pct is None
+            else f" (by {self.excess:+.4g}, {self.excess_pct:+.1f}%)"
+        )
         return f"{self.name}: {self.actual:.4g} {self.op} {self.limit:g}? {verdict}{extra}"
 
 
@@ -55,8 +68,9 @@ def slo_key(name: str) -> tuple[str, Literal["<=", ">="]]:
                 return f"{stat}_{metric}_ms", "<="
     raise UsageError(
         f"unknown SLO '{name}'",
-        hint="use <metric>_<stat>_ms (metric: ttft, tpot, itl, e2el; stat: mean, median, p90, p95, p99, max), "
-             "error_rate, request_throughput, output_throughput or goodput",
+        hint="use <metric>_<stat>_ms (metric: ttft, tpot, itl, e2el; stat: mean, median, p90, p95, p99, "
+        "max), "
+        "error_rate, request_throughput, output_throughput or goodput",
     )
 
 
@@ -68,7 +82,9 @@ def parse_slo(text: str) -> tuple[str, float]:
     try:
         limit = float(value)
     except ValueError:
-        raise UsageError(f"--slo '{text}': '{value}' is not a number", hint="e.g. --slo error_rate=0.01") from None
+        raise UsageError(
+            f"--slo '{text}': '{value}' is not a number", hint="e.g. --slo error_rate=0.01"
+        ) from None
     slo_key(name)
     return name.strip(), limit
 
@@ -84,8 +100,18 @@ def check_slos(slos: dict[str, float], figures: dict[str, Any]) -> list[Check]:
         passed = actual <= limit if op == "<=" else actual >= limit
         excess = actual - limit
         pct = (excess / limit * 100) if limit else None
-        out.append(Check(name=name, key=key, op=op, limit=limit, actual=actual, passed=passed,
-                         excess=excess, excess_pct=pct))
+        out.append(
+            Check(
+                name=name,
+                key=key,
+                op=op,
+                limit=limit,
+                actual=actual,
+                passed=passed,
+                excess=excess,
+                excess_pct=pct,
+            )
+        )
     return out
 
 
@@ -100,8 +126,10 @@ def per_request_limits(slos: dict[str, float]) -> dict[str, float]:
     return limits
 
 
-def compare_baseline(figures: dict[str, Any], baseline: dict[str, Any], max_regression_pct: float) -> list[Check]:
-    """Each figure against the baseline's: latencies may rise, throughputs fall, by at most the given percent."""
+def compare_baseline(
+    figures: dict[str, Any], baseline: dict[str, Any], max_regression_pct: float
+) -> list[Check]:
+    """Each figure against the baseline's: latencies may rise, throughputs fall, by at most the given %."""
     out = []
     for key in BASELINE_KEYS:
         old, new = baseline.get(key), figures.get(key)
@@ -111,8 +139,18 @@ def compare_baseline(figures: dict[str, Any], baseline: dict[str, Any], max_regr
         if key == "error_rate":  # a rate of 0 has no percentage: allow max_regression points of percent
             limit = old + max_regression_pct / 100
             passed = new <= limit
-            out.append(Check(name=f"{key} vs baseline", key=key, op="<=", limit=limit, actual=new, passed=passed,
-                             excess=new - limit, excess_pct=None))
+            out.append(
+                Check(
+                    name=f"{key} vs baseline",
+                    key=key,
+                    op="<=",
+                    limit=limit,
+                    actual=new,
+                    passed=passed,
+                    excess=new - limit,
+                    excess_pct=None,
+                )
+            )
             continue
         if old == 0:
             continue
@@ -120,6 +158,16 @@ def compare_baseline(figures: dict[str, Any], baseline: dict[str, Any], max_regr
         limit = old * factor
         passed = new >= limit if higher_better else new <= limit
         change = (new - old) / old * 100
-        out.append(Check(name=f"{key} vs baseline ({old:.4g})", key=key, op=">=" if higher_better else "<=",
-                         limit=limit, actual=new, passed=passed, excess=new - limit, excess_pct=change))
+        out.append(
+            Check(
+                name=f"{key} vs baseline ({old:.4g})",
+                key=key,
+                op=">=" if higher_better else "<=",
+                limit=limit,
+                actual=new,
+                passed=passed,
+                excess=new - limit,
+                excess_pct=change,
+            )
+        )
     return out

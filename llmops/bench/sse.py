@@ -1,4 +1,4 @@
-"""Cheap server-sent-event scanning for the hot path: classify each event with one C-level search, parse later.
+"""Cheap server-sent-event scanning on the hot path: one C-level regex search per event, parse later.
 
 During a run the client only needs to know *when* a content-bearing event arrived. JSON parsing of the
 usage chunk and of the text (for tokenizer counting) happens after the run, from the bytes kept here.

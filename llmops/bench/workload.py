@@ -41,16 +41,25 @@ def builtin_text() -> str:
     return resources.files("llmops.bench").joinpath("corpus.txt").read_text(encoding="utf-8")
 
 
-def random_prompts(n: int, input_len: int, output_len: int, *, prefix_len: int = 0, seed: int = 0,
-                   tokenizer: Tokenizer | None = None) -> list[Prompt]:
+def random_prompts(
+    n: int,
+    input_len: int,
+    output_len: int,
+    *,
+    prefix_len: int = 0,
+    seed: int = 0,
+    tokenizer: Tokenizer | None = None,
+) -> list[Prompt]:
     """n distinct prompts of input_len tokens; the first prefix_len tokens are the same in all of them.
 
     Each prompt after the shared prefix starts with its own number, so prompts never share a longer prefix by
     accident (which would flatter a server with prefix caching).
     """
     if prefix_len > input_len:
-        raise UsageError(f"--prefix-len {prefix_len} is longer than --input-len {input_len}",
-                         hint="the shared prefix is counted within the input length")
+        raise UsageError(
+            f"--prefix-len {prefix_len} is longer than --input-len {input_len}",
+            hint="the shared prefix is counted within the input length",
+        )
     rng = random.Random(seed)
     text = builtin_text()
     if tokenizer is not None:
@@ -61,8 +70,13 @@ def random_prompts(n: int, input_len: int, output_len: int, *, prefix_len: int =
             tag = tokenizer.encode(f" {i}. ")
             rest = max(0, input_len - prefix_len - len(tag))
             body = prefix + tag + _window(ids, rng.randrange(len(ids)), rest)
-            out.append(Prompt(tokenizer.decode(body[:input_len]), input_tokens=min(len(body), input_len),
-                              output_len=output_len))
+            out.append(
+                Prompt(
+                    tokenizer.decode(body[:input_len]),
+                    input_tokens=min(len(body), input_len),
+                    output_len=output_len,
+                )
+            )
         return out
     words = text.split()
     prefix_words = _window(words, 0, round(prefix_len * WORDS_PER_TOKEN))
@@ -79,7 +93,7 @@ def _window(seq: list, start: int, length: int) -> list:
     if length <= 0 or not seq:
         return []
     reps = (start + length) // len(seq) + 1
-    return (seq * reps)[start:start + length]
+    return (seq * reps)[start : start + length]
 
 
 class JsonlPrompt(StrictModel):
@@ -127,18 +141,30 @@ def jsonl_prompts(path: Path, output_len: int | None, default_output_len: int) -
     return out
 
 
-def sharegpt_prompts(path: Path, n: int, output_len: int | None, default_output_len: int, seed: int,
-                     tokenizer: Tokenizer | None) -> list[Prompt]:
+def sharegpt_prompts(
+    path: Path,
+    n: int,
+    output_len: int | None,
+    default_output_len: int,
+    seed: int,
+    tokenizer: Tokenizer | None,
+) -> list[Prompt]:
     """First human turn as the prompt; the first reply's length as the output length (unless --output-len)."""
     if not path.is_file():
-        raise NotFoundError(f"dataset file {path} not found", hint="give sharegpt:PATH to a ShareGPT JSON file")
+        raise NotFoundError(
+            f"dataset file {path} not found", hint="give sharegpt:PATH to a ShareGPT JSON file"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}: not JSON ({exc.msg})", hint="ShareGPT files are one JSON array") from exc
+        raise UsageError(
+            f"{path}:{exc.lineno}: not JSON ({exc.msg})", hint="ShareGPT files are one JSON array"
+        ) from exc
     if not isinstance(data, list):
         raise UsageError(f"{path}: expected a JSON array of conversations", hint="ShareGPT format")
-    convs = [d["conversations"] for d in data if isinstance(d, dict) and len(d.get("conversations") or []) >= 2]
+    convs = [
+        d["conversations"] for d in data if isinstance(d, dict) and len(d.get("conversations") or []) >= 2
+    ]
     random.Random(seed).shuffle(convs)
     out = []
     for conv in convs:
@@ -158,17 +184,34 @@ def sharegpt_prompts(path: Path, n: int, output_len: int | None, default_output_
         if len(out) >= n:
             break
     if not out:
-        raise UsageError(f"{path}: no usable conversations", hint='entries need "conversations" with 2+ turns')
+        raise UsageError(
+            f"{path}: no usable conversations", hint='entries need "conversations" with 2+ turns'
+        )
     return out
 
 
-def load_prompts(dataset: str, *, n: int, input_len: int, output_len: int | None, default_output_len: int,
-                 prefix_len: int, seed: int, tokenizer: Tokenizer | None) -> list[Prompt]:
+def load_prompts(
+    dataset: str,
+    *,
+    n: int,
+    input_len: int,
+    output_len: int | None,
+    default_output_len: int,
+    prefix_len: int,
+    seed: int,
+    tokenizer: Tokenizer | None,
+) -> list[Prompt]:
     """Dispatch on the dataset spec: random, jsonl:FILE, sharegpt:FILE."""
     kind, _, arg = dataset.partition(":")
     if kind == "random":
-        return random_prompts(n, input_len, output_len or default_output_len, prefix_len=prefix_len, seed=seed,
-                              tokenizer=tokenizer)
+        return random_prompts(
+            n,
+            input_len,
+            output_len or default_output_len,
+            prefix_len=prefix_len,
+            seed=seed,
+            tokenizer=tokenizer,
+        )
     if kind == "jsonl" and arg:
         return jsonl_prompts(Path(arg), output_len, default_output_len)
     if kind == "sharegpt" and arg:

@@ -18,13 +18,22 @@ def _port() -> int:
 
 @pytest.fixture
 def fake_server() -> Iterator[Callable[..., str]]:
-    """fake_server(ttft_ms=50, gap_ms=10, tokens=16, die_after=None, stall_after=None) -> base URL (no /v1)."""
+    """fake_server(ttft_ms=50, gap_ms=10, tokens=16, die_after=None, stall_after=None) -> base URL."""
     procs: list[subprocess.Popen] = []
 
     def start(ttft_ms: float = 50, gap_ms: float = 10, tokens: int | None = 16, **extra: object) -> str:
         port = _port()
-        argv = [sys.executable, "-m", "llmops.bench.fake_server", "--port", str(port), "--ttft-ms", str(ttft_ms),
-                "--gap-ms", str(gap_ms)]
+        argv = [
+            sys.executable,
+            "-m",
+            "llmops.bench.fake_server",
+            "--port",
+            str(port),
+            "--ttft-ms",
+            str(ttft_ms),
+            "--gap-ms",
+            str(gap_ms),
+        ]
         if tokens is not None:
             argv += ["--tokens", str(tokens)]
         for k, v in extra.items():

@@ -19,7 +19,7 @@ def _bench(target: str, **kw):
 @pytest.mark.parametrize(("concurrency", "n"), [(1, 20), (64, 256)])
 def test_ttft_and_itl_match_the_server(fake_server, concurrency: int, n: int) -> None:
     base = fake_server(ttft_ms=50, gap_ms=10, tokens=16)
-    result, points = _bench(base, num_prompts=n, max_concurrency=concurrency)
+    result, _points = _bench(base, num_prompts=n, max_concurrency=concurrency)
     assert result.completed == n and result.failed == 0
     assert abs(result.median_ttft_ms - 50.0) < 3.0, result.median_ttft_ms
     assert abs(result.mean_itl_ms - 10.0) < 0.5, result.mean_itl_ms
@@ -32,7 +32,9 @@ def test_ttft_and_itl_match_the_server(fake_server, concurrency: int, n: int) ->
 def test_anthropic_stream_is_measured_too(fake_server, monkeypatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret")
     base = fake_server(ttft_ms=50, gap_ms=10, tokens=12)
-    flags = BenchFlags(target=base, model="claude-haiku-4-5", endpoint="anthropic", num_prompts=8, max_concurrency=4)
+    flags = BenchFlags(
+        target=base, model="claude-haiku-4-5", endpoint="anthropic", num_prompts=8, max_concurrency=4
+    )
     resolved = resolve(flags, Workspace(), Catalog.discover())
     result, _ = run_bench(resolved.config, api_key=resolved.api_key, prices=resolved.prices)
     assert result.completed == 8, result.errors

@@ -19,14 +19,39 @@ def bench(*args: str):
 def test_slo_pass_exits_0_and_writes_result(fake_server, tmp_path: Path) -> None:
     base = fake_server(ttft_ms=20, gap_ms=2, tokens=8)
     out = tmp_path / "result.json"
-    res = bench("--target", base + "/v1", "--num-prompts", "16", "-c", "4", "--slo", "ttft_p99_ms=500",
-                "--slo", "error_rate=0.01", "-o", str(out), "--json")
+    res = bench(
+        "--target",
+        base + "/v1",
+        "--num-prompts",
+        "16",
+        "-c",
+        "4",
+        "--slo",
+        "ttft_p99_ms=500",
+        "--slo",
+        "error_rate=0.01",
+        "-o",
+        str(out),
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text())
     printed = json.loads(res.stdout)
     assert printed["completed"] == doc["completed"] == 16
-    for key in ("failed", "duration", "request_throughput", "output_throughput", "mean_ttft_ms", "median_ttft_ms",
-                "p99_ttft_ms", "mean_itl_ms", "median_itl_ms", "p99_itl_ms", "mean_tpot_ms", "mean_e2el_ms"):
+    for key in (
+        "failed",
+        "duration",
+        "request_throughput",
+        "output_throughput",
+        "mean_ttft_ms",
+        "median_ttft_ms",
+        "p99_ttft_ms",
+        "mean_itl_ms",
+        "median_itl_ms",
+        "p99_itl_ms",
+        "mean_tpot_ms",
+        "mean_e2el_ms",
+    ):
         assert key in doc
     assert doc["config"]["slos"] == {"ttft_p99_ms": 500.0, "error_rate": 0.01}
     assert doc["environment"]["client"].startswith("llmops")
@@ -38,8 +63,18 @@ def test_slo_pass_exits_0_and_writes_result(fake_server, tmp_path: Path) -> None
 
 def test_slo_breach_exits_1_and_says_by_how_much(fake_server) -> None:
     base = fake_server(ttft_ms=60, gap_ms=2, tokens=8)
-    res = bench("--target", base, "--num-prompts", "8", "-c", "4", "--slo", "ttft_p99_ms=30", "--slo",
-                "error_rate=0.01")
+    res = bench(
+        "--target",
+        base,
+        "--num-prompts",
+        "8",
+        "-c",
+        "4",
+        "--slo",
+        "ttft_p99_ms=30",
+        "--slo",
+        "error_rate=0.01",
+    )
     assert res.exit_code == 1
     assert "ttft_p99_ms" in res.stderr and "BROKEN" in res.stderr and "+" in res.stderr
     assert "error_rate" not in res.stderr.split("bench failed:")[1]  # only the broken SLO is named
@@ -68,15 +103,18 @@ def test_baseline_regression_gates(fake_server, tmp_path: Path) -> None:
     old = tmp_path / "old.json"
     assert bench("--target", fast, "--num-prompts", "8", "-c", "2", "-o", str(old)).exit_code == 0
     slow = fake_server(ttft_ms=60, gap_ms=2, tokens=8)
-    res = bench("--target", slow, "--num-prompts", "8", "-c", "2", "--baseline", str(old), "--max-regression", "10")
+    res = bench(
+        "--target", slow, "--num-prompts", "8", "-c", "2", "--baseline", str(old), "--max-regression", "10"
+    )
     assert res.exit_code == 1
     assert "median_ttft_ms vs baseline" in res.stderr
 
 
 def test_workspace_drives_plain_bench(fake_server, tmp_path: Path) -> None:
     base = fake_server(ttft_ms=5, gap_ms=1, tokens=4)
-    Path("llmops.yaml").write_text(f"bench:\n  target: {base}\n  num_prompts: 6\n  max_concurrency: 2\n"
-                                   "  slos:\n    ttft_p99_ms: 1\n")
+    Path("llmops.yaml").write_text(
+        f"bench:\n  target: {base}\n  num_prompts: 6\n  max_concurrency: 2\n  slos:\n    ttft_p99_ms: 1\n"
+    )
     res = bench("--json")
     assert res.exit_code == 1  # 1 ms p99 TTFT cannot hold against a 5 ms server
     doc = json.loads(res.stdout)
@@ -86,8 +124,18 @@ def test_workspace_drives_plain_bench(fake_server, tmp_path: Path) -> None:
 def test_sweep_and_html(fake_server, tmp_path: Path) -> None:
     base = fake_server(ttft_ms=5, gap_ms=1, tokens=4)
     html = tmp_path / "r.html"
-    res = bench("--target", base, "--num-prompts", "8", "--sweep", "--sweep-values", "1,4", "--html", str(html),
-                "--json")
+    res = bench(
+        "--target",
+        base,
+        "--num-prompts",
+        "8",
+        "--sweep",
+        "--sweep-values",
+        "1,4",
+        "--html",
+        str(html),
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert [p["max_concurrency"] for p in doc["sweep"]] == [1, 4]
