@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmops.commands import doctor, init, plan, profiles, serve
+from llmops.commands import bench, doctor, init, plan, profiles, serve
 from llmops.commands._group import LlmopsGroup
 from llmops.context import AppState
 
@@ -64,6 +64,7 @@ app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)
 app.command("plan")(plan.plan)
 app.command("serve")(serve.serve)
+app.command("bench")(bench.bench)
 
 
 def main() -> None:

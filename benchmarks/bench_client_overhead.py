@@ -1,0 +1,179 @@
+"""How much does the bench client distort what it measures, and how fast can it drive a server?
+
+Runs the llmops client (one process, one asyncio loop) against the calibration server
+(llmops.bench.fake_server) in a separate process, and prints:
+  1. median TTFT error against a server with a known TTFT (50 ms) and gap (10 ms), 64-token streams,
+     at concurrency 64 and 256 (error = measured median - 50 ms; the server's own lateness is shown too);
+  2. the highest request rate sustained against a server that answers instantly (64-token streams),
+     for the llmops client and, for comparison, an httpx.AsyncClient doing the same work;
+  3. client CPU use (process time / wall time) for each.
+
+Goals (issue 5, on the 2-core CI machine): >= 600 req/s; TTFT error < 3 ms at c=64, < 10 ms at c=256.
+Usage: python benchmarks/bench_client_overhead.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from llmops.bench.client import StreamingClient, build_request
+from llmops.bench.endpoints import Endpoint
+from llmops.bench.runner import LoadPlan, run_load
+from llmops.bench.workload import random_prompts
+
+
+def _server(ttft_ms: float, gap_ms: float, tokens: int) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llmops.bench.fake_server",
+            "--port",
+            str(port),
+            "--ttft-ms",
+            str(ttft_ms),
+            "--gap-ms",
+            str(gap_ms),
+            "--tokens",
+            str(tokens),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().startswith("listening")
+    return proc, f"http://127.0.0.1:{port}/v1"
+
+
+def _requests(base: str, n: int) -> tuple[Endpoint, list[bytes], list[dict]]:
+    ep = Endpoint("chat", base)
+    addr = StreamingClient(base)
+    prompts = random_prompts(n, 128, 64)
+    bodies = [ep.body_dict(p, "fake-model", {}, True) for p in prompts]
+    return ep, [build_request(addr, ep.path, ep.body(p, "fake-model", {}, True)) for p in prompts], bodies
+
+
+def llmops_run(base: str, concurrency: int, n: int) -> dict:
+    ep, reqs, _ = _requests(base, min(n, 512))
+    cpu0 = time.process_time()
+    out, _ = run_load(base, ep.scanner(), LoadPlan(reqs, None, concurrency, n), timeout=60, warmup=reqs[:1])
+    cpu = time.process_time() - cpu0
+    ok = [r for r in out.records if r.ok]
+    ttfts = [(r.content_times[0] - r.t_send) * 1000 for r in ok]
+    return {
+        "completed": len(ok),
+        "failed": len(out.records) - len(ok),
+        "req_per_s": len(ok) / out.duration,
+        "median_ttft_ms": statistics.median(ttfts) if ttfts else None,
+        "client_cpu": cpu / out.duration,
+    }
+
+
+def httpx_run(base: str, concurrency: int, n: int) -> dict:
+    """The same load with httpx.AsyncClient streaming (aiter_raw, one timestamp per read), for comparison."""
+    import httpx
+
+    _, _, bodies = _requests(base, min(n, 512))
+
+    async def main() -> dict:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+            it = iter(range(n))
+            ttfts: list[float] = []
+            ok = 0
+
+            async def worker() -> None:
+                nonlocal ok
+                for i in it:
+                    t0 = time.perf_counter()
+                    first = None
+                    async with client.stream("POST", "/chat/completions", json=bodies[i % len(bodies)]) as r:
+                        async for chunk in r.aiter_raw():
+                            if first is None and b'"content":"tok' in chunk:
+                                first = time.perf_counter()
+                    if first is not None:
+                        ttfts.append((first - t0) * 1000)
+                        ok += 1
+
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            wall = time.perf_counter() - t0
+            return {
+                "completed": ok,
+                "req_per_s": ok / wall,
+                "median_ttft_ms": statistics.median(ttfts) if ttfts else None,
+                "client_cpu": (time.process_time() - cpu0) / wall,
+            }
+
+    return asyncio.run(main())
+
+
+def server_lateness(base: str) -> float | None:
+    import httpx
+
+    return httpx.get(base.removesuffix("/v1") + "/stats").json()["median_first_token_lateness_ms"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer requests (a rougher figure)")
+    a = p.parse_args()
+    scale = 0.25 if a.quick else 1.0
+    report: dict = {"machine_cores": __import__("os").cpu_count()}
+
+    print("1. TTFT error against a server with TTFT 50 ms, gap 10 ms, 64-token streams")
+    for c, n in ((64, 640), (256, 1536)):
+        proc, base = _server(50, 10, 64)
+        try:
+            r = llmops_run(base, c, int(n * scale))
+            late = server_lateness(base)
+        finally:
+            proc.terminate()
+        err = r["median_ttft_ms"] - 50
+        report[f"ttft_c{c}"] = {**r, "median_ttft_error_ms": err, "server_median_lateness_ms": late}
+        print(
+            f"   c={c:<4} median TTFT {r['median_ttft_ms']:.2f} ms -> error {err:+.2f} ms "
+            f"(server's own lateness {late:.2f} ms); {r['completed']} ok, {r.get('failed', 0)} failed; "
+            f"client CPU {r['client_cpu']:.2f} core"
+        )
+
+    print("2. Highest sustained rate against an instant server (64-token streams)")
+    for name, fn in (("llmops", llmops_run), ("httpx", httpx_run)):
+        proc, base = _server(0, 0, 64)
+        try:
+            best = None
+            for c in (64, 256):
+                r = fn(base, c, int(4000 * scale))
+                print(
+                    f"   {name:<6} c={c:<4} {r['req_per_s']:.0f} req/s, {r['completed']} ok, "
+                    f"client CPU {r['client_cpu']:.2f} core"
+                )
+                if best is None or r["req_per_s"] > best["req_per_s"]:
+                    best = {**r, "concurrency": c}
+        finally:
+            proc.terminate()
+        report[f"max_rate_{name}"] = best
+    ok = (
+        report["max_rate_llmops"]["req_per_s"] >= 600
+        and abs(report["ttft_c64"]["median_ttft_error_ms"]) < 3
+        and abs(report["ttft_c256"]["median_ttft_error_ms"]) < 10
+    )
+    report["goals_met"] = ok
+    print(f"goals (>= 600 req/s; TTFT error < 3 ms at c=64, < 10 ms at c=256): {'met' if ok else 'NOT met'}")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""A calibration server that streams with a known time to first token and a known gap between tokens.
+
+It speaks the streaming formats of OpenAI chat/completions and Anthropic Messages, so the bench client can be
+measured against ground truth (tests, `benchmarks/bench_client_overhead.py`). It is raw asyncio with
+pre-built bytes and absolute-time timers, so it stays far cheaper than the client it calibrates.
+
+Run it: python -m llmops.bench.fake_server --port 8123 --ttft-ms 50 --gap-ms 10 --tokens 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Spec:
+    ttft_s: float = 0.05
+    gap_s: float = 0.01
+    tokens: int | None = None  # None: honour the request's max_tokens (default 16)
+    die_after: int | None = None  # exit the process shortly after this many requests arrived
+    stall_after: int | None = None  # requests after this many get no answer at all
+    model: str = "fake-model"
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    running: int = 0
+    first_token_lateness: list[float] = field(default_factory=list)  # actual - scheduled first write (s)
+    ttft_sum: float = 0.0
+    ttft_count: int = 0
+
+
+def _chunk(payload: bytes) -> bytes:
+    """One HTTP/1.1 chunk of a chunked body."""
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
+
+
+class Frames:
+    """Pre-built response bytes per (endpoint, model): built once, written many times."""
+
+    def __init__(self, endpoint: str, model: str) -> None:
+        m = json.dumps(model)
+        if endpoint == "chat":
+            head = (
+                f'data: {{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":0,"model":{m},'
+                '"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+            )
+            tok = (
+                f'data: {{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":0,"model":{m},'
+                '"choices":[{"index":0,"delta":{"content":"tok "},"finish_reason":null}]}\n\n'
+            )
+            self.usage_tpl = (
+                f'data: {{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":0,"model":{m},'
+                '"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,'
+                '"total_tokens":%d}}\n\n'
+            )
+            self.tail = b"data: [DONE]\n\n"
+        elif endpoint == "completions":
+            head = ""
+            tok = (
+                f'data: {{"id":"cmpl-fake","object":"text_completion","created":0,"model":{m},'
+                '"choices":[{"index":0,"text":"tok ","logprobs":null,"finish_reason":null}]}\n\n'
+            )
+            self.usage_tpl = (
+                f'data: {{"id":"cmpl-fake","object":"text_completion","created":0,"model":{m},'
+                '"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,'
+                '"total_tokens":%d}}\n\n'
+            )
+            self.tail = b"data: [DONE]\n\n"
+        else:  # anthropic, exactly as the Messages streaming docs show
+            head = (
+                'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_fake",'
+                '"type":"message",'
+                f'"role":"assistant","content":[],"model":{m},"stop_reason":null,"stop_sequence":null,'
+                '"usage":{"input_tokens":%d,"output_tokens":1}}}\n\n'
+                'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+                '"content_block":{"type":"text","text":""}}\n\n'
+                'event: ping\ndata: {"type": "ping"}\n\n'
+            )
+            tok = (
+                'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+                '"delta":{"type":"text_delta","text":"tok "}}\n\n'
+            )
+            self.usage_tpl = (
+                'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+                'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
+                '"max_tokens","stop_sequence":null},"usage":{"output_tokens":%d}}\n\n'
+            )
+            self.tail = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+        self.endpoint = endpoint
+        self.head = head
+        self.tok = _chunk(tok.encode())
+        self.headers = (
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+        )
+
+    def head_bytes(self, prompt_tokens: int) -> bytes:
+        if self.endpoint == "anthropic":
+            return _chunk((self.head % prompt_tokens).encode())
+        return _chunk(self.head.encode()) if self.head else b""
+
+    def end_bytes(self, prompt_tokens: int, n: int, usage: bool) -> bytes:
+        out = b""
+        if self.endpoint == "anthropic":
+            out += _chunk((self.usage_tpl % n).encode())
+        elif usage:
+            out += _chunk((self.usage_tpl % (prompt_tokens, n, prompt_tokens + n)).encode())
+        return out + _chunk(self.tail) + b"0\r\n\r\n"
+
+
+def _simple(status: str, body: bytes, ctype: bytes = b"application/json") -> bytes:
+    return b"HTTP/1.1 %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s" % (
+        status.encode(),
+        ctype,
+        len(body),
+        body,
+    )
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, server: FakeServer) -> None:
+        self.server = server
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buf[:end].decode("latin-1")
+            lines = head.split("\r\n")
+            method, path, _ = lines[0].split(" ", 2)
+            length = 0
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            length = int(headers.get("content-length", "0"))
+            if len(self.buf) < end + 4 + length:
+                return
+            body = self.buf[end + 4 : end + 4 + length]
+            self.buf = self.buf[end + 4 + length :]
+            self.server.handle(self, method, path.split("?")[0], headers, body)
+
+
+class FakeServer:
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.stats = Stats()
+        self.frames: dict[tuple[str, str], Frames] = {}
+        self.loop = asyncio.get_running_loop()
+
+    def _frames(self, endpoint: str, model: str) -> Frames:
+        key = (endpoint, model)
+        if key not in self.frames:
+            self.frames[key] = Frames(endpoint, model)
+        return self.frames[key]
+
+    def handle(self, conn: _Conn, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        t = conn.transport
+        assert t is not None
+        if method == "GET":
+            if path.endswith("/models"):
+                data = {
+                    "object": "list",
+                    "data": [{"id": self.spec.model, "object": "model", "owned_by": "fake"}],
+                }
+                t.write(_simple("200 OK", json.dumps(data).encode()))
+            elif path == "/metrics":
+                t.write(_simple("200 OK", self.metrics_text().encode(), b"text/plain; version=0.0.4"))
+            elif path == "/stats":
+                lat = self.stats.first_token_lateness
+                data = {
+                    "requests": self.stats.requests,
+                    "median_first_token_lateness_ms": statistics.median(lat) * 1000 if lat else None,
+                }
+                t.write(_simple("200 OK", json.dumps(data).encode()))
+            else:
+                t.write(_simple("200 OK", b"{}"))
+            return
+        endpoint = (
+            "chat"
+            if path.endswith("/chat/completions")
+            else "completions"
+            if path.endswith("/completions")
+            else "anthropic"
+            if path.endswith("/messages")
+            else None
+        )
+        if endpoint is None:
+            t.write(
+                _simple("404 Not Found", b'{"error":{"message":"not found","type":"invalid_request_error"}}')
+            )
+            return
+        if endpoint == "anthropic" and not headers.get("x-api-key"):
+            t.write(
+                _simple(
+                    "401 Unauthorized",
+                    b'{"type":"error","error":{"type":"authentication_error",'
+                    b'"message":"x-api-key header is required"}}',
+                )
+            )
+            return
+        req = json.loads(body)
+        self.stats.requests += 1
+        n = self.stats.requests
+        spec = self.spec
+        if spec.die_after is not None and n == spec.die_after:
+            self.loop.call_later(spec.ttft_s + 3 * spec.gap_s, os._exit, 1)
+        if spec.stall_after is not None and n > spec.stall_after:
+            return
+        model = req.get("model") or spec.model
+        frames = self._frames(endpoint, model)
+        tokens = spec.tokens or int(req.get("max_tokens") or 16)
+        prompt = req.get("prompt") or json.dumps(req.get("messages", ""))
+        prompt_tokens = max(1, len(prompt) // 4)
+        usage = bool((req.get("stream_options") or {}).get("include_usage"))
+        end = frames.end_bytes(prompt_tokens, tokens, usage)
+        start = frames.headers + frames.head_bytes(prompt_tokens)
+        if spec.ttft_s <= 0 and spec.gap_s <= 0:
+            t.write(start + frames.tok * tokens + end)
+            self.stats.first_token_lateness.append(0.0)
+            return
+        t.write(start)
+        self.stats.running += 1
+        t0 = self.loop.time()
+        self.loop.call_at(t0 + spec.ttft_s, self._emit, conn, frames.tok, end, tokens, 0, t0)
+
+    def _emit(self, conn: _Conn, tok: bytes, end: bytes, tokens: int, i: int, t0: float) -> None:
+        spec = self.spec
+        if conn.closed:
+            self.stats.running -= 1
+            return
+        assert conn.transport is not None
+        if i == 0:
+            now = self.loop.time()
+            self.stats.first_token_lateness.append(now - t0 - spec.ttft_s)
+            self.stats.ttft_sum += now - t0
+            self.stats.ttft_count += 1
+        if i == tokens - 1:
+            conn.transport.write(tok + end)
+            self.stats.running -= 1
+            return
+        conn.transport.write(tok)
+        self.loop.call_at(
+            t0 + spec.ttft_s + (i + 1) * spec.gap_s, self._emit, conn, tok, end, tokens, i + 1, t0
+        )
+
+    def metrics_text(self) -> str:
+        s = self.stats
+        return (
+            "# TYPE vllm:num_requests_running gauge\n"
+            f'vllm:num_requests_running{{model_name="{self.spec.model}"}} {s.running}\n'
+            f'vllm:num_requests_waiting{{model_name="{self.spec.model}"}} 0\n'
+            f'vllm:kv_cache_usage_perc{{model_name="{self.spec.model}"}} {min(1.0, s.running / 100):.4f}\n'
+            f'vllm:prefix_cache_queries_total{{model_name="{self.spec.model}"}} {s.requests * 100}\n'
+            f'vllm:prefix_cache_hits_total{{model_name="{self.spec.model}"}} {s.requests * 25}\n'
+            f'vllm:time_to_first_token_seconds_sum{{model_name="{self.spec.model}"}} {s.ttft_sum}\n'
+            f'vllm:time_to_first_token_seconds_count{{model_name="{self.spec.model}"}} {s.ttft_count}\n'
+        )
+
+
+async def serve(
+    spec: Spec, host: str = "127.0.0.1", port: int = 0, ready: asyncio.Future | None = None
+) -> None:
+    server = FakeServer(spec)
+    srv = await asyncio.get_running_loop().create_server(lambda: _Conn(server), host, port, backlog=4096)
+    actual = srv.sockets[0].getsockname()[1]
+    print(f"listening http://{host}:{actual}", flush=True)
+    if ready is not None:
+        ready.set_result(actual)
+    async with srv:
+        await srv.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--ttft-ms", type=float, default=50.0)
+    p.add_argument("--gap-ms", type=float, default=10.0)
+    p.add_argument("--tokens", type=int, default=None)
+    p.add_argument("--die-after", type=int, default=None)
+    p.add_argument("--stall-after", type=int, default=None)
+    p.add_argument("--model", default="fake-model")
+    a = p.parse_args(argv)
+    spec = Spec(
+        ttft_s=a.ttft_ms / 1000,
+        gap_s=a.gap_ms / 1000,
+        tokens=a.tokens,
+        die_after=a.die_after,
+        stall_after=a.stall_after,
+        model=a.model,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(spec, port=a.port))
+
+
+if __name__ == "__main__":
+    main()

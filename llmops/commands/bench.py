@@ -1,0 +1,242 @@
+"""`llmops bench`: benchmark a streaming endpoint (or serve a model and benchmark it) and gate on SLOs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmops.context import state
+from llmops.options import DryRunOpt, JsonOpt, ModelArg, NodeOpt, OutputOpt, ProviderOpt, VerboseOpt
+
+Opt = typer.Option
+
+
+def bench(
+    ctx: typer.Context,
+    model_ref: ModelArg = None,
+    target: Annotated[
+        str | None,
+        Opt(
+            "--target",
+            "-t",
+            help="OpenAI-compatible base URL (with or without /v1); unset: serve the model first.",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        Opt(
+            "--model",
+            "-m",
+            help="Model name sent in requests (default: the "
+            "profile's served name, else the target's first model).",
+        ),
+    ] = None,
+    endpoint: Annotated[str | None, Opt("--endpoint", "-e", help="chat, completions or anthropic.")] = None,
+    dataset: Annotated[str | None, Opt("--dataset", help="random, jsonl:FILE or sharegpt:FILE.")] = None,
+    input_len: Annotated[
+        int | None, Opt("--input-len", min=1, help="Prompt tokens (random dataset).")
+    ] = None,
+    output_len: Annotated[
+        int | None, Opt("--output-len", min=1, help="Output tokens asked for (max_tokens).")
+    ] = None,
+    prefix_len: Annotated[
+        int | None, Opt("--prefix-len", min=0, help="Tokens shared by every prompt's start.")
+    ] = None,
+    num_prompts: Annotated[int | None, Opt("--num-prompts", min=1, help="Requests to send.")] = None,
+    duration: Annotated[
+        float | None, Opt("--duration", min=0.1, help="Send for this many seconds instead.")
+    ] = None,
+    request_rate: Annotated[
+        str | None, Opt("--request-rate", "-r", help="Requests/s (Poisson/gamma) or inf.")
+    ] = None,
+    burstiness: Annotated[
+        float | None, Opt("--burstiness", help="Gamma shape: 1 Poisson, <1 burstier.")
+    ] = None,
+    max_concurrency: Annotated[
+        int | None, Opt("--max-concurrency", "-c", min=1, help="Cap on requests in flight.")
+    ] = None,
+    sweep: Annotated[
+        bool, Opt("--sweep", help="Run a series of concurrencies (or rates, with --request-rate).")
+    ] = False,
+    sweep_values: Annotated[str | None, Opt("--sweep-values", help="The series, e.g. 1,4,16,64.")] = None,
+    warmup: Annotated[
+        int | None, Opt("--warmup", min=0, help="Unmeasured requests first (default 1).")
+    ] = None,
+    seed: Annotated[int | None, Opt("--seed", help="Seed for prompts and arrivals.")] = None,
+    slo: Annotated[
+        list[str] | None, Opt("--slo", help="NAME=VALUE gate, e.g. ttft_p99_ms=500, error_rate=0.01.")
+    ] = None,
+    baseline: Annotated[
+        Path | None, Opt("--baseline", help="An earlier result (-o) to compare with.")
+    ] = None,
+    max_regression: Annotated[
+        float | None, Opt("--max-regression", help="Allowed worsening vs --baseline, %.")
+    ] = None,
+    timeout: Annotated[
+        float | None, Opt("--timeout", min=0.1, help="Per-request timeout, s (default 300).")
+    ] = None,
+    ignore_eos: Annotated[
+        bool | None,
+        Opt(
+            "--ignore-eos/--no-ignore-eos",
+            help="Ask for exactly --output-len tokens (default: on, except for provider APIs).",
+        ),
+    ] = None,
+    provider: ProviderOpt = None,
+    node: NodeOpt = None,
+    output: OutputOpt = None,
+    html: Annotated[Path | None, Opt("--html", help="Write a self-contained HTML report with plots.")] = None,
+    force: Annotated[bool, Opt("--force", help="Overwrite existing -o / --html files.")] = False,
+    dry_run: DryRunOpt = False,
+    json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Benchmark streaming latency and throughput; exit 1 when an SLO or the baseline comparison breaks.
+
+    Example: llmops bench --target http://127.0.0.1:8000/v1 -n 200 -c 16 --slo ttft_p99_ms=500
+    """
+    from llmops.bench.api import bench as run
+    from llmops.bench.config import BenchFlags, resolve
+    from llmops.bench.output import check_writable, write_outputs
+    from llmops.ui import RichProgress, err, print_json
+
+    st = state(ctx, json=json, verbose=verbose)
+    flags = BenchFlags(
+        model_ref,
+        target,
+        model,
+        endpoint,
+        dataset,
+        input_len,
+        output_len,
+        prefix_len,
+        num_prompts,
+        duration,
+        request_rate,
+        burstiness,
+        max_concurrency,
+        sweep,
+        sweep_values,
+        warmup,
+        seed,
+        slo or [],
+        baseline,
+        max_regression,
+        timeout,
+        ignore_eos,
+        provider,
+        node,
+    )
+    resolved = resolve(flags, st.workspace(), st.catalog())
+    if dry_run:
+        doc = {"config": resolved.config, "serve_first": resolved.needs_server}
+        print_json(doc) if st.json else print_report(None, resolved.config)
+        return
+    check_writable([p for p in (output, html) if p], force)
+    result, points = run(resolved, progress=None if st.json else RichProgress())
+    write_outputs(result, points, output, html)
+    print_json(result) if st.json else print_report(result, result.config)
+    if not result.passed:
+        err.print(f"bench failed: {result.verdict}", highlight=False, markup=False)
+        raise typer.Exit(1)
+
+
+def print_report(result, config) -> None:
+    """The human view: what ran, the figures, the latency table, and the gates."""
+    from llmops.bench.metrics import LATENCIES
+    from llmops.ui import out, table
+
+    c = config
+    load = f"rate {c.request_rate}, concurrency {c.max_concurrency or 'unlimited'}"
+    out.print(
+        f"bench {c.model or '(model from target)'} via {c.endpoint} at "
+        f"{'(llmops serves ' + str(c.model_profile) + ')' if c.served_by_llmops else c.target}; "
+        f"{c.dataset} prompts, {load}",
+        highlight=False,
+    )
+    if result is None:
+        out.print(
+            table(
+                "settings",
+                ["setting", "value", "from"],
+                ([k, v, c.origins.get(k, "")] for k, v in c.model_dump().items() if k != "origins"),
+            )
+        )
+        return
+    r = result
+    rows = [
+        ("completed / failed", f"{r.completed} / {r.failed}"),
+        ("errors", ", ".join(f"{k}: {v}" for k, v in r.errors.items()) or "none"),
+        ("duration (s)", f"{r.duration:.2f}"),
+        ("request throughput (req/s)", f"{r.request_throughput:.2f}"),
+        ("goodput (req/s within SLOs)", f"{r.request_goodput:.2f}"),
+        ("output throughput (tok/s)", f"{r.output_throughput:.1f}"),
+        ("total token throughput (tok/s)", f"{r.total_token_throughput:.1f}"),
+        (
+            "mean input / output tokens",
+            f"{r.mean_input_tokens or 0:.1f} / {r.mean_output_tokens or 0:.1f} "
+            f"(from {r.input_tokens_from} / {r.output_tokens_from})",
+        ),
+        (
+            "cost per 1K requests (USD)",
+            "-" if r.cost_per_1k_requests is None else f"{r.cost_per_1k_requests:.4f}",
+        ),
+    ]
+    if r.server_metrics is not None:
+        s = r.server_metrics
+        rows.append(
+            (
+                "server view (/metrics)",
+                f"KV peak {s.kv_cache_usage_peak}, running peak {s.running_peak}, "
+                f"waiting peak {s.waiting_peak}, prefix hit rate "
+                f"{s.prefix_cache_hit_rate}, server mean TTFT ms {s.server_mean_ttft_ms}",
+            )
+        )
+    out.print(table(f"bench: {r.load}", ["figure", "value"], rows))
+
+    def ms(v):
+        return "-" if v is None else f"{v:.2f}"
+
+    out.print(
+        table(
+            "latency (ms)",
+            ["metric", "mean", "median", "p90", "p95", "p99", "max"],
+            (
+                [
+                    m.upper(),
+                    *(ms(getattr(r, f"{s}_{m}_ms")) for s in ("mean", "median", "p90", "p95", "p99", "max")),
+                ]
+                for m in LATENCIES
+            ),
+        )
+    )
+    if r.sweep:
+        out.print(
+            table(
+                "sweep",
+                ["load", "req/s", "out tok/s", "median TTFT", "p99 TTFT", "median TPOT", "failed"],
+                (
+                    [
+                        p.load,
+                        f"{p.request_throughput:.2f}",
+                        f"{p.output_throughput:.1f}",
+                        ms(p.median_ttft_ms),
+                        ms(p.p99_ttft_ms),
+                        ms(p.median_tpot_ms),
+                        p.failed,
+                    ]
+                    for p in r.sweep
+                ),
+            )
+        )
+    checks = [*r.slo_checks, *r.baseline_checks]
+    if checks:
+        out.print(table("gates", ["check", "result"], ([ck.name, ck.describe()] for ck in checks)))
+    out.print(
+        "TTFT: sent -> first content chunk; ITL: gaps between content chunks; TPOT: (E2E - TTFT) / "
+        "(output tokens - 1); E2E: sent -> last byte.",
+        style="dim",
+        highlight=False,
+    )
