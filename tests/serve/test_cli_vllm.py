@@ -167,6 +167,8 @@ def test_llamacpp_dry_run_for_smollm2(cli, smollm2_gguf) -> None:
         "2048",
         "--n_threads",
         "2",
+        "--interrupt_requests",
+        "False",
     ]
     assert doc["health_path"] is None
     assert doc["checks"][1]["name"] == "plan" and doc["checks"][1]["ok"] is True

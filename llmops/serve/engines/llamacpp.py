@@ -61,6 +61,8 @@ class LlamaCpp:
         if s.get("max_model_len"):
             argv += ["--n_ctx", str(s["max_model_len"])]
         argv += ["--n_threads", str(s["n_threads"])]
+        # The server's default cuts off a running stream when a new request arrives; queue instead.
+        argv += ["--interrupt_requests", "False"]
         if template := s.get("chat_template"):
             if Path(template).suffix in (".jinja", ".j2", ".txt") or "/" in template:
                 raise UsageError(
