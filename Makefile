@@ -35,9 +35,8 @@ demo: install
 	$(BIN)/llmops profiles list
 	# Serve SmolLM2 with llama.cpp in the background, wait until ready, one chat request, Ctrl-C.
 	$(BIN)/python benchmarks/serve_demo.py --port 8000
-	# Serve SmolLM2 again, benchmark it for a few seconds (one request at a time: llama-cpp-python interrupts
-	# a stream when another request arrives), print the table, stop the server.
-	$(BIN)/llmops bench smollm2 --duration 5 --max-concurrency 1 --input-len 64 --output-len 32
+	# Serve SmolLM2 again, benchmark it for a few seconds, print the table, stop the server.
+	$(BIN)/llmops bench smollm2 --duration 5 --max-concurrency 2 --input-len 64 --output-len 32
 
 bench-startup: install
 	$(BIN)/python benchmarks/bench_startup.py

@@ -244,8 +244,10 @@ def _load_hf_tokenizer(source: Any) -> Any:
     """
     try:
         from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
     except ImportError:
         return None
+    hf_logging.set_verbosity_error()  # its advice about tokenizer options is noise in a benchmark report
     try:
         if source.tokenizer:
             return AutoTokenizer.from_pretrained(source.tokenizer, local_files_only=True)
