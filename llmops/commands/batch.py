@@ -247,24 +247,14 @@ def list_(ctx: typer.Context, json: JsonOpt = False) -> None:
     if st.json:
         print_json([j.summary() for j in found])
         return
-    out.print(
-        table(
-            "batch jobs",
-            ["id", "name", "backend", "state", "done", "failed", "input"],
-            (
-                [
-                    j.id,
-                    j.name,
-                    j.backend,
-                    j.state,
-                    f"{j.counts.done}/{j.counts.total}",
-                    j.counts.failed,
-                    j.input,
-                ]
-                for j in found
-            ),
-        )
+    jobs_table = table(
+        "batch jobs",
+        ["id", "name", "backend", "state", "done", "failed", "input"],
+        ([j.id, j.name, j.backend, j.state, f"{j.counts.done}/{j.counts.total}", j.counts.failed, j.input]
+         for j in found),
     )
+    jobs_table.columns[0].no_wrap = True  # an ID cut short is no use to copy
+    out.print(jobs_table)
 
 
 @app.command("results")
