@@ -196,10 +196,13 @@ def resume(
     progress: ProgressReporter | None = None,
     poll_s: float = 30.0,
 ) -> Job:
-    """Carry on with a job: the local runner sends only what has not succeeded; remote parts not yet
-    submitted are submitted; then (with wait) poll until it ends."""
+    """Carry on with a job: the local runner sends only what has not succeeded (failed requests of a
+    finished local job included); remote parts not yet submitted are submitted; with wait, poll to the end."""
     job = store.get(job_id)
     ctx = _context(store, job, progress)
+    if job.backend == "local" and job.state == "completed" and job.counts.failed:
+        job.state, job.ended_at = "running", None  # run the failed requests again
+        (store.job_dir(job.id) / RESULTS_FILE).unlink(missing_ok=True)
     if job.ended:
         return refresh_context(ctx)
     if job.backend == "local":
