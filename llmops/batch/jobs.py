@@ -16,7 +16,7 @@ from llmops.batch.models import TERMINAL, Counts, Job, RemotePart, RequestLine, 
 from llmops.batch.parse import ParsedInput, parse_input
 from llmops.batch.split import split_ranges
 from llmops.batch.store import JobStore, new_job_id, write_jsonl
-from llmops.errors import OperationFailed, UsageError
+from llmops.errors import LlmopsError, OperationFailed, UsageError
 from llmops.profiles.schema import ProviderProfile
 from llmops.progress import NullProgress, ProgressReporter
 from llmops.settings import Setting
@@ -182,7 +182,17 @@ def _context(store: JobStore, job: Job, progress: ProgressReporter | None = None
 
 def _start(ctx: JobContext, *, wait: bool, poll_s: float) -> Job:
     backend = get_backend(ctx.job.backend)
-    backend.start(ctx, wait=wait)
+    try:
+        backend.start(ctx, wait=wait)
+    except LlmopsError as exc:
+        if ctx.job.backend != "local":  # some parts may be submitted: keep them, resume sends the rest
+            ctx.job.state, ctx.job.error = "interrupted", exc.message
+            ctx.save()
+            exc.hint = (
+                f"{exc.hint + '; then ' if exc.hint else ''}`llmops batch resume {ctx.job.id}` carries on"
+            )
+        raise
+    ctx.job.error = None
     if wait:
         return wait_for(ctx, poll_s=poll_s)
     return refresh_context(ctx)

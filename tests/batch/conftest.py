@@ -430,7 +430,8 @@ class FakeAnthropic(FakeServer):
 
     def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, dict, Any]:
         self.seen_headers.append(dict(headers))
-        if headers.get("x-api-key") != ANTHROPIC_KEY:
+        # the API takes x-api-key; this SDK generation sends the same key as a Bearer token
+        if ANTHROPIC_KEY not in (headers.get("x-api-key"), (headers.get("Authorization") or "")[7:]):
             return (
                 401,
                 {},

@@ -102,8 +102,6 @@ class RemoteBackend:
         if job.ended:
             return
         client = self.client(ctx)
-        if any(p.remote_id is None and p.status != NOT_SUBMITTED for p in job.parts):
-            self.start(ctx, wait=False)
         for part in job.parts:
             if part.remote_id and part.status not in self.terminal_status:
                 self.retrieve(client, part)
@@ -113,7 +111,8 @@ class RemoteBackend:
             failed=sum(p.counts.failed for p in job.parts),
         )
         if not all(self._ended(p) for p in job.parts):
-            job.state = "cancelling" if job.cancel_requested else "running"
+            unsent = any(p.remote_id is None and p.status != NOT_SUBMITTED for p in job.parts)
+            job.state = "cancelling" if job.cancel_requested else "interrupted" if unsent else "running"
             ctx.save()
             return
         self._collect(client, ctx)
