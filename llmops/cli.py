@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmops.commands import bench, doctor, init, plan, profiles, serve
+from llmops.commands import batch, bench, doctor, init, plan, profiles, serve
 from llmops.commands._group import LlmopsGroup
 from llmops.context import AppState
 
@@ -60,6 +60,7 @@ def root(
 
 
 app.add_typer(profiles.app, name="profiles")
+app.add_typer(batch.app, name="batch")
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)
 app.command("plan")(plan.plan)

@@ -1,0 +1,27 @@
+"""The registry of batch backends. Adding one is adding one module with a class that fills `Backend`."""
+
+from __future__ import annotations
+
+import importlib
+
+from llmops.batch.backends.base import Backend
+
+BACKENDS: dict[str, str] = {
+    "openai": "llmops.batch.backends.openai_batch:OpenAIBackend",
+    "anthropic": "llmops.batch.backends.anthropic_batch:AnthropicBackend",
+    "local": "llmops.batch.backends.local:LocalBackend",
+}
+
+# Which backend runs a provider profile's `api`.
+API_BACKEND: dict[str, str] = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "openai-compatible": "local",
+    "google": "local",
+}
+
+
+def get_backend(name: str) -> Backend:
+    """The backend class for a name, imported only when used (its SDK stays out of `--help`)."""
+    module, _, attr = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)()

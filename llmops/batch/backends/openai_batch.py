@@ -1,0 +1,160 @@
+"""The OpenAI Batch API through the official SDK: upload (purpose batch), create (24h), poll, download."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llmops.batch.backends.base import JobContext, RemoteBackend
+from llmops.batch.convert import error_line
+from llmops.batch.models import Counts, ErrorPart, OutputLine, RemotePart, RequestLine, ResponsePart
+from llmops.errors import OperationFailed, require_module
+
+TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+SUBMITTING = "submitting"
+
+
+def parse_output_line(raw: str) -> OutputLine | None:
+    """One line of an OpenAI output or error file; unknown extra keys are dropped, not fatal."""
+    if not raw.strip():
+        return None
+    data = json.loads(raw)
+    response = data.get("response")
+    error = data.get("error")
+    return OutputLine(
+        id=str(data.get("id") or ""),
+        custom_id=data["custom_id"],
+        response=ResponsePart(
+            status_code=response["status_code"],
+            request_id=response.get("request_id"),
+            body=response.get("body"),
+        )
+        if response
+        else None,
+        error=ErrorPart(code=error.get("code"), message=error.get("message") or "") if error else None,
+    )
+
+
+class OpenAIBackend(RemoteBackend):
+    name = "openai"
+    terminal_status = TERMINAL
+
+    def client(self, ctx: JobContext) -> Any:
+        openai = require_module("openai", extra="cloud", purpose="the openai batch backend")
+        return openai.OpenAI(api_key=ctx.api_key(), base_url=ctx.job.base_url, max_retries=3)
+
+    def create(self, client: Any, ctx: JobContext, part: RemotePart, requests: list[RequestLine]) -> None:
+        job = ctx.job
+        metadata = {"llmops_job": job.id, "llmops_part": f"{part.index + 1}/{len(job.parts)}"}
+        if part.status == SUBMITTING and (found := self._find(client, metadata)) is not None:
+            part.remote_id, part.input_file_id, part.status = found.id, found.input_file_id, found.status
+            return
+        part.status = SUBMITTING
+        ctx.save()
+        data = "".join(r.model_dump_json() + "\n" for r in requests).encode()
+        with _api_errors("upload the batch file"):
+            upload = client.files.create(file=(f"{job.id}-part{part.index + 1}.jsonl", data), purpose="batch")
+            part.input_file_id = upload.id
+            ctx.save()
+            batch = client.batches.create(
+                input_file_id=upload.id, endpoint=job.url, completion_window="24h", metadata=metadata
+            )
+        part.remote_id, part.status = batch.id, batch.status
+
+    @staticmethod
+    def _find(client: Any, metadata: dict[str, str]) -> Any:
+        """A batch created just before a crash: found by its metadata, so a resume does not pay twice."""
+        with _api_errors("list batches"):
+            for batch in client.batches.list(limit=100):
+                if (batch.metadata or {}) == metadata:
+                    return batch
+        return None
+
+    def retrieve(self, client: Any, part: RemotePart) -> None:
+        with _api_errors(f"retrieve batch {part.remote_id}"):
+            batch = client.batches.retrieve(part.remote_id)
+        part.status = batch.status
+        counts = batch.request_counts
+        if counts is not None:
+            part.counts = Counts(total=part.size, succeeded=counts.completed, failed=counts.failed)
+        part.output_file_id, part.error_file_id = batch.output_file_id, batch.error_file_id
+        errors = batch.errors.data if batch.errors and batch.errors.data else []
+        part.message = (
+            "; ".join(f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "") for e in errors[:3])
+            or None
+        )
+
+    def results(self, client: Any, part: RemotePart) -> list[OutputLine]:
+        lines: list[OutputLine] = []
+        for file_id in (part.output_file_id, part.error_file_id):
+            if not file_id:
+                continue
+            with _api_errors(f"download file {file_id}"):
+                text = client.files.content(file_id).text
+            lines.extend(ln for raw in text.splitlines() if (ln := parse_output_line(raw)) is not None)
+        return lines
+
+    def missing_line(self, part: RemotePart, custom_id: str) -> OutputLine:
+        if part.status == "expired":
+            return error_line(
+                custom_id,
+                "batch_expired",
+                "This request could not be executed before the completion window expired.",
+                part.remote_id or "",
+            )
+        if part.status == "cancelled":
+            return error_line(
+                custom_id,
+                "batch_cancelled",
+                "the batch was cancelled before this request ran",
+                part.remote_id or "",
+            )
+        reason = part.message or "the batch failed"
+        return error_line(custom_id, "batch_failed", reason, part.remote_id or "")
+
+    def cancel_part(self, client: Any, part: RemotePart) -> None:
+        with _api_errors(f"cancel batch {part.remote_id}"):
+            batch = client.batches.cancel(part.remote_id)
+        part.status = batch.status
+
+    def part_state(self, part: RemotePart) -> str:
+        return part.status or "failed"
+
+
+class _api_errors:
+    """SDK errors as one line (exit 1) naming what llmops was doing; the key never appears in it."""
+
+    def __init__(self, doing: str) -> None:
+        self.doing = doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None:
+            return False
+        import openai
+
+        if isinstance(exc, openai.AuthenticationError):
+            raise OperationFailed(
+                f"OpenAI refused the API key while trying to {self.doing}",
+                hint="check $OPENAI_API_KEY (or the variable your provider profile names)",
+            ) from None
+        if isinstance(exc, openai.APIStatusError):
+            raise OperationFailed(
+                f"OpenAI answered {exc.status_code} while trying to {self.doing}: {_message(exc)}"
+            ) from None
+        if isinstance(exc, openai.APIConnectionError):
+            raise OperationFailed(
+                f"could not reach the OpenAI API to {self.doing}", hint="check the network or --base-url"
+            ) from None
+        return False
+
+
+def _message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(getattr(exc, "message", exc))
