@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmops.commands import doctor, init, profiles
+from llmops.commands import doctor, init, profiles, trt
 from llmops.commands._group import LlmopsGroup
 from llmops.context import AppState
 
@@ -46,6 +46,7 @@ def root(
 
 
 app.add_typer(profiles.app, name="profiles")
+app.add_typer(trt.app, name="trt")
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)
 

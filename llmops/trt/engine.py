@@ -23,8 +23,10 @@ from llmops.profiles.schema import StrictModel
 Precision = Literal["fp32", "fp16", "bf16", "fp8", "int8"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "fp8", "int8")
 ONNX_DTYPE = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "fp8": "float32", "int8": "float32"}
-MODELOPT_HINT = ("quantize the ONNX with TensorRT Model Optimizer (pip install nvidia-modelopt[onnx]; "
-                 "python -m modelopt.onnx.quantization --quantize_mode {mode} --onnx_path model.onnx)")
+MODELOPT_HINT = (
+    "quantize the ONNX with TensorRT Model Optimizer (pip install nvidia-modelopt[onnx]; "
+    "python -m modelopt.onnx.quantization --quantize_mode {mode} --onnx_path model.onnx)"
+)
 
 
 class ShapeProfile(StrictModel):
@@ -47,7 +49,11 @@ class ShapeProfile(StrictModel):
 
     def shapes(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
         """(min, opt, max) shapes of input_ids and attention_mask: (batch, sequence)."""
-        return ((self.min_batch, self.min_seq), (self.opt_batch, self.opt_seq), (self.max_batch, self.max_seq))
+        return (
+            (self.min_batch, self.min_seq),
+            (self.opt_batch, self.opt_seq),
+            (self.max_batch, self.max_seq),
+        )
 
 
 def shape_profile(max_positions: int | None = None, **values: int | None) -> ShapeProfile:
@@ -63,8 +69,10 @@ def shape_profile(max_positions: int | None = None, **values: int | None) -> Sha
         msg = first["msg"].removeprefix("Value error, ")
         raise UsageError(f"bad shape profile: {where + ': ' if where else ''}{msg}") from exc
     if max_positions and profile.max_seq > max_positions:
-        raise UsageError(f"--max-seq {profile.max_seq} exceeds the model's {max_positions} positions",
-                         hint=f"use --max-seq {max_positions} or less")
+        raise UsageError(
+            f"--max-seq {profile.max_seq} exceeds the model's {max_positions} positions",
+            hint=f"use --max-seq {max_positions} or less",
+        )
     return profile
 
 
@@ -74,10 +82,10 @@ class BuildRecipe:
 
     trt_major: int
     precision: str
-    onnx_dtype: str          # which ONNX export the build reads: float32, float16 or bfloat16
-    strongly_typed: bool     # create_network(1 << STRONGLY_TYPED) on 10; always on (flag ignored) on 11
-    flags: tuple[str, ...]   # BuilderFlag names to set (empty on 11)
-    needs_qdq: bool          # the ONNX must carry QuantizeLinear/DequantizeLinear (int8, fp8)
+    onnx_dtype: str  # which ONNX export the build reads: float32, float16 or bfloat16
+    strongly_typed: bool  # create_network(1 << STRONGLY_TYPED) on 10; always on (flag ignored) on 11
+    flags: tuple[str, ...]  # BuilderFlag names to set (empty on 11)
+    needs_qdq: bool  # the ONNX must carry QuantizeLinear/DequantizeLinear (int8, fp8)
 
     def describe(self) -> str:
         typing = "strongly typed" if self.strongly_typed else "weakly typed"
@@ -91,15 +99,24 @@ def recipe(precision: str, trt_major: int) -> BuildRecipe:
     if precision not in PRECISIONS:
         raise UsageError(f"unknown precision '{precision}'", hint="use one of " + ", ".join(PRECISIONS))
     if trt_major < 10:
-        raise EnvironmentMissing(f"TensorRT {trt_major} is too old: llmops builds with TensorRT 10 or 11",
-                                 hint="pip install 'llmops[tensorrt]'")
+        raise EnvironmentMissing(
+            f"TensorRT {trt_major} is too old: llmops builds with TensorRT 10 or 11",
+            hint="pip install 'llmops[tensorrt]'",
+        )
     qdq = precision in ("int8", "fp8")
     if trt_major == 10:
-        flags = {"fp32": (), "fp16": ("FP16",), "bf16": ("BF16",),
-                 # Q/DQ layers set the quantized types; FP16 lets the layers between them run in half precision.
-                 "int8": ("INT8", "FP16"), "fp8": ("FP8", "FP16")}[precision]
+        flags = {
+            "fp32": (),
+            "fp16": ("FP16",),
+            "bf16": ("BF16",),
+            # Q/DQ layers set the quantized types; FP16 lets the layers between them run in half precision.
+            "int8": ("INT8", "FP16"),
+            "fp8": ("FP8", "FP16"),
+        }[precision]
         return BuildRecipe(10, precision, "float32", strongly_typed=False, flags=flags, needs_qdq=qdq)
-    return BuildRecipe(trt_major, precision, ONNX_DTYPE[precision], strongly_typed=True, flags=(), needs_qdq=qdq)
+    return BuildRecipe(
+        trt_major, precision, ONNX_DTYPE[precision], strongly_typed=True, flags=(), needs_qdq=qdq
+    )
 
 
 def trt_version() -> str | None:
@@ -125,9 +142,11 @@ def tensorrt_llm_installed() -> bool:
     return importlib.util.find_spec("tensorrt_llm") is not None
 
 
-TRTLLM_NOTE = ("TensorRT-LLM is installed: for generation with a KV cache and in-flight batching, serve the "
-               "Hugging Face checkpoint with its PyTorch backend (`llmops serve MODEL --engine trtllm`, which runs "
-               "`trtllm-serve CHECKPOINT`); `trtllm-build` was removed in TensorRT-LLM 1.3")
+TRTLLM_NOTE = (
+    "TensorRT-LLM is installed: for generation with a KV cache and in-flight batching, serve the "
+    "Hugging Face checkpoint with its PyTorch backend (`llmops serve MODEL --engine trtllm`, which runs "
+    "`trtllm-serve CHECKPOINT`); `trtllm-build` was removed in TensorRT-LLM 1.3"
+)
 
 
 def require_tensorrt() -> tuple[str, int]:
@@ -144,8 +163,10 @@ def require_gpu() -> str:
 
     found = gpus()
     if not found:
-        raise EnvironmentMissing("building a TensorRT engine needs an NVIDIA GPU, and nvidia-smi finds none",
-                                 hint="run on a GPU machine, or pass --onnx-only to stop after export and parity")
+        raise EnvironmentMissing(
+            "building a TensorRT engine needs an NVIDIA GPU, and nvidia-smi finds none",
+            hint="run on a GPU machine, or pass --onnx-only to stop after export and parity",
+        )
     return found[0].name
 
 
@@ -167,15 +188,27 @@ class EngineReport:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
 
 
-def build_engine(onnx_path: Path, plan_path: Path, rec: BuildRecipe, profile: ShapeProfile, *,
-                 workspace_gib: float, gpu: str, version: str) -> EngineReport:
+def build_engine(
+    onnx_path: Path,
+    plan_path: Path,
+    rec: BuildRecipe,
+    profile: ShapeProfile,
+    *,
+    workspace_gib: float,
+    gpu: str,
+    version: str,
+) -> EngineReport:
     """Parse the ONNX, set memory pool, profile and precision, build_serialized_network, write plan + JSON."""
     import tensorrt as trt
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     # TensorRT 10 is weakly typed unless asked; on 11 strong typing is always on and the flag is ignored.
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if rec.strongly_typed and rec.trt_major == 10 else 0
+    flags = (
+        1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+        if rec.strongly_typed and rec.trt_major == 10
+        else 0
+    )
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):  # the file path form resolves external data beside it
@@ -195,18 +228,36 @@ def build_engine(onnx_path: Path, plan_path: Path, rec: BuildRecipe, profile: Sh
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
     if serialized is None:
-        raise OperationFailed("TensorRT's build_serialized_network returned nothing (see the TensorRT log above)",
-                              hint="try a smaller --max-seq/--max-batch or a larger --workspace-gib")
+        raise OperationFailed(
+            "TensorRT's build_serialized_network returned nothing (see the TensorRT log above)",
+            hint="try a smaller --max-seq/--max-batch or a larger --workspace-gib",
+        )
     plan_path.parent.mkdir(parents=True, exist_ok=True)
     with plan_path.open("wb") as fh:
         fh.write(serialized)
     outputs = [network.get_output(i) for i in range(network.num_outputs)]
-    io = [{"name": t.name, "kind": kind, "dtype": str(t.dtype).removeprefix("DataType."), "shape": list(t.shape)}
-          for kind, group in (("input", inputs), ("output", outputs)) for t in group]
+    io = [
+        {
+            "name": t.name,
+            "kind": kind,
+            "dtype": str(t.dtype).removeprefix("DataType."),
+            "shape": list(t.shape),
+        }
+        for kind, group in (("input", inputs), ("output", outputs))
+        for t in group
+    ]
     report = EngineReport(
-        plan=str(plan_path), tensorrt_version=version, gpu=gpu, precision=rec.precision, recipe=rec.describe(),
-        onnx=str(onnx_path), shapes={"min": list(lo), "opt": list(mid), "max": list(hi)},
-        workspace_gib=workspace_gib, build_seconds=round(seconds, 2), engine_bytes=plan_path.stat().st_size, io=io,
+        plan=str(plan_path),
+        tensorrt_version=version,
+        gpu=gpu,
+        precision=rec.precision,
+        recipe=rec.describe(),
+        onnx=str(onnx_path),
+        shapes={"min": list(lo), "opt": list(mid), "max": list(hi)},
+        workspace_gib=workspace_gib,
+        build_seconds=round(seconds, 2),
+        engine_bytes=plan_path.stat().st_size,
+        io=io,
     )
     report.save(plan_path.with_suffix(".json"))
     return report
@@ -216,10 +267,19 @@ def quantize_qdq(onnx_path: Path, out_path: Path, mode: str, calibration: dict[s
     """int8/fp8: insert calibrated Q/DQ nodes with TensorRT Model Optimizer (explicit quantization)."""
     from llmops.errors import require_module
 
-    mq = require_module("modelopt.onnx.quantization", package="nvidia-modelopt", extra="tensorrt",
-                        purpose=f"{mode} engines (explicit Q/DQ quantization)")
-    mq.quantize(onnx_path=str(onnx_path), quantize_mode=mode, calibration_data=calibration,
-                output_path=str(out_path), use_external_data_format=(onnx_path.parent / f"{onnx_path.name}.data").exists())
+    mq = require_module(
+        "modelopt.onnx.quantization",
+        package="nvidia-modelopt",
+        extra="tensorrt",
+        purpose=f"{mode} engines (explicit Q/DQ quantization)",
+    )
+    mq.quantize(
+        onnx_path=str(onnx_path),
+        quantize_mode=mode,
+        calibration_data=calibration,
+        output_path=str(out_path),
+        use_external_data_format=(onnx_path.parent / f"{onnx_path.name}.data").exists(),
+    )
     if not out_path.is_file():
         raise OperationFailed(f"ModelOpt wrote no {out_path}", hint=MODELOPT_HINT.format(mode=mode))
     return out_path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,9 @@ def load_causal_lm(checkpoint: Path, dtype: OnnxDtype = "float32") -> Any:
     torch = require_module("torch", extra="onnx", purpose="ONNX export")
     transformers = require_module("transformers", extra="onnx", purpose="ONNX export")
     if not (checkpoint / "config.json").is_file():
-        raise UsageError(f"{checkpoint} has no config.json", hint="point at a Hugging Face checkpoint directory")
+        raise UsageError(
+            f"{checkpoint} has no config.json", hint="point at a Hugging Face checkpoint directory"
+        )
     model = transformers.AutoModelForCausalLM.from_pretrained(
         str(checkpoint), dtype=getattr(torch, dtype), attn_implementation="eager", local_files_only=True
     )
@@ -40,7 +44,7 @@ def load_causal_lm(checkpoint: Path, dtype: OnnxDtype = "float32") -> Any:
 
 
 def logits_only(model: Any) -> Any:
-    """Wrap the model so its forward takes (input_ids, attention_mask) and returns logits alone, no KV cache."""
+    """Wrap the model so its forward takes (input_ids, attention_mask) and returns logits only (no cache)."""
     torch = require_module("torch", extra="onnx", purpose="ONNX export")
 
     class LogitsOnly(torch.nn.Module):
@@ -72,22 +76,40 @@ def export_onnx(model: Any, path: Path, *, dtype: OnnxDtype = "float32") -> Expo
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        with torch.no_grad():
-            program = torch.onnx.export(wrapper, example, dynamo=True, dynamic_shapes=dynamic,
-                                        input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME])
+        # the exporter prints its progress on stdout, which belongs to results (--json)
+        with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):
+            program = torch.onnx.export(
+                wrapper,
+                example,
+                dynamo=True,
+                dynamic_shapes=dynamic,
+                input_names=list(INPUT_NAMES),
+                output_names=[OUTPUT_NAME],
+            )
         program.save(str(path), external_data=big)
     except Exception as exc:  # torch.export raises many kinds; one line with the cause is what a user needs
-        raise OperationFailed(f"ONNX export of {type(model).__name__} failed: {str(exc).splitlines()[0]}",
-                              hint="run with -v for the full trace") from exc
+        raise OperationFailed(
+            f"ONNX export of {type(model).__name__} failed: {str(exc).splitlines()[0]}",
+            hint="run with -v for the full trace",
+        ) from exc
     seconds = time.perf_counter() - start
     check_onnx(path)
     proto = onnx.load(str(path), load_external_data=False)
-    size = sum(f.stat().st_size for f in path.parent.iterdir() if f == path or f.name.startswith(path.name + "."))
+    size = sum(
+        f.stat().st_size for f in path.parent.iterdir() if f == path or f.name.startswith(path.name + ".")
+    )
     out = next(o for o in proto.graph.output if o.name == OUTPUT_NAME)
     elem = onnx.TensorProto.DataType.Name(out.type.tensor_type.elem_type)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
-    return ExportResult(path=path, dtype=dtype, seconds=seconds, external_data=big, size_bytes=size,
-                        opset=opset, logits_elem_type=elem)
+    return ExportResult(
+        path=path,
+        dtype=dtype,
+        seconds=seconds,
+        external_data=big,
+        size_bytes=size,
+        opset=opset,
+        logits_elem_type=elem,
+    )
 
 
 def check_onnx(path: Path) -> None:
@@ -100,7 +122,7 @@ def check_onnx(path: Path) -> None:
 
 
 def has_qdq(path: Path) -> bool:
-    """Whether the graph carries explicit quantization (QuantizeLinear/DequantizeLinear), needed for int8/fp8."""
+    """Whether the graph has explicit quantization (Q/DQ nodes), which int8/fp8 builds need."""
     onnx = require_module("onnx", extra="onnx", purpose="reading ONNX")
     proto = onnx.load(str(path), load_external_data=False)
     return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in proto.graph.node)

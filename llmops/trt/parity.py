@@ -5,7 +5,7 @@ Tolerances, per precision of the ONNX file that is checked (the reference is alw
 | ONNX dtype | max abs logit diff | greedy agreement | why |
 |------------|--------------------|------------------|-----|
 | float32    | 1e-3               | 100 %            | same math, different kernels: SmolLM2 measures ~1e-4 |
-| float16    | 0.5                | 90 %             | 10-bit mantissa through every layer; logits reach ~±30 |
+| float16    | 0.5                | 90 %             | 10-bit mantissa in every layer; logits reach ~±30 |
 | bfloat16   | 2.0                | 75 %             | 7-bit mantissa |
 
 "relative" below is max abs diff / max |reference logit| (relative to the logit scale, not element-wise,
@@ -62,8 +62,10 @@ class ParityReport:
             return f"not checked: {self.skipped}"
         tol = self.tolerance
         assert tol is not None
-        return (f"max |Δlogit| {self.max_abs:.3g} (limit {tol.max_abs:g}), relative {self.max_rel:.3g}, "
-                f"greedy agreement {self.greedy_agreement:.0%} (limit {tol.min_agreement:.0%})")
+        return (
+            f"max |Δlogit| {self.max_abs:.3g} (limit {tol.max_abs:g}), relative {self.max_rel:.3g}, "
+            f"greedy agreement {self.greedy_agreement:.0%} (limit {tol.min_agreement:.0%})"
+        )
 
 
 def logit_stats(reference: Any, other: Any, mask: Any) -> tuple[float, float]:
@@ -102,8 +104,10 @@ def load_tokenizer(checkpoint: Path) -> Any:
     try:
         tok = transformers.AutoTokenizer.from_pretrained(str(checkpoint), local_files_only=True)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{checkpoint} has no usable tokenizer ({str(exc).splitlines()[0]})",
-                         hint="the checkpoint directory needs tokenizer.json / tokenizer_config.json") from exc
+        raise UsageError(
+            f"{checkpoint} has no usable tokenizer ({str(exc).splitlines()[0]})",
+            hint="the checkpoint directory needs tokenizer.json / tokenizer_config.json",
+        ) from exc
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "right"
@@ -132,8 +136,15 @@ def _greedy(step: Any, ids: list[int], new_tokens: int) -> list[int]:
     return out
 
 
-def check_parity(model: Any, onnx_path: Path, tokenizer: Any, *, dtype: str = "float32",
-                 prompts: tuple[str, ...] = DEFAULT_PROMPTS, new_tokens: int = 4) -> ParityReport:
+def check_parity(
+    model: Any,
+    onnx_path: Path,
+    tokenizer: Any,
+    *,
+    dtype: str = "float32",
+    prompts: tuple[str, ...] = DEFAULT_PROMPTS,
+    new_tokens: int = 4,
+) -> ParityReport:
     """Run the prompts through both backends; judge against the tolerance for the ONNX file's dtype."""
     import time
 
@@ -147,7 +158,9 @@ def check_parity(model: Any, onnx_path: Path, tokenizer: Any, *, dtype: str = "f
 
     def torch_step(ids: Any, mask: Any) -> Any:
         with torch.no_grad():
-            out = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask), use_cache=False)
+            out = model(
+                input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask), use_cache=False
+            )
         return out.logits.float().numpy()
 
     def onnx_step(ids: Any, mask: Any) -> Any:
@@ -172,4 +185,3 @@ def check_parity(model: Any, onnx_path: Path, tokenizer: Any, *, dtype: str = "f
     report.passed = judge(report.max_abs, report.greedy_agreement, report.tolerance)
     report.seconds = time.perf_counter() - start
     return report
-

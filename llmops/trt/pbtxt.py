@@ -20,7 +20,7 @@ def tokenize(text: str) -> list[str]:
         tokens.append(match.group(1))
         pos = match.end()
     if text[pos:].strip() and not text[pos:].lstrip().startswith("#"):
-        raise ValueError(f"cannot parse near: {text[pos:pos + 30]!r}")
+        raise ValueError(f"cannot parse near: {text[pos : pos + 30]!r}")
     return tokens
 
 
@@ -40,7 +40,7 @@ def _scalar(token: str) -> Any:
 
 def parse(text: str) -> dict[str, Any]:
     tokens = tokenize(text)
-    msg, pos = _message(tokens, 0, top=True)
+    msg, _ = _message(tokens, 0, top=True)
     return msg
 
 

@@ -1,4 +1,4 @@
-"""Triton python backend `postprocessor`: logits + attention_mask -> next_token_id (int64), text_output (string).
+"""Triton python backend `postprocessor`: logits, attention_mask -> next_token_id, text_output.
 
 One forward step of the logits-only engine: the greedy next token after each prompt's last real position.
 """
@@ -35,8 +35,12 @@ class TritonPythonModel:
             logits = pb_utils.get_input_tensor_by_name(request, "logits").as_numpy()
             mask = pb_utils.get_input_tensor_by_name(request, "attention_mask").as_numpy()
             ids = next_tokens(logits.astype(np.float32), mask)
-            responses.append(pb_utils.InferenceResponse(output_tensors=[
-                pb_utils.Tensor("next_token_id", ids.reshape(-1, 1)),
-                pb_utils.Tensor("text_output", decode(self.tokenizer, ids)),
-            ]))
+            responses.append(
+                pb_utils.InferenceResponse(
+                    output_tensors=[
+                        pb_utils.Tensor("next_token_id", ids.reshape(-1, 1)),
+                        pb_utils.Tensor("text_output", decode(self.tokenizer, ids)),
+                    ]
+                )
+            )
         return responses

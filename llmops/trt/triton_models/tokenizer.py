@@ -43,6 +43,12 @@ class TritonPythonModel:
         for request in requests:
             text = pb_utils.get_input_tensor_by_name(request, "text_input").as_numpy()
             ids, mask = encode(self.tokenizer, texts_from(text), self.max_seq)
-            responses.append(pb_utils.InferenceResponse(
-                output_tensors=[pb_utils.Tensor("input_ids", ids), pb_utils.Tensor("attention_mask", mask)]))
+            responses.append(
+                pb_utils.InferenceResponse(
+                    output_tensors=[
+                        pb_utils.Tensor("input_ids", ids),
+                        pb_utils.Tensor("attention_mask", mask),
+                    ]
+                )
+            )
         return responses
