@@ -9,6 +9,7 @@ ONNX to build from. The decision functions are pure; only `build_engine` touches
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -61,6 +62,10 @@ def shape_profile(max_positions: int | None = None, **values: int | None) -> Sha
     from pydantic import ValidationError
 
     given = {k: v for k, v in values.items() if v is not None}
+    if max_positions:  # defaults shrink to fit a short-context model; explicit values are checked below
+        defaults = ShapeProfile.model_fields
+        given.setdefault("max_seq", min(defaults["max_seq"].default, max_positions))
+        given.setdefault("opt_seq", min(defaults["opt_seq"].default, given["max_seq"]))
     try:
         profile = ShapeProfile(**given)
     except ValidationError as exc:
@@ -120,12 +125,19 @@ def recipe(precision: str, trt_major: int) -> BuildRecipe:
 
 
 def trt_version() -> str | None:
-    """The installed TensorRT version, from package metadata (no import: importing needs CUDA libraries)."""
+    """The installed TensorRT version: package metadata first (importing tensorrt loads CUDA libraries)."""
     for dist in ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt_cu12", "tensorrt-cu11"):
         try:
             return importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             continue
+    if importlib.util.find_spec("tensorrt") is not None:  # e.g. NVIDIA containers install it without metadata
+        try:
+            import tensorrt
+
+            return str(tensorrt.__version__)
+        except (ImportError, OSError, AttributeError):
+            return None
     return None
 
 
@@ -137,8 +149,6 @@ def major_of(version: str) -> int:
 
 
 def tensorrt_llm_installed() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("tensorrt_llm") is not None
 
 
@@ -265,14 +275,13 @@ def build_engine(
 
 def quantize_qdq(onnx_path: Path, out_path: Path, mode: str, calibration: dict[str, Any]) -> Path:
     """int8/fp8: insert calibrated Q/DQ nodes with TensorRT Model Optimizer (explicit quantization)."""
-    from llmops.errors import require_module
-
-    mq = require_module(
-        "modelopt.onnx.quantization",
-        package="nvidia-modelopt",
-        extra="tensorrt",
-        purpose=f"{mode} engines (explicit Q/DQ quantization)",
-    )
+    try:
+        mq = importlib.import_module("modelopt.onnx.quantization")
+    except ImportError as exc:
+        raise EnvironmentMissing(
+            f"{mode} engines need Q/DQ quantization by TensorRT Model Optimizer, which is not installed",
+            hint="pip install 'nvidia-modelopt[onnx]'",
+        ) from exc
     mq.quantize(
         onnx_path=str(onnx_path),
         quantize_mode=mode,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +49,8 @@ class BuildResult:
     error: LlmopsError | None = field(default=None, repr=False)
 
     def document(self) -> dict[str, Any]:
-        doc = asdict(self)
-        doc.pop("error")
+        # not asdict(): it deep-copies the exception, and LlmopsError subclasses cannot be rebuilt from args
+        doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "error"}
         doc["ok"] = self.error is None
         return doc
 

@@ -6,6 +6,7 @@ data types and dims agree along the chain; `check_repository` re-reads every con
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,11 +185,15 @@ def write_repository(
 
 
 def _place(source: Path, target: Path) -> None:
-    """Copy the engine file (and an ONNX file's external data beside it)."""
-    shutil.copyfile(source, target)
+    """Hard-link (else copy) the engine file, and an ONNX file's external data beside it."""
     data = source.parent / f"{source.name}.data"
-    if data.is_file():
-        shutil.copyfile(data, target.parent / data.name)
+    for src, dst in ((source, target), (data, target.parent / data.name)):
+        if not src.is_file():
+            continue
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
 
 
 def read_repository(root: Path) -> dict[str, dict[str, Any]]:

@@ -14,11 +14,14 @@ def test_shape_profile_defaults_and_shapes() -> None:
     assert prof.shapes() == ((1, 1), (1, 64), (4, 512))
 
 
-@pytest.mark.parametrize(("values", "fragment"), [
-    ({"min_batch": 4, "opt_batch": 2}, "--min-batch <= --opt-batch <= --max-batch, got 4, 2, 8"),
-    ({"opt_seq": 1024, "max_seq": 512}, "--min-seq <= --opt-seq <= --max-seq, got 1, 1024, 512"),
-    ({"max_batch": 0}, "max_batch"),
-])
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"min_batch": 4, "opt_batch": 2}, "--min-batch <= --opt-batch <= --max-batch, got 4, 2, 8"),
+        ({"opt_seq": 1024, "max_seq": 512}, "--min-seq <= --opt-seq <= --max-seq, got 1, 1024, 512"),
+        ({"max_batch": 0}, "max_batch"),
+    ],
+)
 def test_shape_profile_rejects_bad_orders(values: dict, fragment: str) -> None:
     with pytest.raises(UsageError) as info:
         shape_profile(None, **values)
@@ -71,3 +74,8 @@ def test_missing_tensorrt_names_the_extra() -> None:
         engine.require_tensorrt()
     assert info.value.exit_code == 3
     assert "pip install 'llmops[tensorrt]'" in info.value.render()
+
+
+def test_default_sequence_lengths_shrink_to_the_model() -> None:
+    prof = shape_profile(100)
+    assert (prof.opt_seq, prof.max_seq) == (100, 100)

@@ -12,8 +12,8 @@ def test_logit_stats_ignore_padded_positions() -> None:
     ref = np.zeros((2, 3, 4), dtype=np.float32)
     ref[0, 0, 0] = 10.0
     got = ref.copy()
-    got[0, 1, 2] += 0.5     # a real position
-    got[1, 2, :] += 100.0   # padding: must not count
+    got[0, 1, 2] += 0.5  # a real position
+    got[1, 2, :] += 100.0  # padding: must not count
     mask = np.array([[1, 1, 1], [1, 1, 0]])
     max_abs, max_rel = logit_stats(ref, got, mask)
     assert max_abs == pytest.approx(0.5)

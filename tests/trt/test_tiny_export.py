@@ -23,7 +23,9 @@ def test_export_has_dynamic_axes_and_passes_checker(tiny_onnx: Path) -> None:
     check_onnx(tiny_onnx)
     sig = onnx_signature(tiny_onnx)
     assert [(t.name, t.data_type, t.dims) for t in sig.inputs] == [
-        ("input_ids", "TYPE_INT64", (-1,)), ("attention_mask", "TYPE_INT64", (-1,))]
+        ("input_ids", "TYPE_INT64", (-1,)),
+        ("attention_mask", "TYPE_INT64", (-1,)),
+    ]
     (logits,) = sig.outputs
     assert logits.name == "logits" and logits.data_type == "TYPE_FP32" and logits.dims[0] == -1
     assert not has_qdq(tiny_onnx)
@@ -48,12 +50,21 @@ def test_parity_fails_against_a_different_model(tiny_checkpoint: Path, tiny_onnx
     assert report.max_abs > 1e-3
 
 
-def test_triton_repository_runs_the_chain_in_python(tiny_checkpoint: Path, tiny_onnx: Path, tmp_path: Path) -> None:
+def test_triton_repository_runs_the_chain_in_python(
+    tiny_checkpoint: Path, tiny_onnx: Path, tmp_path: Path
+) -> None:
     import onnxruntime as ort
 
     root = tmp_path / "triton"
-    write_repository(root, engine_file=tiny_onnx, onnx_for_signature=tiny_onnx, tokenizer_dir=tiny_checkpoint,
-                     max_batch=4, max_seq=64, platform="onnxruntime_onnx")
+    write_repository(
+        root,
+        engine_file=tiny_onnx,
+        onnx_for_signature=tiny_onnx,
+        tokenizer_dir=tiny_checkpoint,
+        max_batch=4,
+        max_seq=64,
+        platform="onnxruntime_onnx",
+    )
     assert check_repository(root) == []
     # The python-backend helpers, as Triton would load them, around the engine model's own file.
     tok_mod = _module(root / "tokenizer" / "1" / "model.py", "tok_model")

@@ -40,13 +40,17 @@ def test_check_repository_finds_missing_plan_and_type_mismatch(tmp_path: Path) -
     problems = check_repository(tmp_path)
     assert "llm: 1/model.plan is missing" in problems
     assert "llm: max_batch_size 4 < the ensemble's 8" in problems
-    assert any("postprocessor.logits: ('TYPE_FP16', (-1, 49152)) does not match ('TYPE_FP32'" in p for p in problems)
+    assert any(
+        "postprocessor.logits: ('TYPE_FP16', (-1, 49152)) does not match ('TYPE_FP32'" in p for p in problems
+    )
 
 
 def test_check_repository_finds_unknown_tensor_names(tmp_path: Path) -> None:
     configs = repository_configs(SIG, max_batch=2, max_seq=64)
     configs["ensemble"] = configs["ensemble"].replace('key: "logits" value: "_logits" } \n', "")
-    configs["ensemble"] = configs["ensemble"].replace('output_map { key: "logits"', 'output_map { key: "scores"')
+    configs["ensemble"] = configs["ensemble"].replace(
+        'output_map { key: "logits"', 'output_map { key: "scores"'
+    )
     (tmp_path / "x").mkdir()
     _write(tmp_path, {k: v for k, v in configs.items() if k != "tokenizer"})
     problems = check_repository(tmp_path)
