@@ -14,7 +14,6 @@ app = typer.Typer(help="Build TensorRT engines and Triton model repositories.", 
 PrecisionOpt = Annotated[
     str | None, typer.Option("--precision", help="fp32, fp16, bf16, fp8 or int8 (default fp16).")
 ]
-IntOpt = Annotated[int | None, typer.Option(min=1, show_default=False)]
 
 
 @app.command("build")
@@ -114,16 +113,21 @@ def build(
 
 
 def _render_plan(plan: dict) -> None:
+    from rich.markup import escape
+
     from llmops.ui import out
 
     for key in ("model", "checkpoint", "precision", "workspace_gib", "output", "tensorrt"):
-        out.print(f"{key}: {plan[key]}  [dim]({plan['origins'].get(key, 'resolved')})[/dim]", highlight=False)
+        out.print(
+            f"{key}: {escape(str(plan[key]))}  [dim]({plan['origins'].get(key, 'resolved')})[/dim]",
+            highlight=False,
+        )
     out.print(f"shapes: {plan['shapes']}  [dim]({plan['origins']['shapes']})[/dim]", highlight=False)
     out.print(f"GPUs: {', '.join(plan['gpus']) or 'none'}", highlight=False)
     for major, text in plan["recipes"].items():
-        out.print(f"{major}: {text}", highlight=False)
+        out.print(f"{major}: {text}", highlight=False, markup=False)
     for i, step in enumerate(plan["steps"], 1):
-        out.print(f"{i}. {step}", highlight=False)
+        out.print(f"{i}. {step}", highlight=False, markup=False)
 
 
 def _render_result(result) -> None:
@@ -154,4 +158,4 @@ def _render_result(result) -> None:
         verdict = "consistent" if not result.triton_problems else "; ".join(result.triton_problems)
         out.print(f"Triton repository: {result.triton} ({verdict})", highlight=False)
     for note in result.notes:
-        err.print(f"note: {note}", highlight=False)
+        err.print(f"note: {note}", highlight=False, markup=False)

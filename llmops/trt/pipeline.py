@@ -228,13 +228,20 @@ def describe_plan(req: BuildRequest) -> dict[str, Any]:
         except LlmopsError as exc:
             recipes[f"tensorrt{m}"] = exc.render()
     gpu_list = [g.name for g in gpus()]
-    steps = ["export ONNX (float32)"]
+    dtypes = ["float32"]
     if needs_typed_onnx(req.precision, majors[0] if version else None):
-        steps.append(f"export ONNX ({ONNX_DTYPE[req.precision]})")
-    steps.append(
-        "parity PyTorch vs onnxruntime (fp32 tolerance: max abs "
-        f"{TOLERANCES['float32'].max_abs:g}, greedy agreement 100%)"
-    )
+        dtypes.append(ONNX_DTYPE[req.precision])
+    steps = [f"export ONNX ({d})" for d in dtypes]
+    for d in dtypes:
+        tol = TOLERANCES[d]
+        steps.append(
+            f"parity PyTorch vs onnxruntime on the {d} ONNX (limits: max abs {tol.max_abs:g}, "
+            f"greedy agreement {tol.min_agreement:.0%})"
+        )
+    qdq = f"{req.precision}: insert calibrated Q/DQ nodes with ModelOpt (nvidia-modelopt[onnx])"
+    can_build = bool(version and gpu_list)
+    if req.precision in ("int8", "fp8") and (req.onnx_only or can_build):
+        steps.append(qdq)
     if req.onnx_only:
         steps.append("stop (--onnx-only)")
     elif not version or not gpu_list:
