@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmops.commands import batch, bench, doctor, init, plan, profiles, serve
+from llmops.commands import batch, bench, doctor, init, plan, profiles, serve, trt
 from llmops.commands._group import LlmopsGroup
 from llmops.context import AppState
 
@@ -59,14 +59,15 @@ def root(
     ctx.obj = AppState(profiles_dir=profiles_dir, config=config, json=json, verbose=verbose)
 
 
-app.add_typer(profiles.app, name="profiles")
-app.add_typer(batch.app, name="batch")
-app.command("init")(init.init)
-app.command("doctor")(doctor.doctor)
+# In the order of a model's life: will it fit, serve it, shrink it, build it, use it, measure it.
 app.command("plan")(plan.plan)
 app.command("serve")(serve.serve)
+app.add_typer(trt.app, name="trt")
+app.add_typer(batch.app, name="batch")
 app.command("bench")(bench.bench)
-
+app.add_typer(profiles.app, name="profiles")
+app.command("init")(init.init)
+app.command("doctor")(doctor.doctor)
 
 def main() -> None:
     app(prog_name="llmops")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PositiveInt, ValidationError
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationError
 
 from llmops.errors import ProfileProblems
 from llmops.profiles.schema import StrictModel
@@ -67,8 +67,11 @@ class QuantizeSection(StrictModel):
 
 class TrtSection(StrictModel):
     precision: Literal["fp32", "fp16", "bf16", "fp8", "int8"] | None = None
-    output: str | None = None
-    triton: bool | None = None
+    output: str | None = Field(default=None, description="output folder of `llmops trt build`")
+    triton: bool | None = Field(default=None, description="also write a Triton model repository")
+    workspace_gib: PositiveFloat | None = Field(default=None, description="TensorRT workspace memory pool")
+    max_batch: PositiveInt | None = None
+    max_seq: PositiveInt | None = None
 
 
 class Workspace(StrictModel):
