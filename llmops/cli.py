@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmops.commands import doctor, init, profiles
+from llmops.commands import doctor, init, profiles, quantize
 from llmops.commands._group import LlmopsGroup
 from llmops.context import AppState
 
@@ -48,6 +48,7 @@ def root(
 app.add_typer(profiles.app, name="profiles")
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)
+app.command("quantize")(quantize.quantize)
 
 
 def main() -> None:
