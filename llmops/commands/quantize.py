@@ -70,10 +70,10 @@ def quantize(
     flags = QuantizeFlags(method, bits, fmt, group_size, calib, samples, seq_len, output, evaluate, eval_file)
     plan = make_plan(st.catalog().model(name.value).profile, flags, ws.quantize)
     if dry_run:
-        rows = [("model", name.value, name.origin), *plan.rows()]
         if st.json:
-            print_json({k: {"value": v, "origin": o} for k, v, o in rows})
+            print_json({"model": {"value": name.value, "origin": name.origin}, **plan.as_json()})
         else:
+            rows = [("model", name.value, name.origin), *plan.rows()]
             out.print(
                 table(f"llmops quantize (dry run): {plan.spec.label}", ["setting", "value", "from"], rows)
             )
@@ -82,9 +82,20 @@ def quantize(
     from llmops.quantize.run import run_quantize
     from llmops.ui import RichProgress, hint
 
+    _stop_cleanly_on_sigterm()
     report = run_quantize(plan, force=force, verbose=st.verbose, progress=RichProgress())
     if st.json:
         print_json(report)
         return
     out.print(table("llmops quantize", ["", ""], report_rows(report)))
     hint(f"report: {Path(report.output) / 'llmops-quantize.json'}; next: {report.serve_command}")
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """A killed run (SIGTERM) unwinds like Ctrl-C, so the temporary output is removed, never left half."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)

@@ -44,7 +44,11 @@ def choose_group_size(in_features: Iterable[int], requested: int | None) -> int 
         )
         raise UsageError(
             f"--group-size {requested} does not divide the input size of every quantized layer "
-            f"({', '.join(map(str, bad))} {'is not a multiple' if len(bad) == 1 else 'are not multiples'} of {requested})",
+            f"({', '.join(map(str, bad))} {_not_multiple(len(bad))} of {requested})",
             hint=f"{fix}, which divides {', '.join(map(str, sizes))}",
         )
     return requested
+
+
+def _not_multiple(count: int) -> str:
+    return "is not a multiple" if count == 1 else "are not multiples"

@@ -34,10 +34,9 @@ class LlmCompressorGptq:
         import torch
         from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
         from datasets import Dataset
+        _import_llmcompressor_quietly()
         from llmcompressor import oneshot
         from llmcompressor.modifiers.quantization import GPTQModifier
-
-        _silence_llmcompressor()
 
         from llmops.hf.checkpoint import load_model, load_tokenizer
 
@@ -82,9 +81,14 @@ class LlmCompressorGptq:
         return {"quantized_modules": total, "ignored": IGNORE}
 
 
-def _silence_llmcompressor() -> None:
-    """llm-compressor logs to stdout by default; llmops keeps stdout for its result (--json)."""
-    from llmcompressor.logger import LoggerConfig, configure_logger
+def _import_llmcompressor_quietly() -> None:
+    """llm-compressor logs to stdout, from import time on; llmops keeps stdout for its result (--json).
+    Import it with stdout pointed at stderr, then drop its console sink (ours are added per run)."""
+    import contextlib
+    import sys
+
+    with contextlib.redirect_stdout(sys.stderr):
+        from llmcompressor.logger import LoggerConfig, configure_logger
 
     configure_logger(LoggerConfig(console_log_level=None))
 

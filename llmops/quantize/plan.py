@@ -64,6 +64,13 @@ class QuantizePlan:
     def scheme(self) -> str:
         return self.spec.scheme(self.bits, self.group_size)
 
+    def as_json(self) -> dict[str, dict[str, Any]]:
+        """{setting: {value, origin}} with JSON-ready values, for --dry-run --json."""
+        return {
+            k: {"value": str(s.value) if isinstance(s.value, Path) else s.value, "origin": s.origin}
+            for k, s in self.settings.items()
+        }
+
     def rows(self) -> list[tuple[str, str, str]]:
         """(setting, value, origin) for --dry-run."""
         return [

@@ -26,12 +26,19 @@ def smollm2_checkpoint(shared_data_dir: Path) -> Path:
     return materialize_checkpoint(model, cache_dir=shared_data_dir / "checkpoints")
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     """`python -m llmops ...` as a real subprocess, with this worktree first on the path."""
     repo = Path(__file__).resolve().parents[2]
-    full_env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "llmops", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "llmops", *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
 
 
 @pytest.fixture

@@ -6,10 +6,24 @@ from llmops.errors import UsageError
 from llmops.profiles.schema import Architecture
 from llmops.quantize.groups import choose_group_size, largest_dividing, quantized_in_features
 
-SMOLLM2 = Architecture(num_layers=30, hidden_size=576, num_attention_heads=9, num_kv_heads=3, head_dim=64,
-                       vocab_size=49152, intermediate_size=1536)
-LLAMA_8B = Architecture(num_layers=32, hidden_size=4096, num_attention_heads=32, num_kv_heads=8, head_dim=128,
-                        vocab_size=128256, intermediate_size=14336)
+SMOLLM2 = Architecture(
+    num_layers=30,
+    hidden_size=576,
+    num_attention_heads=9,
+    num_kv_heads=3,
+    head_dim=64,
+    vocab_size=49152,
+    intermediate_size=1536,
+)
+LLAMA_8B = Architecture(
+    num_layers=32,
+    hidden_size=4096,
+    num_attention_heads=32,
+    num_kv_heads=8,
+    head_dim=128,
+    vocab_size=128256,
+    intermediate_size=14336,
+)
 
 
 def test_smollm2_in_features_are_hidden_attention_and_mlp() -> None:

@@ -20,7 +20,12 @@ def smollm2() -> ModelProfile:
 
 def test_defaults_are_gptq_w4_group_64_builtin_data(smollm2: ModelProfile) -> None:
     plan = make_plan(smollm2, QuantizeFlags())
-    assert (plan.spec.method, plan.spec.format, plan.bits, plan.group_size) == ("gptq", "compressed-tensors", 4, 64)
+    assert (plan.spec.method, plan.spec.format, plan.bits, plan.group_size) == (
+        "gptq",
+        "compressed-tensors",
+        4,
+        64,
+    )
     assert plan.value("calib") == "builtin:calibration"
     assert plan.output == Path.cwd() / "smollm2-w4a16-g64"
     assert plan.scheme == "W4A16 g64"
