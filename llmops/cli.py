@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmops.commands import batch, bench, doctor, init, plan, profiles, serve, trt
+from llmops.commands import batch, bench, doctor, init, plan, profiles, quantize, serve, trt
 from llmops.commands._group import LlmopsGroup
 from llmops.context import AppState
 
@@ -62,6 +62,7 @@ def root(
 # In the order of a model's life: will it fit, serve it, shrink it, build it, use it, measure it.
 app.command("plan")(plan.plan)
 app.command("serve")(serve.serve)
+app.command("quantize")(quantize.quantize)
 app.add_typer(trt.app, name="trt")
 app.add_typer(batch.app, name="batch")
 app.command("bench")(bench.bench)

@@ -58,11 +58,15 @@ class BatchSection(StrictModel):
 class QuantizeSection(StrictModel):
     method: Literal["gptq", "bnb"] | None = None
     bits: Literal[4, 8] | None = None
+    format: Literal["compressed-tensors", "gptq", "bitsandbytes"] | None = Field(
+        default=None, description="gptq output: compressed-tensors (llm-compressor) or gptq (GPTQModel)")
     group_size: PositiveInt | None = None
-    calib: str | None = None
+    calib: str | None = Field(default=None, description="calibration text or JSONL file")
     samples: PositiveInt | None = None
     seq_len: PositiveInt | None = None
     output: str | None = None
+    eval: bool | None = Field(default=None, description="measure perplexity before and after")
+    eval_file: str | None = Field(default=None, description="held-out text for the perplexity")
 
 
 class TrtSection(StrictModel):

@@ -60,17 +60,22 @@ def materialize_checkpoint(
     from llmops.profiles.checkpoint import resolve_gguf_path
 
     gguf = resolve_gguf_path(source)
-    return gguf_to_checkpoint(gguf, name=model.name, dtype=_target_dtype(model), cache_dir=cache_dir,
-                              progress=progress)
+    return gguf_to_checkpoint(
+        gguf, name=model.name, dtype=_target_dtype(model), cache_dir=cache_dir, progress=progress
+    )
 
 
 def local_checkpoint(path: Path, name: str = "model") -> Path:
     if not path.is_dir():
-        raise UsageError(f"checkpoint directory {path} of model '{name}' does not exist",
-                         hint="check the profile's source.path")
+        raise UsageError(
+            f"checkpoint directory {path} of model '{name}' does not exist",
+            hint="check the profile's source.path",
+        )
     if not is_checkpoint_dir(path):
-        raise UsageError(f"{path} is not a Hugging Face checkpoint (config.json and *.safetensors expected)",
-                         hint="point at a directory saved with save_pretrained")
+        raise UsageError(
+            f"{path} is not a Hugging Face checkpoint (config.json and *.safetensors expected)",
+            hint="point at a directory saved with save_pretrained",
+        )
     return path
 
 
@@ -143,8 +148,10 @@ def _load_plain_from_gguf(gguf: Path, dtype: str, progress: ProgressReporter) ->
         loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise OperationFailed(f"transformers could not load {gguf}: {exc}",
-                              hint="check that the GGUF's architecture is one transformers supports") from exc
+        raise OperationFailed(
+            f"transformers could not load {gguf}: {exc}",
+            hint="check that the GGUF's architecture is one transformers supports",
+        ) from exc
     progress.update(1, step="de-quantized")
     settings = {k: v for k, v in loaded.config.to_dict().items() if k != "quantization_config"}
     config = type(loaded.config).from_dict(settings)
@@ -154,8 +161,10 @@ def _load_plain_from_gguf(gguf: Path, dtype: str, progress: ProgressReporter) ->
     missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
     missing = [k for k in missing if not _tied(k, plain)]
     if missing or unexpected:
-        raise OperationFailed(f"rebuilding {gguf.name} left weights unmatched (missing {missing[:3]}, "
-                              f"unexpected {list(unexpected)[:3]})")
+        raise OperationFailed(
+            f"rebuilding {gguf.name} left weights unmatched (missing {missing[:3]}, "
+            f"unexpected {list(unexpected)[:3]})"
+        )
     plain.generation_config = loaded.generation_config
     _align_special_tokens(tokenizer, plain.config)
     plain.to(torch_dtype)

@@ -1,0 +1,79 @@
+"""bitsandbytes through transformers (`BitsAndBytesConfig`): NF4 with double quantization, or LLM.int8.
+
+The weights are quantized while loading and saved as a pre-quantized checkpoint that vLLM serves
+(`--quantization bitsandbytes`). bitsandbytes 0.45+ runs on the CPU too; where a build cannot, the
+error is exit 3 naming what is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from llmops.errors import EnvironmentMissing
+from llmops.progress import ProgressReporter
+from llmops.quantize._hf import checkpoint_dtype, count_linear, quiet_libraries
+
+SKIP = ["lm_head"]
+
+
+class BitsAndBytes:
+    def quantize(
+        self,
+        checkpoint: Path,
+        out_dir: Path,
+        *,
+        bits: int,
+        group_size: int | None,
+        calibration: list[list[int]] | None,
+        progress: ProgressReporter,
+        verbose: bool = False,
+    ) -> dict[str, Any]:
+        quiet_libraries(verbose)
+        import torch
+        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+        from llmops.hf.checkpoint import load_tokenizer
+
+        compute = getattr(torch, checkpoint_dtype(checkpoint))
+        if bits == 4:
+            config = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=compute,
+                bnb_4bit_quant_storage=torch.uint8,
+                llm_int8_skip_modules=SKIP,
+            )
+        else:
+            config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=SKIP)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        progress.start(None, f"bitsandbytes {'NF4' if bits == 4 else 'int8'} on {device}")
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                checkpoint, quantization_config=config, dtype=compute, device_map=device
+            )
+            modules = count_linear(model, tuple(SKIP))
+            progress.update(modules, modules=modules)
+            model.save_pretrained(out_dir, safe_serialization=True)
+        except (RuntimeError, NotImplementedError) as exc:
+            if "cuda" in str(exc).lower() or "gpu" in str(exc).lower():
+                raise EnvironmentMissing(
+                    f"bitsandbytes could not quantize to {bits}-bit on {device}: {exc}",
+                    hint="this build of bitsandbytes needs an NVIDIA GPU for it; "
+                    "pip install -U 'bitsandbytes>=0.45' for CPU support, or run on a GPU machine",
+                ) from exc
+            raise
+        finally:
+            progress.finish()
+        load_tokenizer(checkpoint).save_pretrained(out_dir)
+        return {
+            "quantized_modules": modules,
+            "ignored": SKIP,
+            "device": device,
+            "compute_dtype": str(compute).removeprefix("torch."),
+            "scheme_detail": "NF4, double quantization, blocksize 64" if bits == 4 else "LLM.int8",
+        }
+
+
+QUANTIZER = BitsAndBytes()
