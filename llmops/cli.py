@@ -70,5 +70,6 @@ app.add_typer(profiles.app, name="profiles")
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)
 
+
 def main() -> None:
     app(prog_name="llmops")

@@ -59,7 +59,8 @@ class QuantizeSection(StrictModel):
     method: Literal["gptq", "bnb"] | None = None
     bits: Literal[4, 8] | None = None
     format: Literal["compressed-tensors", "gptq", "bitsandbytes"] | None = Field(
-        default=None, description="gptq output: compressed-tensors (llm-compressor) or gptq (GPTQModel)")
+        default=None, description="gptq output: compressed-tensors (llm-compressor) or gptq (GPTQModel)"
+    )
     group_size: PositiveInt | None = None
     calib: str | None = Field(default=None, description="calibration text or JSONL file")
     samples: PositiveInt | None = None

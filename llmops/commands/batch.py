@@ -250,8 +250,10 @@ def list_(ctx: typer.Context, json: JsonOpt = False) -> None:
     jobs_table = table(
         "batch jobs",
         ["id", "name", "backend", "state", "done", "failed", "input"],
-        ([j.id, j.name, j.backend, j.state, f"{j.counts.done}/{j.counts.total}", j.counts.failed, j.input]
-         for j in found),
+        (
+            [j.id, j.name, j.backend, j.state, f"{j.counts.done}/{j.counts.total}", j.counts.failed, j.input]
+            for j in found
+        ),
     )
     jobs_table.columns[0].no_wrap = True  # an ID cut short is no use to copy
     out.print(jobs_table)

@@ -34,6 +34,7 @@ class LlmCompressorGptq:
         import torch
         from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
         from datasets import Dataset
+
         _import_llmcompressor_quietly()
         from llmcompressor import oneshot
         from llmcompressor.modifiers.quantization import GPTQModifier
