@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmops.batch.backends.base import JobContext, RemoteBackend
+from llmops.batch.backends.base import JobContext, RemoteBackend, sdk_errors
 from llmops.batch.convert import anthropic_result_to_output, chat_to_anthropic, error_line
 from llmops.batch.models import Counts, OutputLine, RemotePart, RequestLine
-from llmops.errors import OperationFailed, require_module
+from llmops.errors import require_module
 
 ENDED = "ended"
 
@@ -74,33 +74,7 @@ class AnthropicBackend(RemoteBackend):
         return "completed"
 
 
-class _api_errors:
-    """SDK errors as one line (exit 1) naming what llmops was doing; the key never appears in it."""
+def _api_errors(doing: str) -> Any:
+    import anthropic
 
-    def __init__(self, doing: str) -> None:
-        self.doing = doing
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None:
-            return False
-        import anthropic
-
-        if isinstance(exc, anthropic.AuthenticationError):
-            raise OperationFailed(
-                f"Anthropic refused the API key while trying to {self.doing}",
-                hint="check $ANTHROPIC_API_KEY (or the variable your provider profile names)",
-            ) from None
-        if isinstance(exc, anthropic.APIStatusError):
-            body = exc.body if isinstance(exc.body, dict) else {}
-            msg = (body.get("error") or {}).get("message") if isinstance(body.get("error"), dict) else None
-            raise OperationFailed(
-                f"Anthropic answered {exc.status_code} while trying to {self.doing}: {msg or exc.message}"
-            ) from None
-        if isinstance(exc, anthropic.APIConnectionError):
-            raise OperationFailed(
-                f"could not reach the Anthropic API to {self.doing}", hint="check the network or --base-url"
-            ) from None
-        return False
+    return sdk_errors(anthropic, "Anthropic", "ANTHROPIC_API_KEY", doing)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llmops.batch.convert import error_line
 from llmops.batch.models import TERMINAL, Counts, Job, OutputLine, RemotePart, RequestLine
 from llmops.batch.store import JobStore
-from llmops.errors import EnvironmentMissing
+from llmops.errors import EnvironmentMissing, OperationFailed
 from llmops.progress import NullProgress, ProgressReporter
 
 
@@ -160,3 +162,34 @@ class RemoteBackend:
             job.state = "cancelling"
         ctx.save()
         self.refresh(ctx)
+
+
+@contextmanager
+def sdk_errors(sdk: Any, provider: str, key_var: str, doing: str) -> Iterator[None]:
+    """SDK errors (openai and anthropic share the class names) as one line, exit 1, naming what
+    llmops was doing; the key never appears in it."""
+    try:
+        yield
+    except sdk.AuthenticationError:
+        raise OperationFailed(
+            f"{provider} refused the API key while trying to {doing}",
+            hint=f"check ${key_var} (or the variable your provider profile names)",
+        ) from None
+    except sdk.APIStatusError as exc:
+        raise OperationFailed(
+            f"{provider} answered {exc.status_code} while trying to {doing}: {api_error_message(exc)}"
+        ) from None
+    except sdk.APIConnectionError:
+        raise OperationFailed(
+            f"could not reach the {provider} API to {doing}", hint="check the network or --base-url"
+        ) from None
+
+
+def api_error_message(exc: Any) -> str:
+    """The message inside an API error body ({"error": {"message": ...}}), else the SDK's own."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(getattr(exc, "message", exc))

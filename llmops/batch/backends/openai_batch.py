@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmops.batch.backends.base import JobContext, RemoteBackend
+from llmops.batch.backends.base import JobContext, RemoteBackend, sdk_errors
 from llmops.batch.convert import error_line
 from llmops.batch.models import Counts, ErrorPart, OutputLine, RemotePart, RequestLine, ResponsePart
-from llmops.errors import OperationFailed, require_module
+from llmops.errors import require_module
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 SUBMITTING = "submitting"
@@ -121,40 +121,7 @@ class OpenAIBackend(RemoteBackend):
         return part.status or "failed"
 
 
-class _api_errors:
-    """SDK errors as one line (exit 1) naming what llmops was doing; the key never appears in it."""
+def _api_errors(doing: str) -> Any:
+    import openai
 
-    def __init__(self, doing: str) -> None:
-        self.doing = doing
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None:
-            return False
-        import openai
-
-        if isinstance(exc, openai.AuthenticationError):
-            raise OperationFailed(
-                f"OpenAI refused the API key while trying to {self.doing}",
-                hint="check $OPENAI_API_KEY (or the variable your provider profile names)",
-            ) from None
-        if isinstance(exc, openai.APIStatusError):
-            raise OperationFailed(
-                f"OpenAI answered {exc.status_code} while trying to {self.doing}: {_message(exc)}"
-            ) from None
-        if isinstance(exc, openai.APIConnectionError):
-            raise OperationFailed(
-                f"could not reach the OpenAI API to {self.doing}", hint="check the network or --base-url"
-            ) from None
-        return False
-
-
-def _message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-    return str(getattr(exc, "message", exc))
+    return sdk_errors(openai, "OpenAI", "OPENAI_API_KEY", doing)
