@@ -150,10 +150,9 @@ def print_report(result, config) -> None:
 
     c = config
     load = f"rate {c.request_rate}, concurrency {c.max_concurrency or 'unlimited'}"
+    where = f"served by llmops from profile {c.model_profile}" if c.served_by_llmops else f"at {c.target}"
     out.print(
-        f"bench {c.model or '(model from target)'} via {c.endpoint} at "
-        f"{'(llmops serves ' + str(c.model_profile) + ')' if c.served_by_llmops else c.target}; "
-        f"{c.dataset} prompts, {load}",
+        f"bench {c.model or '(model from target)'} via the {c.endpoint} endpoint {where}; {c.dataset} prompts, {load}",
         highlight=False,
     )
     if result is None:
