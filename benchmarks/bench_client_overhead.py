@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,33 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from llmops.bench.client import StreamingClient, build_request
 from llmops.bench.endpoints import Endpoint
+from llmops.bench.fake_server import spawn
 from llmops.bench.runner import LoadPlan, run_load
 from llmops.bench.workload import random_prompts
 
 
 def _server(ttft_ms: float, gap_ms: float, tokens: int) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llmops.bench.fake_server",
-            "--port",
-            str(port),
-            "--ttft-ms",
-            str(ttft_ms),
-            "--gap-ms",
-            str(gap_ms),
-            "--tokens",
-            str(tokens),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline().startswith("listening")
-    return proc, f"http://127.0.0.1:{port}/v1"
+    proc, base = spawn(ttft_ms, gap_ms, tokens=tokens)
+    return proc, f"{base}/v1"
 
 
 def _requests(base: str, n: int) -> tuple[Endpoint, list[bytes], list[dict]]:

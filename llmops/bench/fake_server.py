@@ -15,6 +15,8 @@ import contextlib
 import json
 import os
 import statistics
+import subprocess
+import sys
 from dataclasses import dataclass, field
 
 
@@ -288,6 +290,31 @@ async def serve(
         ready.set_result(actual)
     async with srv:
         await srv.serve_forever()
+
+
+def spawn(ttft_ms: float = 50.0, gap_ms: float = 10.0, **options: object) -> tuple[subprocess.Popen, str]:
+    """Start this server in its own process on a free loopback port; return it and its base URL.
+
+    `options` are the other flags by name (tokens=16, die_after=3, ...); None leaves one unset.
+    """
+    argv = [
+        sys.executable,
+        "-m",
+        "llmops.bench.fake_server",
+        "--ttft-ms",
+        str(ttft_ms),
+        "--gap-ms",
+        str(gap_ms),
+    ]
+    for name, value in options.items():
+        if value is not None:
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("listening "):
+        proc.kill()
+        raise RuntimeError(f"fake server did not start: {line!r}")
+    return proc, line.split(" ", 1)[1].strip()
 
 
 def main(argv: list[str] | None = None) -> None:

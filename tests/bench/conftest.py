@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 
 import pytest
 
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from llmops.bench.fake_server import spawn
 
 
 @pytest.fixture
@@ -22,28 +16,9 @@ def fake_server() -> Iterator[Callable[..., str]]:
     procs: list[subprocess.Popen] = []
 
     def start(ttft_ms: float = 50, gap_ms: float = 10, tokens: int | None = 16, **extra: object) -> str:
-        port = _port()
-        argv = [
-            sys.executable,
-            "-m",
-            "llmops.bench.fake_server",
-            "--port",
-            str(port),
-            "--ttft-ms",
-            str(ttft_ms),
-            "--gap-ms",
-            str(gap_ms),
-        ]
-        if tokens is not None:
-            argv += ["--tokens", str(tokens)]
-        for k, v in extra.items():
-            if v is not None:
-                argv += [f"--{k.replace('_', '-')}", str(v)]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        proc, base = spawn(ttft_ms, gap_ms, tokens=tokens, **extra)
         procs.append(proc)
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line.startswith("listening"), line
-        return f"http://127.0.0.1:{port}"
+        return base
 
     yield start
     for p in procs:
