@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from llmops.errors import UsageError
 from llmops.serve.settings import ServeSettings
 
 SECRET_ENV = ("HF_TOKEN",)  # passed through from the caller's environment by name, never by value
@@ -103,3 +104,13 @@ class Engine(Protocol):
     failures: tuple[FailurePattern, ...]
 
     def launch(self, settings: ServeSettings) -> Launch: ...
+
+
+def hf_checkpoint(s: ServeSettings, engine: str) -> str:
+    """The Hugging Face id or local checkpoint dir an HF-only engine loads; GGUF files are llama.cpp's."""
+    src = s.model.source
+    if not (src.hf or src.path):
+        raise UsageError(
+            f"{engine} serves Hugging Face checkpoints", hint="use --engine llamacpp for GGUF files"
+        )
+    return src.hf or src.path or ""

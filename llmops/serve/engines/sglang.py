@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from llmops.errors import UsageError
-from llmops.serve.engines.base import COMMON_FAILURES, SECRET_ENV, Launch
+from llmops.serve.engines.base import COMMON_FAILURES, SECRET_ENV, Launch, hf_checkpoint
 from llmops.serve.settings import ServeSettings
 
 
@@ -18,16 +17,13 @@ class SGLang:
 
     def launch(self, s: ServeSettings) -> Launch:
         src = s.model.source
-        if not (src.hf or src.path):
-            raise UsageError(
-                "SGLang serves Hugging Face checkpoints", hint="use --engine llamacpp for GGUF files"
-            )
+        checkpoint = hf_checkpoint(s, "SGLang")
         argv = [
             sys.executable,
             "-m",
             "sglang.launch_server",
             "--model-path",
-            src.hf or src.path or "",
+            checkpoint,
             "--served-model-name",
             s.served_name,
             "--host",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from llmops.errors import UsageError
-from llmops.serve.engines.base import COMMON_FAILURES, SECRET_ENV, Launch
+from llmops.serve.engines.base import COMMON_FAILURES, SECRET_ENV, Launch, hf_checkpoint
 from llmops.serve.settings import ServeSettings
 
 
@@ -15,14 +14,10 @@ class TrtLlm:
     failures = COMMON_FAILURES
 
     def launch(self, s: ServeSettings) -> Launch:
-        src = s.model.source
-        if not (src.hf or src.path):
-            raise UsageError(
-                "trtllm-serve serves Hugging Face checkpoints", hint="use --engine llamacpp for GGUF files"
-            )
+        checkpoint = hf_checkpoint(s, "trtllm-serve")
         argv = [
             "trtllm-serve",
-            src.hf or src.path or "",
+            checkpoint,
             "--host",
             s["host"],
             "--port",
@@ -48,7 +43,7 @@ class TrtLlm:
             env_from_host=list(SECRET_ENV),
             host=s["host"],
             port=s["port"],
-            served_name=src.hf or src.path or s.served_name,
+            served_name=checkpoint,
             health_path="/health",
             needs_gpu=True,
         )
