@@ -66,6 +66,13 @@ def test_sglang_and_trtllm_argv() -> None:
     assert trt.served_name == "meta-llama/Llama-3.1-70B-Instruct"
 
 
+@pytest.mark.parametrize(("engine", "label"), [("sglang", "SGLang"), ("trtllm", "trtllm-serve")])
+def test_hf_only_engines_refuse_a_gguf_model(engine: str, label: str) -> None:
+    with pytest.raises(UsageError, match=f"{label} serves Hugging Face checkpoints") as info:
+        _prepare("smollm2", "h100-80gb-x8", engine=engine)
+    assert info.value.hint == "use --engine llamacpp for GGUF files"
+
+
 def test_llamacpp_refuses_what_it_cannot_serve() -> None:
     with pytest.raises(UsageError, match=r"llama\.cpp serves GGUF files"):
         _prepare("llama-8b", "local-cpu", engine="llamacpp")
