@@ -30,11 +30,13 @@ def check_listen(section: GatewaySection, host: str, workers: int) -> None:
             f"refusing to listen on {host} with no client keys: anyone could spend your providers' money",
             hint="add keys: to the gateway section, or listen on 127.0.0.1",
         )
-    if workers > 1 and not section.redis:
-        raise UsageError(
-            f"--workers {workers} needs shared state: rate limits, budgets and cool-downs would be per process",
-            hint="set gateway.redis: redis://host:6379/0, or run one worker per replica",
-        )
+    if workers > 1:
+        # One process per replica: a scrape of /metrics must see the whole replica, and without redis the
+        # limits would be per process. Scale out with replicas sharing redis (`--k8s` writes an HPA).
+        hint = "run more replicas that share gateway.redis (llmops gateway --k8s writes an HPA)"
+        if not section.redis:
+            hint = "set gateway.redis: redis://host:6379/0 and " + hint
+        raise UsageError(f"--workers {workers}: the gateway runs one process per replica", hint=hint)
 
 
 def build(section: GatewaySection, table: RouteTable, usage_path: Path | None = None) -> Any:
@@ -51,13 +53,14 @@ def serve(
     *,
     host: str,
     port: int,
+    workers: int = 1,
     usage_path: Path | None = None,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until Ctrl-C or SIGTERM; requests in flight get DRAIN_S seconds to finish."""
+    check_listen(section, host, workers)
     import uvicorn
 
-    check_listen(section, host, 1)
     app = build(section, table, usage_path)
     config = uvicorn.Config(
         app,
