@@ -334,11 +334,13 @@ class Gateway:
         opened = None
         data = None
         try:
-            async with asyncio.timeout(max(0.001, deadline - t_send)):
+            # Without a stream the first byte is the whole answer: first_byte_s bounds each try.
+            limit = min(route.timeouts.first_byte_s, deadline - t_send)
+            async with asyncio.timeout(max(0.001, limit)):
                 opened = await self.upstream.open(dep, path, raw)
                 data = await opened.response.read()
         except TimeoutError:
-            raise UpstreamFailure("timeout", f"no answer from '{dep.name}' within the request deadline") from None
+            raise UpstreamFailure("timeout", f"no answer from '{dep.name}' in time") from None
         except aiohttp.ClientError as exc:
             raise UpstreamFailure("stream_cut", f"'{dep.name}' closed the connection: {type(exc).__name__}") from None
         except UpstreamRefusal as r:
