@@ -107,11 +107,20 @@ class Metrics:
             p + "guard_matches", "Guard rule matches", ["route", "rule", "action"], registry=r
         )
         self._rates: dict[str, _ErrorRate] = {}
+        self._children: dict[tuple, Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, remembered: the hot path skips prometheus_client's lookup and lock."""
+        key = (id(metric), *labels)
+        c = self._children.get(key)
+        if c is None:
+            c = self._children[key] = metric.labels(*labels)
+        return c
 
     def finished(self, model: str, status: int, duration_s: float) -> None:
         """One request answered (any status): the seed's request, duration and error-rate series."""
-        self.requests.labels(model, str(status)).inc()
-        self.duration.labels(model).observe(duration_s)
+        self.child(self.requests, model, str(status)).inc()
+        self.child(self.duration, model).observe(duration_s)
         rate = self._rates.get(model)
         if rate is None:
             rate = self._rates[model] = _ErrorRate()

@@ -169,7 +169,7 @@ class Gateway:
                 request_id=uuid.uuid4().hex,
                 t_start=exch.t0,
             )
-            inflight = self.metrics.inflight.labels(route.name)
+            inflight = self.metrics.child(self.metrics.inflight, route.name)
             inflight.inc()
             if key is not None:
                 held, over_budget = await self.limiter.admit_key(key, call.request_id, estimate(body))
@@ -302,7 +302,7 @@ class Gateway:
             if n > 0:
                 self.metrics.retries.labels(route.name).inc()
             tried.add(dep.key)
-            self.metrics.dep_requests.labels(route.name, dep.name).inc()
+            self.metrics.child(self.metrics.dep_requests, route.name, dep.name).inc()
             self.health.inflight[dep.key] += 1
             try:
                 return await self._attempt(call, route, dep, exch, deadline)
@@ -550,9 +550,13 @@ class Gateway:
                 tm.reschedule(None)
                 await exch.send({"type": "http.response.start", "status": 200, "headers": headers})
                 exch.started = True
-                if out:
-                    await exch.send({"type": "http.response.body", "body": out, "more_body": True})
                 send = exch.send
+                # The block that holds the end marker goes out as the last body message (one write less).
+                if out or relay.finished:
+                    done = relay.finished and relay.error is None
+                    if done:
+                        out += relay.end()
+                    await send({"type": "http.response.body", "body": out, "more_body": not done})
                 while not relay.finished:
                     tm.reschedule(min(loop.time() + t.stall_s, deadline_loop))
                     data = await content.readany()
@@ -562,8 +566,11 @@ class Gateway:
                     block = framer.feed(data)
                     if block:
                         out = relay.process(block)
-                        if out:
-                            await send({"type": "http.response.body", "body": out, "more_body": True})
+                        done = relay.finished and relay.error is None
+                        if done:
+                            out += relay.end()
+                        if out or done:
+                            await send({"type": "http.response.body", "body": out, "more_body": not done})
                 if not relay.finished:
                     failure = ("stream_cut", f"'{dep.name}' ended the stream without its final event")
                 elif relay.error is not None:
@@ -606,7 +613,6 @@ class Gateway:
             )
             usage = relay.usage or Usage()
             return Outcome(status, False, route.name, dep.name, usage, error=reason, ttft_s=ttft)
-        await exch.send({"type": "http.response.body", "body": relay.end(), "more_body": False})
         await self.health.report(dep, True)
         if ttft is not None:
             self.health.observe_latency(dep, ttft)
@@ -718,14 +724,14 @@ class Gateway:
             if dep is not None and outcome.from_stage is None:
                 outcome.cost_usd = dep.cost(u.input_tokens, u.output_tokens, u.cached_tokens)
             if outcome.from_stage is None and (u.input_tokens or u.output_tokens):
-                m.tokens.labels(model, "input").inc(u.input_tokens)
-                m.tokens.labels(model, "output").inc(u.output_tokens)
+                m.child(m.tokens, model, "input").inc(u.input_tokens)
+                m.child(m.tokens, model, "output").inc(u.output_tokens)
             if outcome.cost_usd:
-                m.cost.labels(model).inc(outcome.cost_usd)
+                m.child(m.cost, model).inc(outcome.cost_usd)
             if outcome.ttft_s is not None and outcome.route:
-                m.ttft.labels(outcome.route).observe(outcome.ttft_s)
+                m.child(m.ttft, outcome.route).observe(outcome.ttft_s)
             if exch.overhead_s is not None:
-                m.overhead.labels(outcome.route or model).observe(exch.overhead_s)
+                m.child(m.overhead, outcome.route or model).observe(exch.overhead_s)
             if exch.held is not None and outcome.from_stage is None:
                 await self.limiter.settle(key, exch.held, u.input_tokens + u.output_tokens, outcome.cost_usd)
             record: dict[str, Any] = {
