@@ -124,11 +124,15 @@ class Gateway:
         self.cache = load_slot("cache", ctx)
 
     async def close(self) -> None:
-        for s in self.stages:
-            await s.close()
-        await self.usage.close()
-        await self.upstream.close()
-        await self.store.close()
+        """Release everything; one part failing (a vanished log folder) does not keep the rest open."""
+        import logging
+
+        log = logging.getLogger("llmops.gateway")
+        for part in (*self.stages, self.usage, self.upstream, self.store):
+            try:
+                await part.close()
+            except Exception as exc:
+                log.warning("closing %s failed: %s", type(part).__name__, exc)
 
     # --- the request path -------------------------------------------------------------------------
 
