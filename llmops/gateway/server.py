@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
@@ -92,10 +93,10 @@ def serve(
     server = uvicorn.Server(config)
     if on_ready is not None:
         _announce(server, on_ready, f"http://{host}:{port}")
-    try:
-        server.run()  # SIGINT/SIGTERM: stop accepting, let requests in flight finish, then return
-    except KeyboardInterrupt:  # uvicorn re-raises the signal it captured once it has drained
-        pass
+    # SIGINT/SIGTERM: stop accepting, let requests in flight finish, then return; uvicorn re-raises the
+    # signal it captured once it has drained, which here is the normal end.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
 
 
 def _announce(server: Any, on_ready: Callable[[str], None], url: str) -> None:
