@@ -161,7 +161,7 @@ def resolve_deployment(
         prices = {
             "input_per_1m": pm.input_per_1m,
             "output_per_1m": pm.output_per_1m,
-            "cached_input_per_1m": getattr(pm, "cached_input_per_1m", None),
+            "cached_input_per_1m": pm.cached_input_per_1m,
         }
         rpm = rpm or pm.rpm or provider.rpm
         tpm = tpm or pm.tpm or provider.tpm
