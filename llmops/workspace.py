@@ -1,6 +1,7 @@
 """The workspace file, `llmops.yaml`: a repository's defaults so CI lines stay short.
 
-Each command group owns one section. Precedence everywhere: flags > workspace > profile > defaults.
+Each command group owns one section. Precedence everywhere: flags > environment (`LLMOPS_*`) > workspace >
+profile > defaults.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, PositiveFloat, PositiveInt, ValidationError
 
 from llmops.errors import ProfileProblems
-from llmops.profiles.schema import StrictModel
+from llmops.profiles.schema import StrictModel, settings_model
+from llmops.profiles.serving import SETTINGS
 from llmops.profiles.yamlsrc import load_yaml, problems_from_validation
 
 WORKSPACE_FILE = "llmops.yaml"
@@ -19,11 +21,13 @@ DEFAULT_MODEL = "smollm2"
 DEFAULT_NODE = "local-cpu"
 
 
-class ServeSection(StrictModel):
-    host: str | None = None
-    port: PositiveInt | None = None
-    engine: str | None = None
-    ready_timeout_s: PositiveInt | None = None
+# Every serving setting (llmops/profiles/serving.py) may be set here; None = not set.
+ServeSection = settings_model(
+    "ServeSection",
+    SETTINGS,
+    defaults=False,
+    doc="`serve:` in llmops.yaml: defaults for `serve` and `plan` (any serving setting).",
+)
 
 
 class BenchSection(StrictModel):

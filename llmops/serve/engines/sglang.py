@@ -14,6 +14,20 @@ class SGLang:
     modules = ("sglang",)
     package = "sglang"
     failures = COMMON_FAILURES
+    supports = frozenset(
+        {
+            "tensor_parallel_size",
+            "pipeline_parallel_size",
+            "gpu_memory_utilization",
+            "max_model_len",
+            "dtype",
+            "enable_prefix_caching",
+            "max_num_seqs",
+            "served_model_name",
+            "chat_template",
+            "extra_args",
+        }
+    )
 
     def launch(self, s: ServeSettings) -> Launch:
         src = s.model.source
@@ -41,6 +55,12 @@ class SGLang:
             argv += ["--context-length", str(s["max_model_len"])]
         if s["dtype"] != "auto":
             argv += ["--dtype", s["dtype"]]
+        if s.get("max_num_seqs"):
+            argv += ["--max-running-requests", str(s["max_num_seqs"])]
+        if s.get("enable_prefix_caching") is False:  # SGLang's radix (prefix) cache is on by default
+            argv.append("--disable-radix-cache")
+        if template := s.get("chat_template"):
+            argv += ["--chat-template", template]
         if src.revision:
             argv += ["--revision", src.revision]
         argv += list(s.get("extra_args", []))

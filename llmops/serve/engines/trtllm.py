@@ -12,6 +12,16 @@ class TrtLlm:
     modules = ("tensorrt_llm",)
     package = "tensorrt-llm"
     failures = COMMON_FAILURES
+    supports = frozenset(
+        {
+            "tensor_parallel_size",
+            "pipeline_parallel_size",
+            "max_model_len",
+            "max_num_seqs",
+            "max_num_batched_tokens",
+            "extra_args",
+        }
+    )
 
     def launch(self, s: ServeSettings) -> Launch:
         checkpoint = hf_checkpoint(s, "trtllm-serve")

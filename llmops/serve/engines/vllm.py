@@ -45,6 +45,26 @@ class Vllm:
     extra = "vllm"
     modules = ("vllm",)
     package = "vllm"
+    supports = frozenset(
+        {
+            "tensor_parallel_size",
+            "pipeline_parallel_size",
+            "gpu_memory_utilization",
+            "max_model_len",
+            "dtype",
+            "quantization",
+            "kv_cache_dtype",
+            "enable_prefix_caching",
+            "max_num_seqs",
+            "max_num_batched_tokens",
+            "lora_modules",
+            "max_lora_rank",
+            "speculative_config",
+            "served_model_name",
+            "chat_template",
+            "extra_args",
+        }
+    )
     failures = (
         FailurePattern(
             r"The model's max seq len \(\d+\) is larger than the maximum number of tokens that can be stored"
