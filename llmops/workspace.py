@@ -133,7 +133,7 @@ def load_workspace(config: Path | None = None, cwd: Path | None = None) -> Works
 STARTER = """\
 # llmops.yaml: this repository's defaults, so CI lines stay short
 # (`llmops bench`, `llmops quantize --bits 4`, `llmops batch submit prompts.jsonl`).
-# Precedence: command-line flags > this file > profiles > built-in defaults.
+# Precedence: command-line flags > LLMOPS_* environment variables > this file > profiles > defaults.
 # `llmops profiles list` shows the model, node and provider names you can use.
 
 model: {model}              # default model profile (name, alias, checkpoint dir or .gguf)

@@ -105,6 +105,8 @@ def _k8s(prepared: Any, *, replicas: int, output: Path | None, force: bool, as_j
 
 
 def _serve(prepared: Any, *, log_file: Path | None, force: bool, as_json: bool, stream: bool) -> None:
+    import os
+
     from rich.markup import escape
 
     from llmops.paths import user_data_dir
@@ -112,7 +114,8 @@ def _serve(prepared: Any, *, log_file: Path | None, force: bool, as_json: bool, 
     from llmops.ui import err, hint, interactive, out, print_json, warn
 
     launch = prepared.launch
-    log = log_file or user_data_dir() / "serve" / f"{launch.engine}-{launch.port}.log"
+    # one log per run: two serves racing for a port must not truncate each other's log
+    log = log_file or user_data_dir() / "serve" / f"{launch.engine}-{launch.port}-{os.getpid()}.log"
     if steps := ray_steps(prepared.settings, launch):
         warn("TP x PP spans several nodes; start Ray on them first:\n" + "\n".join(steps))
 

@@ -88,7 +88,7 @@ def supervise(
     if on_start is not None:
         on_start(proc)
     try:
-        proc.wait_ready(ready_timeout if ready_timeout is not None else float(s["ready_timeout"]), progress)
+        proc.wait_ready(ready_timeout if ready_timeout is not None else float(s["ready_timeout_s"]), progress)
         yield (
             Endpoint(launch.base_url, launch.served_name, proc.pid, launch.engine, proc.log_path, launch),
             proc,
