@@ -1,33 +1,25 @@
 """Serve a model: profiles -> engine argv -> a supervised, ready OpenAI-compatible endpoint.
 
 `with running(model, node) as ep:` is the library entry point (bench uses it); `llmops serve` is the CLI.
-Engines run as subprocesses; exports load on first use, so importing `llmops.serve.engines` stays cheap.
+Nothing heavy is imported here: engines run as subprocesses.
 """
 
-from __future__ import annotations
+from llmops.serve.api import Endpoint, Prepared, dry_run, prepare, prepare_for, running, supervise
+from llmops.serve.foreground import serve_foreground
+from llmops.serve.k8s import manifests, to_yaml, write_manifests
+from llmops.serve.ray import ray_steps
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "Endpoint": "llmops.serve.api",
-    "Prepared": "llmops.serve.api",
-    "dry_run": "llmops.serve.api",
-    "prepare": "llmops.serve.api",
-    "prepare_for": "llmops.serve.api",
-    "running": "llmops.serve.api",
-    "supervise": "llmops.serve.api",
-    "serve_foreground": "llmops.serve.foreground",
-    "manifests": "llmops.serve.k8s",
-    "to_yaml": "llmops.serve.k8s",
-    "write_manifests": "llmops.serve.k8s",
-    "ray_steps": "llmops.serve.ray",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'llmops.serve' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__all__ = [
+    "Endpoint",
+    "Prepared",
+    "dry_run",
+    "manifests",
+    "prepare",
+    "prepare_for",
+    "ray_steps",
+    "running",
+    "serve_foreground",
+    "supervise",
+    "to_yaml",
+    "write_manifests",
+]

@@ -15,6 +15,8 @@ from llmops.plan import PlanRequest, make_plan
 from llmops.plan import memory as mem
 from llmops.profiles.schema import Architecture, CpuSpec, GpuSpec, ModelProfile, ModelSource, NodeProfile
 
+from .test_memory import LLAMA_70B
+
 LLAMA3_8B = Architecture(
     num_layers=32,
     hidden_size=4096,
@@ -190,17 +192,8 @@ def test_non_torch_reserve_per_version(version: str, tp: int, logged: float, sou
     assert mem.reserve_for(version + ".3").since == version
 
 
-LLAMA31_70B = Architecture(
-    num_layers=80,
-    hidden_size=8192,
-    num_attention_heads=64,
-    num_kv_heads=8,
-    head_dim=128,
-    vocab_size=128256,
-    intermediate_size=28672,
-    num_params=70.55e9,
-    max_position_embeddings=131072,
-    torch_dtype="bfloat16",
+LLAMA31_70B = LLAMA_70B.model_copy(
+    update={"num_params": 70.55e9, "max_position_embeddings": 131072, "torch_dtype": "bfloat16"}
 )
 
 

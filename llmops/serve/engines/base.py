@@ -10,7 +10,22 @@ from llmops.errors import UsageError
 from llmops.profiles.serving import BY_NAME, is_set
 from llmops.serve.settings import ServeSettings, where
 
-SECRET_ENV = ("HF_TOKEN",)  # passed through from the caller's environment by name, never by value
+SECRET_ENV = ("HF_TOKEN",)
+# The engine settings every Hugging Face GPU server here takes (vLLM and SGLang; llmops/profiles/serving.py)
+GPU_SERVER_SETTINGS = frozenset(
+    {
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "gpu_memory_utilization",
+        "max_model_len",
+        "dtype",
+        "enable_prefix_caching",
+        "max_num_seqs",
+        "served_model_name",
+        "chat_template",
+        "extra_args",
+    }
+)  # passed through from the caller's environment by name, never by value
 
 
 @dataclass(frozen=True)
@@ -130,6 +145,22 @@ def check_supported(engine: Any, resolved: Any) -> None:
             hint=f"remove {'it' if len(found) == 1 else 'them'}, or serve with an engine that uses "
             f"{'it' if len(found) == 1 else 'them'} (--engine vllm)",
         )
+
+
+def gpu_server_launch(
+    engine: str, s: ServeSettings, argv: list[str], *, served_name: str | None = None
+) -> Launch:
+    """A GPU server loading a Hugging Face checkpoint: secrets passed by name, ready on /health."""
+    return Launch(
+        engine=engine,
+        argv=[*argv, *s.get("extra_args", [])],
+        env_from_host=list(SECRET_ENV),
+        host=s["host"],
+        port=s["port"],
+        served_name=served_name or s.served_name,
+        health_path="/health",
+        needs_gpu=True,
+    )
 
 
 def hf_checkpoint(s: ServeSettings, engine: str) -> str:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from llmops.serve.engines.base import COMMON_FAILURES, SECRET_ENV, Launch, hf_checkpoint
+from llmops.serve.engines.base import (
+    COMMON_FAILURES,
+    GPU_SERVER_SETTINGS,
+    Launch,
+    gpu_server_launch,
+    hf_checkpoint,
+)
 from llmops.serve.settings import ServeSettings
 
 
@@ -14,20 +20,7 @@ class SGLang:
     modules = ("sglang",)
     package = "sglang"
     failures = COMMON_FAILURES
-    supports = frozenset(
-        {
-            "tensor_parallel_size",
-            "pipeline_parallel_size",
-            "gpu_memory_utilization",
-            "max_model_len",
-            "dtype",
-            "enable_prefix_caching",
-            "max_num_seqs",
-            "served_model_name",
-            "chat_template",
-            "extra_args",
-        }
-    )
+    supports = GPU_SERVER_SETTINGS
 
     def launch(self, s: ServeSettings) -> Launch:
         src = s.model.source
@@ -63,17 +56,7 @@ class SGLang:
             argv += ["--chat-template", template]
         if src.revision:
             argv += ["--revision", src.revision]
-        argv += list(s.get("extra_args", []))
-        return Launch(
-            engine=self.name,
-            argv=argv,
-            env_from_host=list(SECRET_ENV),
-            host=s["host"],
-            port=s["port"],
-            served_name=s.served_name,
-            health_path="/health",
-            needs_gpu=True,
-        )
+        return gpu_server_launch(self.name, s, argv)
 
 
 ENGINE = SGLang()
