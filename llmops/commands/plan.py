@@ -61,6 +61,7 @@ def plan(
 def _render_plan(p) -> None:
     from rich.markup import escape
 
+    from llmops.profiles.serving import BY_NAME
     from llmops.ui import out, table
 
     where = "node RAM" if p.device == "cpu" else f"{p.gpus} x {p.gpu_memory_gib:g} GiB GPUs"
@@ -105,7 +106,7 @@ def _render_plan(p) -> None:
                 (
                     [
                         r.description,
-                        " ".join(f"--{k.replace('_', '-')} {v}" for k, v in r.changes.items()),
+                        " ".join(f"{BY_NAME[k].flag} {v}" for k, v in r.changes.items()),
                         r.result.verdict,
                         f"{r.result.kv_cache_tokens:,}",
                         f"{r.result.max_concurrency:.1f}",

@@ -133,3 +133,29 @@ def test_flag_choices_come_from_the_settings_table() -> None:
     help_text = invoke("plan", "--help").output
     for flag in ("--tp", "--quantization", "--kv-cache-dtype", "--min-concurrency", "--vllm-version"):
         assert flag in help_text
+
+
+def test_plan_resolves_model_node_and_settings_as_serve_does(monkeypatch) -> None:
+    Path("llmops.yaml").write_text("serve:\n  max_model_len: 2048\n")
+    monkeypatch.setenv("LLMOPS_NODE", "h100-80gb-x8")
+    monkeypatch.setenv("LLMOPS_SERVE_KV_CACHE_DTYPE", "fp8")
+    doc = json.loads(invoke("plan", "llama-70b", "--json").stdout)
+    assert doc["node"] == "h100-80gb-x8"  # -n/--node, else $LLMOPS_NODE, else workspace, else the model's
+    assert (doc["max_model_len"], doc["origins"]["max_model_len"]) == (2048, "workspace")
+    assert (doc["kv_cache_dtype"], doc["origins"]["kv_cache_dtype"]) == ("fp8", "env")
+    assert (doc["tp"], doc["origins"]["tp"]) == (4, "profile")
+    assert doc["min_concurrency"] == 2.0 and doc["vllm_version"] == "0.19"
+    flagged = json.loads(
+        invoke("plan", "llama-70b", "-n", "a100-40gb-x4", "--vllm-version", "0.6.4", "--json").stdout
+    )
+    assert flagged["node"] == "a100-40gb-x4" and flagged["non_torch_gib_per_gpu"] == 0.75
+
+
+def test_plan_refuses_a_setting_the_engine_ignores() -> None:
+    result = invoke("plan", "smollm2", "--kv-cache-dtype", "fp8")
+    assert result.exit_code == 2
+    assert (
+        "engine llamacpp does not use this setting: kv_cache_dtype='fp8' (--kv-cache-dtype)" in result.stderr
+    )
+    trt = invoke("plan", "llama-70b", "-e", "trtllm")
+    assert trt.exit_code == 2 and "engine trtllm does not use these settings" in trt.stderr
