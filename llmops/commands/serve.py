@@ -44,6 +44,10 @@ def serve(
     """
     from llmops.serve import prepare_for
 
+    if output is not None and not k8s:
+        from llmops.errors import UsageError
+
+        raise UsageError("-o/--output is where --k8s writes its manifests", hint="add --k8s, or drop -o")
     st = state(ctx, json=json, verbose=verbose)
     prepared = prepare_for(st.catalog(), st.workspace(), model, node, settings or {})
     if k8s:

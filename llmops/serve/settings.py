@@ -9,9 +9,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmops.errors import UsageError
-from llmops.profiles.schema import ModelProfile, NodeProfile, ServingSettings
-from llmops.profiles.serving import BY_NAME, PROFILE_SETTINGS, resolve_serving
+from llmops.profiles.schema import ModelProfile, NodeProfile
+from llmops.profiles.serving import BY_NAME, resolve_serving
 from llmops.settings import Resolved, Resolver, Setting, env_var
+from llmops.workspace import ServeSection
 
 
 @dataclass
@@ -68,10 +69,10 @@ def where(name: str, origin: str) -> str:
 
 
 def validate_values(resolved: Resolved) -> None:
-    """Check merged values with the profile schema, so a bad flag, variable or key is one clear error."""
-    names = [s.name for s in PROFILE_SETTINGS if s.name in resolved]
+    """Check merged values with the table's types and bounds, so a bad flag, variable or key is one clear
+    error naming where it was set."""
     try:
-        ServingSettings.model_validate({k: resolved.value(k) for k in names})
+        ServeSection.model_validate({k: resolved.value(k) for k in BY_NAME if k in resolved})
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         key = str(first["loc"][0])

@@ -214,3 +214,12 @@ def test_llamacpp_dry_run_for_smollm2(cli, smollm2_gguf) -> None:
     ]
     assert doc["health_path"] is None
     assert doc["checks"][1]["name"] == "plan" and doc["checks"][1]["ok"] is True
+
+
+def test_run_settings_from_the_environment_are_checked_too(cli, monkeypatch) -> None:
+    monkeypatch.setenv("LLMOPS_SERVE_PORT", "70000")
+    result = cli("serve", "llama-8b", "--dry-run")
+    assert result.exit_code == 2 and "invalid LLMOPS_SERVE_PORT = 70000" in result.stderr
+    monkeypatch.delenv("LLMOPS_SERVE_PORT")
+    stray = cli("serve", "llama-8b", "-o", "out.yaml")
+    assert stray.exit_code == 2 and "-o/--output is where --k8s writes its manifests" in stray.stderr
