@@ -6,7 +6,7 @@ Each command group owns one section. Precedence everywhere: flags > workspace > 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, ValidationError
 
@@ -79,6 +79,26 @@ class TrtSection(StrictModel):
     max_seq: PositiveInt | None = None
 
 
+class TrySection(StrictModel):
+    """`llmops try`: where to send prompts and the sampling defaults for them (flags win)."""
+
+    target: str | None = Field(default=None, description="base URL to send to; else serve the model")
+    model: str | None = Field(default=None, description="model profile, provider model or route name")
+    provider: str | None = None
+    system: str | None = Field(default=None, description="system prompt")
+    preset: str | None = Field(default=None, description="exact | assistant | creative | explore")
+    temperature: Annotated[float, Field(ge=0)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_k: PositiveInt | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    repetition_penalty: PositiveFloat | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    max_tokens: PositiveInt | None = None
+    timeout: PositiveFloat | None = Field(default=None, description="seconds for a whole answer")
+
+
 class Workspace(StrictModel):
     """Schema of llmops.yaml."""
 
@@ -90,6 +110,7 @@ class Workspace(StrictModel):
     batch: BatchSection = Field(default_factory=BatchSection)
     quantize: QuantizeSection = Field(default_factory=QuantizeSection)
     trt: TrtSection = Field(default_factory=TrtSection)
+    try_: TrySection = Field(default_factory=TrySection, alias="try")
 
     source: Path | None = Field(default=None, exclude=True, description="the file this came from")
 
