@@ -29,7 +29,6 @@ ENV_PREFIX = "LLMOPS_TRY_"
 API_KEY_ENV = "LLMOPS_TRY_API_KEY"  # a client key for a --target (a gateway's); never read from a file
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TIMEOUT = 120.0
-EXPLICIT = ("flag",)  # an unsupported parameter from these origins is an error; from others it is dropped
 
 
 @dataclass(kw_only=True)
@@ -101,57 +100,79 @@ def _env_value(name: str) -> Any:
     return None if raw is None else parse_value(name, raw, source=f"${ENV_PREFIX}{name.upper()}")
 
 
+@dataclass
+class Sampling:
+    """Resolved sampling values, and which of them the preset supplied (those adapt to an endpoint)."""
+
+    values: dict[str, Setting]
+    preset: str | None = None
+    from_preset: set[str] = field(default_factory=set)
+
+    def source(self, name: str) -> str:
+        s = self.values[name]
+        return f"preset {self.preset}" if name in self.from_preset else f"the {s.origin}"
+
+    def explicit(self, name: str) -> bool:
+        """Set by the user for this run (a flag), not inherited from a preset or a profile."""
+        return self.values[name].origin == "flag" and name not in self.from_preset
+
+
 def resolve_sampling(
     flags: dict[str, Any], preset: Setting, workspace: Any, profile: dict[str, Any]
-) -> dict[str, Setting]:
+) -> Sampling:
     """Every sampling parameter by precedence, the preset's values slotted in at its own layer."""
     chosen: Preset | None = get_preset(preset.value) if preset.value else None
-    out: dict[str, Setting] = {}
+    out = Sampling({}, chosen.name if chosen else None)
     for name in PARAMS:
-        layers: list[tuple[str, Any]] = [
-            ("flag", flags.get(name)),
-            ("env", _env_value(name)),
-            ("workspace", getattr(workspace, name, None)),
-            ("profile", profile.get(name)),
+        layers: list[tuple[str, Any, bool]] = [
+            ("flag", flags.get(name), False),
+            ("env", _env_value(name), False),
+            ("workspace", getattr(workspace, name, None), False),
+            ("profile", profile.get(name), False),
         ]
         if chosen is not None and preset.origin in ("flag", "env", "workspace"):
-            at = [o for o, _ in layers].index(preset.origin) + 1
-            layers.insert(at, (preset.origin, chosen.values.get(name)))
-        out[name] = next((Setting(v, o) for o, v in layers if v is not None), Setting(None, "default"))  # type: ignore[arg-type]
-    if out["max_tokens"].value is None:
-        out["max_tokens"] = Setting(DEFAULT_MAX_TOKENS, "default")
+            at = [layer[0] for layer in layers].index(preset.origin) + 1
+            layers.insert(at, (preset.origin, chosen.values.get(name), True))
+        origin, value, by_preset = next((x for x in layers if x[1] is not None), ("default", None, False))
+        out.values[name] = Setting(value, origin)  # type: ignore[arg-type]
+        if by_preset:
+            out.from_preset.add(name)
+    if out.values["max_tokens"].value is None:
+        out.values["max_tokens"] = Setting(DEFAULT_MAX_TOKENS, "default")
     return out
 
 
-def fit_to_dialect(values: dict[str, Setting], dialect: Dialect) -> Variant:
+def fit_to_dialect(sampling: Sampling, dialect: Dialect) -> Variant:
     """Keep what the dialect accepts; refuse (flags) or drop with a note (preset, profile) what it does not."""
     kept: dict[str, Setting] = {}
     notes: list[str] = []
-    for name, s in values.items():
+    for name, s in sampling.values.items():
         if s.value is None:
             continue
         check_value(name, s.value)
+        flag = PARAMS[name].flag
         if name not in dialect.supported:
-            if s.origin in EXPLICIT:
+            if sampling.explicit(name):
                 raise UsageError(
-                    f"{PARAMS[name].flag}: {dialect.label} does not support {name}; nothing was sent",
-                    hint=f"drop {PARAMS[name].flag} for this endpoint",
+                    f"{flag}: {dialect.label} does not support {name}; nothing was sent",
+                    hint=f"drop {flag} for this endpoint",
                 )
             notes.append(
-                f"{name} {s.value} (from the {s.origin}) not sent: {dialect.label} does not support it"
+                f"{name} {_show(s.value)} (from {sampling.source(name)}) not sent: {dialect.label} does not support it"
             )
             continue
         if name in dialect.ranges:
             lo, hi = dialect.ranges[name]
             if not lo <= s.value <= hi:
-                if s.origin in EXPLICIT:
+                if sampling.explicit(name):
                     raise UsageError(
-                        f"{PARAMS[name].flag} {s.value:g} is out of range for {dialect.label}; nothing was sent",
+                        f"{flag} {s.value:g} is out of range for {dialect.label}; nothing was sent",
                         hint=f"{name} must be in [{lo:g}, {hi:g}] there",
                     )
                 clamped = min(max(s.value, lo), hi)
                 notes.append(
-                    f"{name} {s.value:g} (from the {s.origin}) sent as {clamped:g}: {dialect.label} allows [{lo:g}, {hi:g}]"
+                    f"{name} {s.value:g} (from {sampling.source(name)}) sent as {clamped:g}: "
+                    f"{dialect.label} allows [{lo:g}, {hi:g}]"
                 )
                 s = Setting(clamped, s.origin)
         if name == "stop" and dialect.max_stop and len(s.value) > dialect.max_stop:
@@ -284,7 +305,7 @@ def resolve(flags: TryFlags, workspace: Any, catalog: Any) -> TryPlan:
     settings["timeout"] = timeout
 
     base = resolve_sampling(flags.sampling, preset, ws, found.profile_sampling)
-    settings.update(base)
+    settings.update(base.values)
 
     preset_n = get_preset(preset.value).n if preset.value else 1
     n = (
@@ -319,7 +340,11 @@ def resolve(flags: TryFlags, workspace: Any, catalog: Any) -> TryPlan:
                 values = resolve_sampling(flags.sampling, Setting(raw, "flag"), ws, found.profile_sampling)
             else:
                 value = parse_value(compare_param, raw, source=f"--compare {compare_param}")
-                values = {**base, compare_param: Setting(value, "flag")}
+                values = Sampling(
+                    {**base.values, compare_param: Setting(value, "flag")},
+                    base.preset,
+                    base.from_preset - {compare_param},
+                )
             v = fit_to_dialect(values, dialect)
             v.label = f"{compare_param}={raw}"
             variants.append(v)
