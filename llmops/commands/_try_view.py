@@ -140,6 +140,7 @@ def print_logprobs(a: Answer, k: int) -> None:
 
 
 def print_dry_run(plan: TryPlan, *, as_json: bool) -> None:
+    from llmops.settings import dry_run_document
     from llmops.tryout import request_body
     from llmops.ui import print_json
 
@@ -149,13 +150,9 @@ def print_dry_run(plan: TryPlan, *, as_json: bool) -> None:
         for v in plan.variants
     ]
     if as_json:
-        doc = {
-            "command": "try",
-            "settings": plan.settings_json(),
-            "dialect": plan.dialect.name,
-            "serve_first": plan.needs_server,
-            "requests": bodies,
-        }
+        doc = dry_run_document(
+            "try", plan.settings, dialect=plan.dialect.name, serve_first=plan.needs_server, requests=bodies
+        )
         return print_json(doc)
     where = f"serve profile {plan.model_profile.profile.name} first" if plan.needs_server else plan.target
     out.print(f"try {model} via {plan.dialect.label} ({where})", highlight=False)
@@ -163,7 +160,7 @@ def print_dry_run(plan: TryPlan, *, as_json: bool) -> None:
         table(
             "settings",
             ["setting", "value", "from"],
-            ([k, s.value, s.origin] for k, s in plan.settings.items() if s.value is not None),
+            (row for row in plan.settings.rows() if row[1] != ""),
         )
     )
     for b in bodies:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from llmops.context import state
-from llmops.options import DryRunOpt, JsonOpt, NodeOpt, ProviderOpt, VerboseOpt
+from llmops.options import DryRunOpt, JsonOpt, NodeOpt, ProviderOpt, TargetOpt, VerboseOpt
 from llmops.sampling.presets import presets_help
 
 Opt = typer.Option
@@ -26,9 +26,7 @@ def try_(
         ),
     ],
     prompt: Annotated[str | None, typer.Argument(help="The prompt.", show_default=False)] = None,
-    target: Annotated[
-        str | None, Opt("--target", "-t", help="Send to this base URL (a server or the gateway).")
-    ] = None,
+    target: TargetOpt = None,
     system: Annotated[str | None, Opt("--system", help="System prompt.")] = None,
     preset: Annotated[str | None, Opt("--preset", help=f"A set from the guide. {presets_help()}.")] = None,
     temperature: Annotated[

@@ -48,10 +48,22 @@ def meta() -> dict[str, Any]:
         for p in PARAMS.values()
     ]
     presets = [
-        {"name": p.name, "task": p.task, "values": p.values, "n": p.n, "note": p.note, "describe": p.describe()}
+        {
+            "name": p.name,
+            "task": p.task,
+            "values": p.values,
+            "n": p.n,
+            "note": p.note,
+            "describe": p.describe(),
+        }
         for p in PRESETS.values()
     ]
-    return {"params": params, "presets": presets, "comparable": list(COMPARABLE), "bands": {"high": HIGH, "low": LOW}}
+    return {
+        "params": params,
+        "presets": presets,
+        "comparable": list(COMPARABLE),
+        "bands": {"high": HIGH, "low": LOW},
+    }
 
 
 @cache

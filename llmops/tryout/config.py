@@ -1,8 +1,9 @@
 """Resolve `llmops try`: where the prompt goes, in which dialect, and every sampling value with its origin.
 
-Precedence for each value: flags > environment (LLMOPS_TRY_<NAME>) > workspace (`try:` in llmops.yaml) >
-the model profile's `sampling:` > the server's own default (not sent). A preset fills in its values just
-below the explicit values of the layer it was chosen in (`--preset creative --temperature 0.5` sends 0.5).
+Precedence for each value (the shared `llmops.settings.Resolver`): flags > environment
+(`LLMOPS_TRY_<NAME>`) > workspace (`try:` in llmops.yaml) > the model profile's `sampling:` > the server's
+own default (not sent). A preset fills in its values just below the explicit values of the layer it was
+chosen in: `--preset creative --temperature 0.5` sends 0.5, and creative's top_p beats the profile's.
 """
 
 from __future__ import annotations
@@ -14,21 +15,15 @@ from typing import Any
 from llmops.bench.endpoints import normalize_target
 from llmops.bench.run import Prices
 from llmops.errors import EnvironmentMissing, NotFoundError, UsageError
-from llmops.sampling.dialects import (
-    DIALECTS,
-    Dialect,
-    dialect_for_engine,
-    dialect_for_provider,
-    dialect_for_url,
-)
+from llmops.sampling.dialects import Dialect, dialect_for_engine, dialect_for_provider, dialect_for_url
 from llmops.sampling.params import COMPARABLE, PARAMS, check_value, parse_value
-from llmops.sampling.presets import Preset, get_preset
-from llmops.settings import Setting, pick
+from llmops.sampling.presets import get_preset
+from llmops.settings import Resolved, Resolver, Setting
 
-ENV_PREFIX = "LLMOPS_TRY_"
 API_KEY_ENV = "LLMOPS_TRY_API_KEY"  # a client key for a --target (a gateway's); never read from a file
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TIMEOUT = 120.0
+_RANK = {"flag": 0, "env": 1, "workspace": 2, "profile": 3, "checkpoint": 3, "default": 4}
 
 
 @dataclass(kw_only=True)
@@ -75,7 +70,7 @@ class TryPlan:
     answers_per_variant: int
     logprobs: int | None
     timeout: float
-    settings: dict[str, Setting]  # everything resolved, for --json and --dry-run
+    settings: Resolved  # everything resolved, with origins, for --json and --dry-run
     api_key: str | None = field(default=None, repr=False)
     prices: Prices | None = None
     model_profile: Any = None  # Loaded[ModelProfile] when a profile is involved
@@ -85,19 +80,6 @@ class TryPlan:
     @property
     def needs_server(self) -> bool:
         return self.target is None
-
-    def settings_json(self) -> dict[str, dict[str, Any]]:
-        return {k: {"value": s.value, "origin": s.origin} for k, s in self.settings.items()}
-
-
-def _env(name: str) -> str | None:
-    raw = os.environ.get(ENV_PREFIX + name.upper())
-    return raw if raw not in (None, "") else None
-
-
-def _env_value(name: str) -> Any:
-    raw = _env(name)
-    return None if raw is None else parse_value(name, raw, source=f"${ENV_PREFIX}{name.upper()}")
 
 
 @dataclass
@@ -120,23 +102,17 @@ class Sampling:
 def resolve_sampling(
     flags: dict[str, Any], preset: Setting, workspace: Any, profile: dict[str, Any]
 ) -> Sampling:
-    """Every sampling parameter by precedence, the preset's values slotted in at its own layer."""
-    chosen: Preset | None = get_preset(preset.value) if preset.value else None
+    """Every sampling parameter by precedence, the preset's values slotted in at the preset's own layer."""
+    r = Resolver(section="try", workspace=workspace)
+    chosen = get_preset(preset.value) if preset.value else None
     out = Sampling({}, chosen.name if chosen else None)
     for name in PARAMS:
-        layers: list[tuple[str, Any, bool]] = [
-            ("flag", flags.get(name), False),
-            ("env", _env_value(name), False),
-            ("workspace", getattr(workspace, name, None), False),
-            ("profile", profile.get(name), False),
-        ]
-        if chosen is not None and preset.origin in ("flag", "env", "workspace"):
-            at = [layer[0] for layer in layers].index(preset.origin) + 1
-            layers.insert(at, (preset.origin, chosen.values.get(name), True))
-        origin, value, by_preset = next((x for x in layers if x[1] is not None), ("default", None, False))
-        out.values[name] = Setting(value, origin)  # type: ignore[arg-type]
-        if by_preset:
+        r.take(name, flags.get(name), profile=profile.get(name))
+        s = r.resolved[name]
+        if chosen is not None and name in chosen.values and _RANK[s.origin] > _RANK[preset.origin]:
+            s = Setting(chosen.values[name], preset.origin)
             out.from_preset.add(name)
+        out.values[name] = s
     if out.values["max_tokens"].value is None:
         out.values["max_tokens"] = Setting(DEFAULT_MAX_TOKENS, "default")
     return out
@@ -158,7 +134,8 @@ def fit_to_dialect(sampling: Sampling, dialect: Dialect) -> Variant:
                     hint=f"drop {flag} for this endpoint",
                 )
             notes.append(
-                f"{name} {_show(s.value)} (from {sampling.source(name)}) not sent: {dialect.label} does not support it"
+                f"{name} {_show(s.value)} (from {sampling.source(name)}) not sent: "
+                f"{dialect.label} does not support it"
             )
             continue
         if name in dialect.ranges:
@@ -203,26 +180,26 @@ def parse_compare(text: str) -> tuple[str, list[str]]:
 
 
 @dataclass
-class _Target:
-    model: Setting  # the name sent
-    target: Setting  # base URL or None
+class _Found:
+    model: str  # the name sent
+    target: str | None  # base URL, None: serve the profile
     dialect: Dialect
-    profile_sampling: dict[str, Any]
+    profile_sampling: dict[str, Any] = field(default_factory=dict)
     model_profile: Any = None
     provider: Any = None  # ProviderProfile
 
 
-def _locate(flags: TryFlags, ws: Any, workspace: Any, catalog: Any) -> _Target:
-    """Which model, at which URL, speaking which dialect."""
-    target_s = pick(flags.target, env=ENV_PREFIX + "TARGET", workspace=ws.target)
-    target = target_s.value
+def _locate(flags: TryFlags, r: Resolver, workspace: Any, catalog: Any) -> _Found:
+    """Which model, at which URL, speaking which dialect (a model profile, a provider model, or a URL)."""
+    from llmops.workspace import DEFAULT_MODEL
+
+    target = r.take("target", flags.target)
     _check_url(target)
-    provider_name = pick(flags.provider, env=ENV_PREFIX + "PROVIDER", workspace=ws.provider).value
+    provider_name = r.take("provider", flags.provider)
     provider = catalog.provider(provider_name).profile if provider_name else None
-    model_s = pick(flags.model_ref, env=ENV_PREFIX + "MODEL", workspace=ws.model)
-    if model_s.value is None and not (target or provider):
-        model_s = Setting(workspace.default_model(), "workspace" if workspace.model else "default")
-    ref = model_s.value
+    ref = r.take("model", flags.model_ref)
+    if ref is None and not (target or provider):  # the workspace's model, as every command defaults
+        ref = r.take("model", None, workspace=workspace.model, env="LLMOPS_MODEL", default=DEFAULT_MODEL)
 
     if provider is not None:
         if not ref:
@@ -231,30 +208,29 @@ def _locate(flags: TryFlags, ws: Any, workspace: Any, catalog: Any) -> _Target:
         url = target or provider.base_url
         if not url:
             raise UsageError(f"provider '{provider.name}' has no base_url", hint="pass --target URL")
-        url_s = target_s if target else Setting(url, "profile")
-        return _Target(model_s, url_s, dialect_for_provider(provider.api), {}, provider=provider)
-
-    loaded = None
-    if ref:
-        try:
-            loaded = catalog.model(ref)
-        except NotFoundError as missing:
-            owner = _provider_of(ref, catalog)
-            if owner is not None:
-                url_s = target_s if target else Setting(owner.base_url, "profile")
-                return _Target(model_s, url_s, dialect_for_provider(owner.api), {}, provider=owner)
-            if not target:
-                raise NotFoundError(
-                    f"'{ref}' is neither a model profile nor a provider's model",
-                    hint=(missing.hint or "")
-                    + "; or pass --target URL to send it to a server (a gateway route)",
-                ) from None
-    if loaded is not None:
-        prof = loaded.profile
-        sampling = prof.sampling.as_request_fields()
-        served = Setting(prof.serving.served_model_name or prof.name, model_s.origin)
-        return _Target(served, target_s, dialect_for_engine(prof.engine), sampling, model_profile=loaded)
-    return _Target(model_s, target_s, dialect_for_url(target or ""), {})
+        return _Found(ref, url, dialect_for_provider(provider.api), provider=provider)
+    if not ref:  # a bare --target: its first model
+        return _Found("", target, dialect_for_url(target or ""))
+    try:
+        loaded = catalog.model(ref)
+    except NotFoundError as missing:
+        owner = _provider_of(ref, catalog)
+        if owner is not None:
+            return _Found(ref, target or owner.base_url, dialect_for_provider(owner.api), provider=owner)
+        if not target:
+            raise NotFoundError(
+                f"'{ref}' is neither a model profile nor a provider's model",
+                hint=f"{missing.hint}; or pass --target URL to send it to a server (a gateway route)",
+            ) from None
+        return _Found(ref, target, dialect_for_url(target))
+    prof = loaded.profile
+    return _Found(
+        prof.serving.served_model_name or prof.name,
+        target,
+        dialect_for_engine(prof.engine),
+        prof.sampling.as_request_fields(),
+        model_profile=loaded,
+    )
 
 
 def _provider_of(model: str, catalog: Any) -> Any:
@@ -264,16 +240,17 @@ def _provider_of(model: str, catalog: Any) -> Any:
     return None
 
 
-def _api_key(found: _Target) -> str | None:
+def _api_key(found: _Found) -> str | None:
+    """The provider's key from its variable; for any other target, $LLMOPS_TRY_API_KEY (a gateway key)."""
     p = found.provider
     if p is not None and p.api_key_env:
         key = os.environ.get(p.api_key_env) or None
-        if key is None and p.api in ("openai", "anthropic", "google"):
+        if key is None and p.api in ("openai", "anthropic", "google") and found.target == p.base_url:
             raise EnvironmentMissing(
                 f"{p.name} needs an API key in ${p.api_key_env}",
                 hint=f"export {p.api_key_env}=... (llmops never writes or prints it)",
             )
-        return key
+        return key or os.environ.get(API_KEY_ENV) or None
     return os.environ.get(API_KEY_ENV) or None
 
 
@@ -287,116 +264,112 @@ def _prices(provider: Any, model: str) -> Prices | None:
 def resolve(flags: TryFlags, workspace: Any, catalog: Any) -> TryPlan:
     """The whole plan, checked: every problem is a UsageError (exit 2) before anything is sent."""
     ws = workspace.try_
-    found = _locate(flags, ws, workspace, catalog)
+    r = Resolver(section="try", workspace=ws)
+    found = _locate(flags, r, workspace, catalog)
     dialect = found.dialect
-    settings: dict[str, Setting] = {}
 
-    preset = pick(flags.preset, env=ENV_PREFIX + "PRESET", workspace=ws.preset)
-    if preset.value:
-        get_preset(preset.value)  # unknown preset: exit 2 now
-    settings["preset"] = preset
-    system = pick(flags.system, env=ENV_PREFIX + "SYSTEM", workspace=ws.system)
-    settings["system"] = system
-    timeout = pick(
-        flags.timeout, env=ENV_PREFIX + "TIMEOUT", workspace=ws.timeout, default=DEFAULT_TIMEOUT, cast=float
-    )
-    if timeout.value is None or timeout.value <= 0:
-        raise UsageError(f"--timeout {timeout.value} must be positive", hint="seconds for a whole answer")
-    settings["timeout"] = timeout
+    preset_name = r.take("preset", flags.preset)
+    preset = get_preset(preset_name) if preset_name else None  # an unknown preset: exit 2 now
+    system = r.take("system", flags.system)
+    timeout = r.take("timeout", flags.timeout, default=DEFAULT_TIMEOUT)
+    if timeout <= 0:
+        raise UsageError(f"--timeout {timeout:g} must be positive", hint="seconds for a whole answer")
 
-    base = resolve_sampling(flags.sampling, preset, ws, found.profile_sampling)
-    settings.update(base.values)
-
-    preset_n = get_preset(preset.value).n if preset.value else 1
-    n = (
-        Setting(flags.n, "flag")
-        if flags.n is not None
-        else Setting(preset_n, preset.origin if preset_n > 1 else "default")
-    )
-    settings["n"] = n
-    repeat = flags.repeat or 1
-    if n.value < 1 or repeat < 1:
-        raise UsageError("--n and --repeat must be at least 1", hint="e.g. --repeat 3")
-
-    if flags.logprobs is not None:
-        if dialect.logprobs is False:
-            raise UsageError(
-                f"--logprobs: {dialect.label} does not return log-probabilities; nothing was sent",
-                hint="drop --logprobs for this endpoint",
-            )
-        if not 0 <= flags.logprobs <= dialect.max_top_logprobs:
-            raise UsageError(
-                f"--logprobs {flags.logprobs} is out of range",
-                hint=f"ask for 0 to {dialect.max_top_logprobs} alternatives per token",
-            )
-    settings["logprobs"] = Setting(flags.logprobs, "flag" if flags.logprobs is not None else "default")
-
-    compare_param = None
-    if flags.compare:
-        compare_param, raw_values = parse_compare(flags.compare)
-        variants = []
-        for raw in raw_values:
-            if compare_param == "preset":
-                values = resolve_sampling(flags.sampling, Setting(raw, "flag"), ws, found.profile_sampling)
-            else:
-                value = parse_value(compare_param, raw, source=f"--compare {compare_param}")
-                values = Sampling(
-                    {**base.values, compare_param: Setting(value, "flag")},
-                    base.preset,
-                    base.from_preset - {compare_param},
-                )
-            v = fit_to_dialect(values, dialect)
-            v.label = f"{compare_param}={raw}"
-            variants.append(v)
+    base = resolve_sampling(flags.sampling, r.resolved["preset"], ws, found.profile_sampling)
+    r.resolved.update(base.values)
+    if flags.n is not None:
+        n = r.set("n", flags.n, "flag")
+    elif preset is not None and preset.n > 1:  # explore: five candidates
+        n = r.set("n", preset.n, r.resolved["preset"].origin)
     else:
-        v = fit_to_dialect(base, dialect)
-        v.label = (
-            ", ".join(f"{k}={_show(s.value)}" for k, s in v.values.items() if k != "max_tokens")
-            or "server defaults"
-        )
-        variants = [v]
+        n = r.set("n", 1, "default")
+    repeat = flags.repeat or 1
+    if n < 1 or repeat < 1:
+        raise UsageError("--n and --repeat must be at least 1", hint="e.g. --repeat 3")
+    _check_logprobs(flags.logprobs, dialect)
+    r.set("logprobs", flags.logprobs, "flag" if flags.logprobs is not None else "default")
 
-    messages = ([{"role": "system", "content": system.value}] if system.value else []) + [
+    compare_param, variants = _variants(flags, base, ws, found, dialect)
+    if not flags.prompt.strip():
+        raise UsageError("the prompt is empty", hint='llmops try MODEL "your prompt" (or - to read stdin)')
+    messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": flags.prompt}
     ]
-    if not flags.prompt.strip():
-        raise UsageError(
-            "the prompt is empty", hint='llmops try MODEL "your prompt" (or - to read it from stdin)'
-        )
 
     node = None
-    if found.target.value is None and found.model_profile is not None:
+    if found.target is None and found.model_profile is not None:
         from llmops.workspace import DEFAULT_NODE
 
         prof = found.model_profile.profile
-        node_name = pick(
-            flags.node, workspace=workspace.node, profile=prof.default_node, default=DEFAULT_NODE
+        node_name = r.take(
+            "node",
+            flags.node,
+            workspace=workspace.node,
+            profile=prof.default_node,
+            default=DEFAULT_NODE,
+            env="LLMOPS_NODE",
         )
-        settings["node"] = node_name
-        node = catalog.node(node_name.value)
+        node = catalog.node(node_name)
     elif flags.node:
         raise UsageError("--node applies only when llmops serves the model", hint="drop --node with --target")
-    settings["target"] = found.target
-    settings["model"] = found.model
 
-    target = normalize_target(found.target.value, dialect.endpoint) if found.target.value else None
     return TryPlan(
-        model=found.model.value or "",
-        target=target,
+        model=found.model,
+        target=normalize_target(found.target, dialect.endpoint) if found.target else None,
         dialect=dialect,
         messages=messages,
         variants=variants,
         compare_param=compare_param,
-        answers_per_variant=n.value * repeat,
+        answers_per_variant=n * repeat,
         logprobs=flags.logprobs,
-        timeout=float(timeout.value),
-        settings=settings,
+        timeout=float(timeout),
+        settings=r.resolved,
         api_key=_api_key(found),
-        prices=_prices(found.provider, found.model.value or ""),
+        prices=_prices(found.provider, found.model),
         model_profile=found.model_profile,
         node_profile=node,
         provider=found.provider.name if found.provider is not None else None,
     )
+
+
+def _check_logprobs(k: int | None, dialect: Dialect) -> None:
+    if k is None:
+        return
+    if dialect.logprobs is False:
+        raise UsageError(
+            f"--logprobs: {dialect.label} does not return log-probabilities; nothing was sent",
+            hint="drop --logprobs for this endpoint",
+        )
+    if not 0 <= k <= dialect.max_top_logprobs:
+        raise UsageError(
+            f"--logprobs {k} is out of range",
+            hint=f"ask for 0 to {dialect.max_top_logprobs} alternatives per token",
+        )
+
+
+def _variants(
+    flags: TryFlags, base: Sampling, ws: Any, found: _Found, dialect: Dialect
+) -> tuple[str | None, list[Variant]]:
+    """One variant per --compare value, else the one resolved setting."""
+    if not flags.compare:
+        v = fit_to_dialect(base, dialect)
+        shown = [f"{k}={_show(s.value)}" for k, s in v.values.items() if k != "max_tokens"]
+        v.label = ", ".join(shown) or "server defaults"
+        return None, [v]
+    param, raw_values = parse_compare(flags.compare)
+    variants = []
+    for raw in raw_values:
+        if param == "preset":
+            sampling = resolve_sampling(flags.sampling, Setting(raw, "flag"), ws, found.profile_sampling)
+        else:
+            value = parse_value(param, raw, source=f"--compare {param}")
+            sampling = Sampling(
+                {**base.values, param: Setting(value, "flag")}, base.preset, base.from_preset - {param}
+            )
+        v = fit_to_dialect(sampling, dialect)
+        v.label = f"{param}={raw}"
+        variants.append(v)
+    return param, variants
 
 
 def _check_url(url: str | None) -> None:
@@ -412,6 +385,3 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return "|".join(repr(v) for v in value)
     return str(value)
-
-
-__all__ = ["DIALECTS", "TryFlags", "TryPlan", "Variant", "resolve"]

@@ -22,6 +22,7 @@ from llmops.bench.workload import Prompt
 from llmops.progress import ProgressReporter
 from llmops.sampling.dialects import wire_fields
 from llmops.sampling.diversity import Diversity, diversity
+from llmops.settings import dry_run_document
 from llmops.tryout.config import TryPlan, Variant
 from llmops.tryout.stream import Answer, EventReader, TokenLogprob, header_values
 
@@ -236,15 +237,15 @@ def result_document(plan: TryPlan, result: TryResult) -> dict[str, Any]:
                 "system_fingerprints": run.fingerprints(),
             }
         )
-    return {
-        "command": "try",
-        "model": result.model,
-        "target": result.target,
-        "dialect": plan.dialect.name,
-        "served_by_llmops": result.served_by_llmops,
-        "compare": plan.compare_param,
-        "settings": plan.settings_json(),
-        "messages": plan.messages,
-        "runs": runs,
-        "interrupted": result.interrupted,
-    }
+    return dry_run_document(
+        "try",
+        plan.settings,
+        model=result.model,
+        target=result.target,
+        dialect=plan.dialect.name,
+        served_by_llmops=result.served_by_llmops,
+        compare=plan.compare_param,
+        messages=plan.messages,
+        runs=runs,
+        interrupted=result.interrupted,
+    )

@@ -33,6 +33,9 @@ def test_profile_defaults_then_workspace_then_env_then_flags(monkeypatch: pytest
     assert (p.settings["temperature"].value, p.settings["temperature"].origin) == (0.6, "env")
     p = plan_of({"try": {"temperature": 0.5}}, model_ref="smollm2", sampling={"temperature": 0.0})
     assert (p.settings["temperature"].value, p.settings["temperature"].origin) == (0.0, "flag")
+    monkeypatch.setenv("LLMOPS_TRY_TEMPERATURE", "-1")
+    with pytest.raises(UsageError, match="LLMOPS_TRY_TEMPERATURE"):
+        plan_of(model_ref="smollm2")
 
 
 def test_a_preset_sits_just_below_the_explicit_values_of_its_layer() -> None:
