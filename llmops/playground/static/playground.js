@@ -197,7 +197,9 @@ async function loadRoutes() {
     sel.append(o);
   }
   if (previous) sel.value = previous;
-  notice(sel.options.length ? `${sel.options.length} routes` + (state.key ? " · key set for this tab" : "") : "no routes", !sel.options.length);
+  const count = sel.options.length;
+  const what = count === 1 ? "1 route" : `${count} routes`;
+  notice(count ? what + (state.key ? " · key set for this tab" : "") : "this key may use no routes", !count);
   $("key-forget").hidden = !state.key;
 }
 
