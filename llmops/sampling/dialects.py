@@ -10,19 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-_ALL = frozenset(
-    {
-        "temperature",
-        "top_p",
-        "top_k",
-        "frequency_penalty",
-        "presence_penalty",
-        "repetition_penalty",
-        "stop",
-        "seed",
-        "max_tokens",
-    }
-)
+from llmops.sampling.params import PARAMS
+
+_ALL = frozenset(PARAMS)
 _OPENAI = _ALL - {"top_k", "repetition_penalty"}
 
 

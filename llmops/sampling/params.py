@@ -80,6 +80,8 @@ PARAMS: dict[str, Param] = {
     )
 }
 
+# The sampling fields of a request body (max_tokens is the answer's length, set apart by request builders).
+SAMPLING_FIELDS = tuple(n for n in PARAMS if n != "max_tokens")
 # Parameters a request can also vary in `--compare`, beyond the sampling ones.
 COMPARABLE = (*PARAMS, "preset")
 
