@@ -185,6 +185,11 @@ quantize:
 
 trt:
   precision: fp16
+
+try:                            # `llmops try "prompt"`
+  # target: http://127.0.0.1:4000/v1   # a gateway; unset = serve the model for the duration
+  # preset: assistant                  # exact | assistant | creative | explore
+  max_tokens: 256
 """
 
 
