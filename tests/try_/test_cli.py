@@ -194,3 +194,13 @@ def test_gateway_headers_are_read_from_the_response_head() -> None:
         b"x-llmops-deployment: d1\r\nx-llmops-cache: hit\r\n"
     )
     assert header_values(head) == {"route": "chat", "deployment": "d1", "cache": "hit"}
+
+
+def test_prompt_from_stdin_and_the_model_asked_from_the_target(fake_url: str) -> None:
+    res = runner.invoke(
+        app, ["try", "-", "--target", fake_url, "--max-tokens", "2", "--json"], input="Hello\n"
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["model"] == "fake-model"  # GET /v1/models: the target's first model
+    assert doc["messages"] == [{"role": "user", "content": "Hello\n"}]
