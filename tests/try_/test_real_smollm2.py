@@ -42,7 +42,7 @@ def test_try_serves_smollm2_for_the_duration_and_prints_the_status_line() -> Non
 
 
 def test_compare_temperature_0_repeats_exactly(smollm2_server: str) -> None:
-    doc = try_json(smollm2_server, "--max-tokens", "12", "--compare", "temperature=0,1.2", "--repeat", "3")
+    doc = try_json(smollm2_server, "--max-tokens", "8", "--compare", "temperature=0,1.2", "--repeat", "3")
     at0, at12 = doc["runs"]
     assert [r["label"] for r in doc["runs"]] == ["temperature=0", "temperature=1.2"]
     texts0 = [a["text"] for a in at0["answers"]]
