@@ -67,7 +67,9 @@ app.add_typer(trt.app, name="trt")
 app.add_typer(batch.app, name="batch")
 app.command("bench")(bench.bench)
 app.command("try")(try_.try_)
-app.add_typer(gateway.app, name="gateway", help="One OpenAI- and Anthropic-compatible endpoint in front of the fleet.")
+app.add_typer(
+    gateway.app, name="gateway", help="One OpenAI- and Anthropic-compatible endpoint in front of the fleet."
+)
 app.add_typer(profiles.app, name="profiles")
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)
