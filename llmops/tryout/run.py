@@ -66,7 +66,7 @@ def request_body(plan: TryPlan, variant: Variant, model: str) -> dict[str, Any]:
     """The exact body sent for one setting (bench's request builder, then the dialect's field names)."""
     values = variant.sent()
     max_tokens = int(values.pop("max_tokens"))
-    endpoint = Endpoint(plan.dialect.endpoint, "http://unused/v1")
+    endpoint = Endpoint(plan.dialect.endpoint, "http://unused/v1")  # the body does not depend on the URL
     prompt = Prompt(text=plan.messages[-1]["content"], messages=plan.messages, output_len=max_tokens)
     body = endpoint.body_dict(prompt, model, values, ignore_eos=False)
     if plan.dialect.endpoint == "chat":
