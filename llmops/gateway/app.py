@@ -100,6 +100,11 @@ class GatewayApp:
                 return await _json(send, 200, gw.models(_headers(scope)))
             except GatewayError as exc:
                 return await _bytes(send, exc.status, error_body("chat", exc.status, exc.message), JSON)
+        if gw.section.playground and path.startswith("/playground"):
+            from llmops.playground import respond, wants
+
+            if wants(path):
+                return await respond(path, send)
         return await _bytes(send, 404, error_body("chat", 404, f"no route for GET {path}"), JSON)
 
     async def _api(self, api: str, scope: dict[str, Any], receive: Any, send: Any) -> None:
