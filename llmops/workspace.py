@@ -79,6 +79,30 @@ class TrtSection(StrictModel):
     max_seq: PositiveInt | None = None
 
 
+class MonitorSection(StrictModel):
+    """Alert thresholds and scrape job names for `llmops monitor` (rules, dashboard, diagnose)."""
+
+    vllm_version: str | None = Field(default=None, description="vLLM version the rules target (names change)")
+    gateway_job: str | None = Field(default=None, description="Prometheus job of the gateway")
+    vllm_job: str | None = Field(default=None, description="Prometheus job of the vLLM servers")
+    llamacpp_job: str | None = Field(default=None, description="Prometheus job of llama-server")
+    rate_window: str | None = Field(default=None, description="window of the alerts' rates, e.g. 5m")
+    slo_source: Literal["gateway", "vllm"] | None = Field(
+        default=None, description="whose histograms the bench.slos burn-rate alerts read"
+    )
+    error_rate: float | None = Field(default=None, gt=0, lt=1, description="5xx share that alerts")
+    latency_p95_s: PositiveFloat | None = None
+    cost_per_hour_usd: PositiveFloat | None = None
+    kv_cache_usage: float | None = Field(default=None, gt=0, le=1)
+    queue_waiting: PositiveInt | None = None
+    ttft_p99_s: PositiveFloat | None = Field(default=None, description="default: bench.slos ttft_p99_ms")
+    aborted_ratio: float | None = Field(default=None, gt=0, lt=1)
+    llamacpp_deferred: PositiveInt | None = None
+    alert_for: dict[str, str] = Field(
+        default_factory=dict, description="per-alert `for:` override, e.g. {HighLLMErrorRate: 10m}"
+    )
+
+
 class Workspace(StrictModel):
     """Schema of llmops.yaml."""
 
@@ -90,6 +114,7 @@ class Workspace(StrictModel):
     batch: BatchSection = Field(default_factory=BatchSection)
     quantize: QuantizeSection = Field(default_factory=QuantizeSection)
     trt: TrtSection = Field(default_factory=TrtSection)
+    monitor: MonitorSection = Field(default_factory=MonitorSection)
 
     source: Path | None = Field(default=None, exclude=True, description="the file this came from")
 
