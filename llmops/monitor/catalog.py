@@ -79,7 +79,11 @@ GATEWAY: tuple[Metric, ...] = (
     _g("llmops_gateway_fallbacks", "counter", ("route", "to"), "fallbacks to another route"),
     _g("llmops_gateway_retries", "counter", ("route",), "retries"),
     _g(
-        "llmops_gateway_ttft_seconds", "histogram", ("route",), "time to first token", buckets=GATEWAY_BUCKETS
+        "llmops_gateway_ttft_seconds",
+        "histogram",
+        ("route",),
+        "time to first token",
+        buckets=GATEWAY_TTFT_BUCKETS,
     ),
     _g(
         "llmops_gateway_overhead_seconds",
