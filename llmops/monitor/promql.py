@@ -43,7 +43,11 @@ class PromqlError(ValueError):
     pass
 
 
+_GRAFANA_RANGE = re.compile(r"\$\{?__(?:rate_)?interval\}?|\$\{?__range\}?")
+
+
 def _tokens(expr: str) -> list[tuple[str, str]]:
+    expr = _GRAFANA_RANGE.sub("5m", expr)  # dashboards: [$__rate_interval] is a range like any other
     out, pos = [], 0
     while pos < len(expr):
         if expr[pos:].strip() == "":
