@@ -313,3 +313,12 @@ def expressions(dash: dict[str, Any]) -> list[tuple[str, str]]:
 def problems(dash: dict[str, Any], vllm_version: str | None = None) -> list[str]:
     v = cat.parse_version(vllm_version)
     return [f"{title}: {p}" for title, e in expressions(dash) for p in check(e, version=v)]
+
+
+def checked(dash: dict[str, Any], vllm_version: str | None = None) -> dict[str, Any]:
+    """The dashboard, or an error naming each expression that references an unknown metric."""
+    if found := problems(dash, vllm_version):
+        from llmops.errors import OperationFailed
+
+        raise OperationFailed("dashboard references unknown metrics:\n" + "\n".join(found))
+    return dash

@@ -238,6 +238,16 @@ def _group(name: str, alerts: list[Alert], c: MonitorConfig) -> dict[str, Any]:
     return {"name": name, "interval": INTERVAL, "rules": [a.rule(c) for a in alerts]}
 
 
+def render(c: MonitorConfig, *, k8s: bool = False, namespace: str | None = None) -> tuple[RuleSet, str]:
+    """The rules as file text (plain rules file, or a PrometheusRule), checked against the catalog."""
+    from llmops.errors import OperationFailed
+
+    rs = build(c)
+    if problems := rs.problems():
+        raise OperationFailed("generated rules reference unknown metrics:\n" + "\n".join(problems))
+    return rs, to_yaml(prometheus_rule(rs, namespace=namespace) if k8s else rs.document())
+
+
 def to_yaml(doc: dict[str, Any]) -> str:
     import yaml
 
