@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from llmops.context import state
-from llmops.options import JsonOpt
+from llmops.options import EngineOpt, JsonOpt
 
 
 def doctor(
@@ -19,9 +19,7 @@ def doctor(
         typer.Option("--endpoint", help="Diagnose this running endpoint instead (monitor diagnose)."),
     ] = None,
     log: Annotated[Path | None, typer.Option("--log", help="Diagnose this engine log instead.")] = None,
-    engine: Annotated[
-        str | None, typer.Option("--engine", "-e", help="The log's engine (default: any).")
-    ] = None,
+    engine: EngineOpt = None,
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.5, help="Seconds for --endpoint's test request.")
     ] = 30.0,

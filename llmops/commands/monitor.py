@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmops.context import state
-from llmops.options import JsonOpt, OutputOpt
+from llmops.options import ForceOpt, JsonOpt, ModelNameOpt, OutputOpt
 
 if TYPE_CHECKING:
     from llmops.monitor.diagnose import Diagnosis
@@ -20,7 +20,6 @@ app = typer.Typer(
     "Example: llmops monitor rules -o rules.yml && promtool check rules rules.yml",
     no_args_is_help=True,
 )
-ForceOpt = Annotated[bool, Opt("--force", help="Replace an existing output file.")]
 VllmVersionOpt = Annotated[
     str | None, Opt("--vllm-version", help="vLLM version whose metric names to use (default: the newest).")
 ]
@@ -164,9 +163,7 @@ def top(
 def diagnose(
     ctx: typer.Context,
     url: Annotated[str, typer.Argument(help="The endpoint, e.g. http://127.0.0.1:8000/v1.")],
-    model: Annotated[
-        str | None, Opt("--model", "-m", help="Model for the test request (default: its first).")
-    ] = None,
+    model: ModelNameOpt = None,
     timeout: Annotated[float, Opt("--timeout", min=0.5, help="Seconds to wait for the test request.")] = 30.0,
     api_key_env: Annotated[
         str | None, Opt("--api-key-env", help="Name of the variable that holds the endpoint's key.")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmops.errors import UsageError
-from llmops.settings import pick
+from llmops.settings import Resolver
 from llmops.workspace import MonitorSection, Workspace
 
 DEFAULTS: dict[str, Any] = {
@@ -63,23 +63,20 @@ class MonitorConfig:
 def resolve(ws: Workspace | None = None, **flags: Any) -> MonitorConfig:
     ws = ws or Workspace()
     section: MonitorSection = ws.monitor
-    values: dict[str, Any] = {}
-    origins: dict[str, str] = {}
+    r = Resolver(section="monitor", workspace=section)
     slos = dict(ws.bench.slos)
     for name, default in DEFAULTS.items():
         from_ws = getattr(section, name)
         if name == "ttft_p99_s" and from_ws is None and "ttft_p99_ms" in slos:
             from_ws = slos["ttft_p99_ms"] / 1000  # bench's SLO is the engine's too
-        cast = type(default) if isinstance(default, int | float) and not isinstance(default, bool) else None
-        s = pick(
-            flags.get(name),
-            env=f"LLMOPS_MONITOR_{name.upper()}",
-            workspace=from_ws,
-            default=default,
-            cast=cast,
-        )
-        values[name], origins[name] = s.value, s.origin
+        r.take(name, flags.get(name), workspace=from_ws, default=default)
+    values = r.resolved.values()
     check_duration(values["rate_window"], "monitor.rate_window")
     for alert, text in section.alert_for.items():
         check_duration(text, f"monitor.alert_for.{alert}")
-    return MonitorConfig(values=values, slos=slos, alert_for=dict(section.alert_for), origins=origins)
+    return MonitorConfig(
+        values=values,
+        slos=slos,
+        alert_for=dict(section.alert_for),
+        origins={k: s.origin for k, s in r.resolved.items()},
+    )
