@@ -88,6 +88,7 @@ class MonitorSection(StrictModel):
     vllm_job: str | None = Field(default=None, description="Prometheus job of the vLLM servers")
     llamacpp_job: str | None = Field(default=None, description="Prometheus job of llama-server")
     rate_window: str | None = Field(default=None, description="window of the alerts' rates, e.g. 5m")
+    eval_interval: str | None = Field(default=None, description="how often Prometheus evaluates the groups")
     slo_source: Literal["gateway", "vllm"] | None = Field(
         default=None, description="whose histograms the bench.slos burn-rate alerts read"
     )

@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "vllm_job": "vllm",
     "llamacpp_job": "llamacpp",
     "rate_window": "5m",
+    "eval_interval": "30s",  # the seed's llm_alerts group
     "slo_source": "gateway",
     "error_rate": 0.05,  # the seed's HighLLMErrorRate
     "latency_p95_s": 5.0,  # the seed's HighLLMLatency
@@ -72,6 +73,7 @@ def resolve(ws: Workspace | None = None, **flags: Any) -> MonitorConfig:
         r.take(name, flags.get(name), workspace=from_ws, default=default)
     values = r.resolved.values()
     check_duration(values["rate_window"], "monitor.rate_window")
+    check_duration(values["eval_interval"], "monitor.eval_interval")
     for alert, text in section.alert_for.items():
         check_duration(text, f"monitor.alert_for.{alert}")
     return MonitorConfig(

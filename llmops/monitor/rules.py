@@ -14,8 +14,6 @@ from llmops.monitor.config import MonitorConfig
 from llmops.monitor.promql import check
 from llmops.monitor.slo import slo_rules
 
-INTERVAL = "30s"  # the seed's llm_alerts group evaluated every 30 s
-
 
 @dataclass(frozen=True)
 class Alert:
@@ -229,13 +227,13 @@ def build(c: MonitorConfig) -> RuleSet:
     ]
     slo = slo_rules(c, v)
     if slo.recording:
-        groups.append({"name": "llmops-slo-recording", "interval": INTERVAL, "rules": slo.recording})
-        groups.append({"name": "llmops-slo-alerts", "interval": INTERVAL, "rules": slo.alerts})
+        groups.append({"name": "llmops-slo-recording", "interval": c.eval_interval, "rules": slo.recording})
+        groups.append({"name": "llmops-slo-alerts", "interval": c.eval_interval, "rules": slo.alerts})
     return RuleSet(groups=groups, version=v, notes=slo.notes)
 
 
 def _group(name: str, alerts: list[Alert], c: MonitorConfig) -> dict[str, Any]:
-    return {"name": name, "interval": INTERVAL, "rules": [a.rule(c) for a in alerts]}
+    return {"name": name, "interval": c.eval_interval, "rules": [a.rule(c) for a in alerts]}
 
 
 def render(c: MonitorConfig, *, k8s: bool = False, namespace: str | None = None) -> tuple[RuleSet, str]:
