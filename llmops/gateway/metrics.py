@@ -51,15 +51,9 @@ class Metrics:
 
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            "llm_requests", "Requests by route and HTTP status", ["model", "status"], registry=r
-        )
+        self.requests = Counter("llm_requests", "Requests by route and HTTP status", ["model", "status"], registry=r)
         self.duration = Histogram(
-            "llm_request_duration_seconds",
-            "Request duration",
-            ["model"],
-            buckets=DURATION_BUCKETS,
-            registry=r,
+            "llm_request_duration_seconds", "Request duration", ["model"], buckets=DURATION_BUCKETS, registry=r
         )
         self.tokens = Counter("llm_token_usage", "Tokens by route and type", ["model", "type"], registry=r)
         self.cost = Counter("llm_cost_dollars", "Spend in USD by route", ["model"], registry=r)

@@ -116,9 +116,7 @@ class AnthropicPassthrough(Relay):
 class Translating(Relay):
     """Every event parsed and re-emitted in the client's API."""
 
-    def __init__(
-        self, assembler: Assembler | None, conv: ChatToMessagesStream | MessagesToChatStream
-    ) -> None:
+    def __init__(self, assembler: Assembler | None, conv: ChatToMessagesStream | MessagesToChatStream) -> None:
         super().__init__(assembler)
         self.conv = conv
 

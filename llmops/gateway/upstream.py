@@ -13,21 +13,14 @@ from typing import Any
 from llmops.gateway.table import Deployment
 
 ANTHROPIC_VERSION = "2023-06-01"
-RETRYABLE = frozenset(
-    {"connect", "timeout", "status_429", "status_5xx", "bad_response", "stream_cut", "stall"}
-)
+RETRYABLE = frozenset({"connect", "timeout", "status_429", "status_5xx", "bad_response", "stream_cut", "stall"})
 
 
 class UpstreamFailure(Exception):
     """A try that failed before anything reached the client; `reason` is the metric label."""
 
     def __init__(
-        self,
-        reason: str,
-        detail: str,
-        *,
-        status: int | None = None,
-        retry_after: float | None = None,
+        self, reason: str, detail: str, *, status: int | None = None, retry_after: float | None = None,
         body: bytes | None = None,
     ) -> None:
         super().__init__(detail)
@@ -143,18 +136,12 @@ class Upstream:
             resp.close()
         if status == 429:
             raise UpstreamFailure(
-                "status_429",
-                "rate limited upstream",
-                status=429,
-                retry_after=retry_after_s(resp.headers.get("retry-after")),
-                body=body_bytes,
+                "status_429", "rate limited upstream", status=429,
+                retry_after=retry_after_s(resp.headers.get("retry-after")), body=body_bytes,
             )
         if status >= 500:
             raise UpstreamFailure(
-                "status_5xx",
-                f"upstream answered {status}",
-                status=status,
-                retry_after=retry_after_s(resp.headers.get("retry-after")),
-                body=body_bytes,
+                "status_5xx", f"upstream answered {status}", status=status,
+                retry_after=retry_after_s(resp.headers.get("retry-after")), body=body_bytes,
             )
         raise UpstreamRefusal(status, body_bytes, resp.headers.get("content-type", "application/json"))

@@ -98,9 +98,7 @@ def parse_since(since: str | None) -> datetime | None:
     try:
         t = datetime.fromisoformat(since)
     except ValueError:
-        raise UsageError(
-            f"--since {since!r} is neither a duration nor a date", hint="use 30m, 2h, 7d or 2025-01-31"
-        ) from None
+        raise UsageError(f"--since {since!r} is neither a duration nor a date", hint="use 30m, 2h, 7d or 2025-01-31") from None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
@@ -117,8 +115,7 @@ def summarize(path: Path, *, since: str | None = None, by: str = "key") -> dict[
             continue
         name = str(rec.get(by) or "-")
         g = groups.setdefault(
-            name,
-            {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "_lat": []},
+            name, {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "_lat": []}
         )
         g["requests"] += 1
         g["errors"] += int(rec.get("status", 0)) >= 400
