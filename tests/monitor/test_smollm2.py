@@ -30,9 +30,11 @@ def test_doctor_reports_a_healthy_smollm2_as_healthy(smollm2_server: str) -> Non
 
 
 def test_top_through_the_gateway_in_front_of_smollm2(smollm2_server: str, tmp_path: Path) -> None:
-    config = gateway_yaml(smollm2_server, tmp_path, model="smollm2")
+    # CPU inference on a shared 2-core machine: generous timeouts (the fake-server tests use short ones)
+    timeouts = {"first_byte_s": 60, "stall_s": 30, "total_s": 120}
+    config = gateway_yaml(smollm2_server, tmp_path, model="smollm2", timeouts=timeouts)
     with gateway_process(config, tmp_path) as gw:
-        assert chat(gw + "/v1").status_code == 200
+        assert chat(gw + "/v1", timeout=120).status_code == 200
         halt = threading.Event()
 
         def traffic() -> None:
