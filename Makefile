@@ -6,9 +6,16 @@ BIN := $(VENV)/bin
 EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,gateway,dev
 STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 
-.PHONY: install test test-fast lint demo bench-startup clean
+.PHONY: install test test-fast lint demo bench-startup clean prometheus
 
-install: $(STAMP)
+install: $(STAMP) prometheus
+
+# Debian's prometheus package: promtool and the server for the monitor tests (they start their own on a
+# free port). The package would also start a service on :9090; stop and disable it where one started.
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || ( \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus && \
+	  (systemctl disable --now prometheus 2>/dev/null || service prometheus stop 2>/dev/null || true) )
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

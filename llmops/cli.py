@@ -7,7 +7,20 @@ from typing import Annotated
 
 import typer
 
-from llmops.commands import batch, bench, doctor, gateway, init, plan, profiles, quantize, serve, trt, try_
+from llmops.commands import (
+    batch,
+    bench,
+    doctor,
+    gateway,
+    init,
+    monitor,
+    plan,
+    profiles,
+    quantize,
+    serve,
+    trt,
+    try_,
+)
 from llmops.commands._group import LlmopsGroup
 from llmops.context import AppState
 
@@ -70,6 +83,7 @@ app.command("try")(try_.try_)
 app.add_typer(
     gateway.app, name="gateway", help="One OpenAI- and Anthropic-compatible endpoint in front of the fleet."
 )
+app.add_typer(monitor.app, name="monitor")
 app.add_typer(profiles.app, name="profiles")
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)

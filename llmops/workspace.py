@@ -104,6 +104,31 @@ class TrySection(StrictModel):
     timeout: PositiveFloat | None = Field(default=None, description="seconds for a whole answer")
 
 
+class MonitorSection(StrictModel):
+    """Alert thresholds and scrape job names for `llmops monitor` (rules, dashboard, diagnose)."""
+
+    vllm_version: str | None = Field(default=None, description="vLLM version the rules target (names change)")
+    gateway_job: str | None = Field(default=None, description="Prometheus job of the gateway")
+    vllm_job: str | None = Field(default=None, description="Prometheus job of the vLLM servers")
+    llamacpp_job: str | None = Field(default=None, description="Prometheus job of llama-server")
+    rate_window: str | None = Field(default=None, description="window of the alerts' rates, e.g. 5m")
+    eval_interval: str | None = Field(default=None, description="how often Prometheus evaluates the groups")
+    slo_source: Literal["gateway", "vllm"] | None = Field(
+        default=None, description="whose histograms the bench.slos burn-rate alerts read"
+    )
+    error_rate: float | None = Field(default=None, gt=0, lt=1, description="5xx share that alerts")
+    latency_p95_s: PositiveFloat | None = None
+    cost_per_hour_usd: PositiveFloat | None = None
+    kv_cache_usage: float | None = Field(default=None, gt=0, le=1)
+    queue_waiting: PositiveInt | None = None
+    ttft_p99_s: PositiveFloat | None = Field(default=None, description="default: bench.slos ttft_p99_ms")
+    aborted_ratio: float | None = Field(default=None, gt=0, lt=1)
+    llamacpp_deferred: PositiveInt | None = None
+    alert_for: dict[str, str] = Field(
+        default_factory=dict, description="per-alert `for:` override, e.g. {HighLLMErrorRate: 10m}"
+    )
+
+
 class Workspace(StrictModel):
     """Schema of llmops.yaml."""
 
@@ -117,6 +142,7 @@ class Workspace(StrictModel):
     trt: TrtSection = Field(default_factory=TrtSection)
     try_: TrySection = Field(default_factory=TrySection, alias="try")
     gateway: GatewaySection = Field(default_factory=GatewaySection)
+    monitor: MonitorSection = Field(default_factory=MonitorSection)
 
     source: Path | None = Field(default=None, exclude=True, description="the file this came from")
 
