@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, PositiveFloat, PositiveInt, ValidationError
 
 from llmops.errors import ProfileProblems
+from llmops.gateway.config import GatewaySection
 from llmops.profiles.schema import StrictModel
 from llmops.profiles.yamlsrc import load_yaml, problems_from_validation
 
@@ -90,6 +91,7 @@ class Workspace(StrictModel):
     batch: BatchSection = Field(default_factory=BatchSection)
     quantize: QuantizeSection = Field(default_factory=QuantizeSection)
     trt: TrtSection = Field(default_factory=TrtSection)
+    gateway: GatewaySection = Field(default_factory=GatewaySection)
 
     source: Path | None = Field(default=None, exclude=True, description="the file this came from")
 
