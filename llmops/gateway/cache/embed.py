@@ -103,9 +103,7 @@ class Embedder:
             options.inter_op_num_threads = 1
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._tokenizer = tokenizer
-            self._session = ort.InferenceSession(
-                str(model_path), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
     def embed_sync(self, texts: list[str]) -> Any:
         """Unit vectors, one row per text (numpy float32, shape (n, 384)). Blocks: call off the loop."""
@@ -123,16 +121,20 @@ class Embedder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
-    def count_tokens(self, text: str) -> int:
-        self.load()
-        return len(self._tokenizer.encode(text, add_special_tokens=True).ids)
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmops-embed")
+        return self._pool
+
+    def start_loading(self) -> None:
+        """Load the model in the embedder's thread now, so the first request does not wait for it."""
+        if self._session is None:
+            self._executor().submit(self.load)
 
     async def embed(self, text: str) -> Any:
         """One unit vector, computed in the embedder's own thread so the event loop keeps serving."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmops-embed")
         loop = asyncio.get_running_loop()
-        vectors = await loop.run_in_executor(self._pool, self.embed_sync, [text])
+        vectors = await loop.run_in_executor(self._executor(), self.embed_sync, [text])
         return vectors[0]
 
     def close(self) -> None:

@@ -167,8 +167,14 @@ _NEGATIONS = {
     "aint",
     "non",
 }
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Words that open sentences or fill questions; never entities, never order evidence.
-_STOPWORDS = set(
+_STOPWORDS = _words(
     """a an the and or but if then so of to in into on onto at by for from with about as than like
     over under between through during before after above below up down out off again further once
     is are was were be been being am do does did doing have has had having can could will would
@@ -178,9 +184,9 @@ _STOPWORDS = set(
     own same very just also too please kindly thanks thank hi hello hey ok okay yes
     give tell show explain write list name describe compose calculate compute share plan suggest
     recommend summarise summarize translate convert find get make help let lets want know use
-    best good way what's whats how's hows where's who's it's i'm im i've ive i'd can't does""".split()
+    best good way what's whats how's hows where's who's it's i'm im i've ive i'd can't does"""
 )
-_GAZETTEER = set(
+_GAZETTEER = _words(
     """afghanistan albania algeria andorra angola argentina armenia australia austria azerbaijan
     bahamas bahrain bangladesh barbados belarus belgium belize benin bhutan bolivia bosnia botswana
     brazil brunei bulgaria burundi cambodia cameroon canada chad chile china colombia congo croatia
@@ -211,10 +217,23 @@ _GAZETTEER = set(
     monday tuesday wednesday thursday friday saturday sunday january february march april june july
     august september october november december
     python java javascript typescript rust golang kotlin swift ruby php perl haskell scala
-    linux windows macos android ios""".split()
+    linux windows macos android ios"""
 )
 _NEAR = 7  # tokens apart: closer than this, shared words around a direction word keep their order
-_DIRECTION = {"to", "into", "from", "than", "in", "per", "vs", "versus", "over", "divided", "minus", "against"}
+_DIRECTION = {
+    "to",
+    "into",
+    "from",
+    "than",
+    "in",
+    "per",
+    "vs",
+    "versus",
+    "over",
+    "divided",
+    "minus",
+    "against",
+}
 
 
 @dataclass(frozen=True)
@@ -287,11 +306,13 @@ def features(text: str) -> Features:
             units.append(unit)
         if plain in _NEGATIONS or word.endswith("n't"):
             negations += 1
-        if plain in _GAZETTEER:
+        if plain in _GAZETTEER or (
+            raw[0].isupper()
+            and word not in _STOPWORDS
+            and plain != "i"
+            and (not sentence_start or (raw.isupper() and len(raw) > 1))
+        ):
             entities.add(plain)
-        elif raw[0].isupper() and word not in _STOPWORDS and plain != "i":
-            if not sentence_start or (raw.isupper() and len(raw) > 1):
-                entities.add(plain)
         if word not in _STOPWORDS and plain not in _NEGATIONS and word not in _NUMBER_WORDS:
             words.append((_singular(plain), pos))
         elif word in _DIRECTION:

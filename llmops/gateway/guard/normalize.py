@@ -44,7 +44,9 @@ _CONFUSABLES = {
     "χ": "x",
 }
 # Digits and symbols used as letters (1gn0r3): applied to a second copy only, so numbers stay numbers.
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+)
 
 
 @lru_cache(maxsize=1)
