@@ -45,7 +45,9 @@ class _ErrorRate:
 
 class Metrics:
     def __init__(self, registry: Any = None) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+        disable_created_metrics()  # *_created series double the exposition and no rule uses them
 
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry

@@ -54,10 +54,11 @@ class Store(Protocol):
     async def spend(self, key: str) -> float: ...
 
     async def record_result(
-        self, dep: str, ok: bool, *, failures: int, ratio: float | None, window_s: float, min_requests: int,
-        cooldown_s: float,
+        self, dep: str, oks: int, failed: bool, *, failures: int, ratio: float | None, window_s: float,
+        min_requests: int, cooldown_s: float,
     ) -> BreakerVerdict:
-        """Count one result for a deployment's breaker; trip it (set a cool-down) when the rule says so."""
+        """Count `oks` successes then (when `failed`) one failure for a deployment's breaker; trip it
+        (set a cool-down) when the rule says so. Successes are batched by the caller."""
         ...
 
     async def cooldowns(self, deps: list[str]) -> dict[str, float]:
@@ -139,16 +140,17 @@ class MemoryStore:
         return self.spent.get(key, 0.0)
 
     async def record_result(
-        self, dep: str, ok: bool, *, failures: int, ratio: float | None, window_s: float, min_requests: int,
-        cooldown_s: float,
+        self, dep: str, oks: int, failed: bool, *, failures: int, ratio: float | None, window_s: float,
+        min_requests: int, cooldown_s: float,
     ) -> BreakerVerdict:
         now = time.time()
         b = self.breakers.setdefault(dep, [0, now, 0, 0])
         if now - b[1] > window_s:
             b[1], b[2], b[3] = now, 0, 0
-        if ok:
+        if oks:
             b[0] = 0
-            b[2] += 1
+            b[2] += oks
+        if not failed:
             return BreakerVerdict(False, 0.0)
         b[0] += 1
         b[3] += 1
@@ -226,28 +228,28 @@ redis.call('PEXPIRE', KEYS[1] .. ':sum', ARGV[4])
 return 1
 """
 
-# KEYS: breaker hash, cool-down key. ARGV: now_ms, ok, failures, ratio (or -1), window_ms, min, cooldown_ms.
+# KEYS: breaker hash, cool-down key. ARGV: now_ms, oks, failed, failures, ratio (or -1), window_ms, min,
+# cooldown_ms.
 _RESULT = """
 local now = tonumber(ARGV[1])
 local h = KEYS[1]
 local start = tonumber(redis.call('HGET', h, 'start') or '0')
-if now - start > tonumber(ARGV[5]) then
+if now - start > tonumber(ARGV[6]) then
   redis.call('HSET', h, 'start', now, 'ok', 0, 'fail', 0)
 end
-if ARGV[2] == '1' then
+redis.call('PEXPIRE', h, ARGV[6])
+if tonumber(ARGV[2]) > 0 then
   redis.call('HSET', h, 'consec', 0)
-  redis.call('HINCRBY', h, 'ok', 1)
-  redis.call('PEXPIRE', h, ARGV[5])
-  return 0
+  redis.call('HINCRBY', h, 'ok', tonumber(ARGV[2]))
 end
+if ARGV[3] ~= '1' then return 0 end
 local consec = redis.call('HINCRBY', h, 'consec', 1)
 local fail = redis.call('HINCRBY', h, 'fail', 1)
 local total = fail + tonumber(redis.call('HGET', h, 'ok') or '0')
-local ratio = tonumber(ARGV[4])
-redis.call('PEXPIRE', h, ARGV[5])
-if consec >= tonumber(ARGV[3]) or (ratio > 0 and total >= tonumber(ARGV[6]) and fail / total >= ratio) then
-  local untilms = now + tonumber(ARGV[7])
-  redis.call('SET', KEYS[2], untilms, 'PX', ARGV[7])
+local ratio = tonumber(ARGV[5])
+if consec >= tonumber(ARGV[4]) or (ratio > 0 and total >= tonumber(ARGV[7]) and fail / total >= ratio) then
+  local untilms = now + tonumber(ARGV[8])
+  redis.call('SET', KEYS[2], untilms, 'PX', ARGV[8])
   redis.call('DEL', h)
   return untilms
 end
@@ -301,14 +303,15 @@ class RedisStore:
         return float(await self.redis.get(self._k("spend", key)) or 0.0)
 
     async def record_result(
-        self, dep: str, ok: bool, *, failures: int, ratio: float | None, window_s: float, min_requests: int,
-        cooldown_s: float,
+        self, dep: str, oks: int, failed: bool, *, failures: int, ratio: float | None, window_s: float,
+        min_requests: int, cooldown_s: float,
     ) -> BreakerVerdict:
         until = await self._result(
             keys=[self._k("brk", dep), self._k("cool", dep)],
             args=[
                 int(time.time() * 1000),
-                "1" if ok else "0",
+                oks,
+                "1" if failed else "0",
                 failures,
                 ratio if ratio is not None else -1,
                 int(window_s * 1000),

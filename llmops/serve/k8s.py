@@ -6,11 +6,11 @@ starts the Ray head and the engine once every worker has joined; workers join th
 
 from __future__ import annotations
 
-import re
 import shlex
 from typing import Any
 
 from llmops.errors import UsageError
+from llmops.k8s import k8s_name, service, service_monitor, to_yaml
 from llmops.serve.api import Prepared
 from llmops.serve.engines import get_engine
 from llmops.serve.preflight import nodes_needed
@@ -23,12 +23,6 @@ CONTAINER_PORT = 8000
 HF_SECRET = {"name": "hf-token", "key": "token"}
 SHM_SIZE = "16Gi"
 LWS_API = "leaderworkerset.x-k8s.io/v1"
-
-
-def k8s_name(name: str) -> str:
-    """A DNS-1123 label from a profile name (dots and capitals are not allowed)."""
-    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
-    return label[:63].rstrip("-") or "llmops"
 
 
 def _container_argv(prepared: Prepared) -> list[str]:
@@ -97,10 +91,12 @@ def manifests(prepared: Prepared, *, replicas: int = 1, image: str = VLLM_IMAGE)
         return [
             _deployment(name, image, labels, argv, s.tp * s.pp, s.node.labels, replicas),
             _service(name, labels),
+            service_monitor(name),
         ]
     return [
         _leader_worker_set(name, image, labels, argv, s.node.gpu_count, nodes, s.node.labels, replicas),
         _service(name, {**labels, "role": "leader"}),
+        service_monitor(name),
     ]
 
 
@@ -137,19 +133,7 @@ def _deployment(
 
 
 def _service(name: str, selector: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": name,
-            "labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "llmops"},
-        },
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector,
-            "ports": [{"name": "http", "port": CONTAINER_PORT, "targetPort": "http", "protocol": "TCP"}],
-        },
-    }
+    return service(name, selector, CONTAINER_PORT)
 
 
 def _leader_worker_set(
@@ -199,12 +183,4 @@ def _leader_worker_set(
     }
 
 
-def to_yaml(docs: list[dict[str, Any]]) -> str:
-    """Multi-document YAML without anchors (shared label dicts would otherwise become &id001 aliases)."""
-    import yaml
-
-    class _NoAliases(yaml.SafeDumper):
-        def ignore_aliases(self, data: Any) -> bool:
-            return True
-
-    return "---\n".join(yaml.dump(d, Dumper=_NoAliases, sort_keys=False) for d in docs)
+__all__ = ["k8s_name", "manifests", "to_yaml"]

@@ -1,0 +1,131 @@
+"""`llmops gateway`: one OpenAI- and Anthropic-compatible endpoint in front of the fleet (and `usage`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmops.context import state
+from llmops.options import DryRunOpt, JsonOpt, OutputOpt, VerboseOpt
+
+Opt = typer.Option
+app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
+
+
+@app.callback()
+def gateway(
+    ctx: typer.Context,
+    host: Annotated[str | None, Opt("--host", help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, Opt("--port", min=1, max=65535, help="Port (default 4000).")] = None,
+    workers: Annotated[
+        int | None, Opt("--workers", min=1, help="Processes (more than 1 needs gateway.redis).")
+    ] = None,
+    no_probe: Annotated[bool, Opt("--no-probe", help="--dry-run: do not check that deployments answer.")] = False,
+    k8s: Annotated[bool, Opt("--k8s", help="Write Kubernetes manifests instead of running here.")] = False,
+    output: OutputOpt = None,
+    force: Annotated[bool, Opt("--force", help="--k8s -o: overwrite a file llmops wrote before.")] = False,
+    dry_run: DryRunOpt = False,
+    json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the gateway in the foreground; Ctrl-C drains requests in flight, then stops.
+
+    Routes, keys and limits come from the gateway: section of llmops.yaml (without routes:, every model
+    profile and provider model is routable by its own name).
+
+    Example: llmops gateway --dry-run      (then: llmops gateway --port 4000)
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from llmops.gateway.plan import resolve
+
+    st = state(ctx, json=json, verbose=verbose)
+    plan = resolve(st.workspace(), st.catalog(), host=host, port=port, workers=workers)
+    if k8s:
+        return _k8s(plan, output=output, force=force, as_json=st.json)
+    if dry_run:
+        return _dry_run(plan, probe=not no_probe, as_json=st.json)
+    _run(plan, as_json=st.json)
+
+
+def _dry_run(plan, *, probe: bool, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    from llmops.gateway.plan import describe
+    from llmops.gateway.plan import probe as probe_all
+    from llmops.ui import out, print_json, table
+
+    doc = describe(plan, probe_all(plan.table) if probe else None)
+    if as_json:
+        return print_json(doc)
+    out.print(table("settings", ["setting", "value", "from"],
+                    ([k, str(v["value"]), v["origin"]] for k, v in doc["settings"].items())))
+    rows = []
+    for r in doc["routes"]:
+        for d in r["deployments"]:
+            p = d.get("probe")
+            state_ = "-" if p is None else ("ok" if p["ok"] else "FAIL") + f" ({p['detail']})"
+            rows.append([r["name"], d["name"], d["api"], d["from"], ", ".join(r["fallbacks"]) or "-", state_])
+    out.print(table("routes", ["route", "deployment", "api", "from", "fallbacks", "answers"], rows))
+    out.print(table("keys", ["key", "value from", "routes", "rpm", "tpm", "budget $"],
+                    ([k["name"], k["from"], ", ".join(k["routes"] or ["all"]), str(k["rpm"] or "-"),
+                      str(k["tpm"] or "-"), str(k["budget_usd"] or "-")] for k in doc["keys"])))
+
+
+def _k8s(plan, *, output: Path | None, force: bool, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    from llmops.errors import UsageError
+    from llmops.gateway.k8s import manifests, secret_note
+    from llmops.k8s import to_yaml
+    from llmops.ui import err, hint, out, print_json
+
+    docs = manifests(plan)
+    if output is None:
+        return print_json(docs) if as_json else out.print(to_yaml(docs), markup=False, highlight=False)
+    path = output / "llmops-gateway.yaml"
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists", hint="choose another -o folder, or pass --force to overwrite")
+    output.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_yaml(docs))
+    if as_json:
+        return print_json({"path": str(path), "kinds": [d["kind"] for d in docs]})
+    err.print(f"wrote {path} ({', '.join(d['kind'] for d in docs)})", highlight=False)
+    hint(f"create the Secret first: {secret_note(plan)}")
+
+
+def _run(plan, *, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    from llmops.gateway.server import serve
+    from llmops.ui import hint, out, print_json
+
+    def ready(url: str) -> None:
+        routes = list(plan.table.routes)
+        if as_json:
+            return print_json({"url": url, "routes": routes, "usage_log": str(plan.usage_path)})
+        out.print(f"gateway at {url}/v1 · routes: {', '.join(routes)}", highlight=False)
+        hint(f"metrics: {url}/metrics · usage log: {plan.usage_path} · Ctrl-C drains and stops")
+
+    serve(plan.section, plan.table, host=plan.host, port=plan.port, workers=plan.workers,
+          usage_path=plan.usage_path, on_ready=ready)
+
+
+@app.command("usage")
+def usage(
+    ctx: typer.Context,
+    since: Annotated[str | None, Opt("--since", help="30m, 2h, 7d or a date (default: everything).")] = None,
+    by: Annotated[str, Opt("--by", help="Group by key, route or deployment.")] = "key",
+    log: Annotated[Path | None, Opt("--log", help="Usage log (default: the gateway's).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Summarise the gateway's usage log: requests, errors, tokens, cost and latency.
+
+    Example: llmops gateway usage --since 24h --by route
+    """
+    from llmops.gateway.usage import default_path, summarize
+    from llmops.ui import out, print_json, table
+
+    st = state(ctx, json=json)
+    ws_log = st.workspace().gateway.usage_log
+    doc = summarize(log or (Path(ws_log) if ws_log else default_path()), since=since, by=by)
+    if st.json:
+        return print_json(doc)
+    cols = [by, "requests", "errors", "input_tokens", "output_tokens", "cost_usd", "p50_latency_ms"]
+    out.print(table(f"usage ({doc['log']})", cols, ([str(r[c]) for c in cols] for r in doc["rows"])))
