@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import openai_section, run_gateway, upstream  # noqa: F401  (fixtures)
+from tests.gateway.conftest import openai_section, run_gateway
 from tests.gateway_cache.labelled import read_jsonl
 
 ASK = {
@@ -44,7 +44,7 @@ def served(up: Any) -> int:
 
 
 @pytest.fixture
-def cached(upstream, tmp_path: Path):  # noqa: F811
+def cached(upstream, tmp_path: Path):
     """A gateway with the exact cache on route 'chat' over one fast local upstream."""
     up = upstream(ttft_ms=2, gap_ms=0, tokens=4)
     with run_gateway(openai_section(up.v1, cache={"exact": {"ttl": 60}}), tmp_path) as gw:
@@ -106,7 +106,7 @@ def test_a_stream_that_ends_without_its_final_event_is_not_stored(cached) -> Non
     assert post(gw, ASK).headers["x-llmops-cache"] == "miss"
 
 
-def test_sampled_requests_are_cached_only_where_the_route_allows(upstream, tmp_path: Path) -> None:  # noqa: F811
+def test_sampled_requests_are_cached_only_where_the_route_allows(upstream, tmp_path: Path) -> None:
     up = upstream(ttft_ms=2, gap_ms=0, tokens=4)
     sampled = {k: v for k, v in ASK.items() if k != "temperature"}  # unset: the API's default of 1
     with run_gateway(openai_section(up.v1, cache=True), tmp_path) as gw:
@@ -155,7 +155,7 @@ def test_a_streaming_hit_is_a_valid_stream_for_the_openai_sdk(cached) -> None:
     assert served(up) == 1
 
 
-def test_a_streaming_hit_is_a_valid_stream_for_the_anthropic_sdk(upstream, tmp_path: Path) -> None:  # noqa: F811
+def test_a_streaming_hit_is_a_valid_stream_for_the_anthropic_sdk(upstream, tmp_path: Path) -> None:
     """The Messages API (SDK 2.x) takes no temperature: its replies are sampled, so the route opts in."""
     anthropic = pytest.importorskip("anthropic")
     up = upstream(ttft_ms=2, gap_ms=0, tokens=4)
@@ -183,7 +183,7 @@ def test_a_streaming_hit_is_a_valid_stream_for_the_anthropic_sdk(upstream, tmp_p
     assert served(up) == 3
 
 
-def test_semantic_near_misses_all_miss_through_the_gateway(upstream, tmp_path: Path) -> None:  # noqa: F811
+def test_semantic_near_misses_all_miss_through_the_gateway(upstream, tmp_path: Path) -> None:
     """Every near-miss pair of the labelled set: the first stored, the second must not hit it."""
     up = upstream(ttft_ms=1, gap_ms=0, tokens=2)
     pairs = [r for r in read_jsonl("semantic_pairs.jsonl") if r["kind"] == "near_miss"]
@@ -201,7 +201,7 @@ def test_semantic_near_misses_all_miss_through_the_gateway(upstream, tmp_path: P
     assert wrong == []
 
 
-def test_paraphrases_are_semantic_hits_through_the_gateway(upstream, tmp_path: Path) -> None:  # noqa: F811
+def test_paraphrases_are_semantic_hits_through_the_gateway(upstream, tmp_path: Path) -> None:
     up = upstream(ttft_ms=1, gap_ms=0, tokens=2)
     pairs = [r for r in read_jsonl("semantic_pairs.jsonl") if r["kind"] == "paraphrase"]
     section = openai_section(up.v1, cache={"exact": True, "semantic": {"threshold": 0.95}})
@@ -221,7 +221,7 @@ def test_paraphrases_are_semantic_hits_through_the_gateway(upstream, tmp_path: P
 
 def test_with_redis_a_hit_stored_by_one_gateway_is_served_by_another(
     upstream, tmp_path: Path, redis_url: str
-) -> None:  # noqa: F811
+) -> None:
     up = upstream(ttft_ms=2, gap_ms=0, tokens=4)
     section = openai_section(up.v1, redis=redis_url, cache={"exact": True, "semantic": True})
     paraphrase = {

@@ -18,4 +18,4 @@ def build_stage(ctx: StageContext) -> Stage | None:
         return None
     from llmops.gateway.guard.stage import GuardStage
 
-    return GuardStage(section, ctx.table, ctx.metrics, getattr(ctx, "environ", None))
+    return GuardStage(section, ctx.table, ctx.metrics, ctx.environ)
