@@ -1,4 +1,10 @@
-"""Options shared by several commands, defined once so each means the same everywhere."""
+"""Options shared by several commands, defined once so each means the same everywhere.
+
+Short options are decided here, once, and mean one thing in every command:
+`-n --node`, `-m --model` (the model name sent to an endpoint), `-e --engine`, `-o --output`,
+`-p --provider`, `-t --target`, `-q --quantization`, `-v --verbose`, `-h --help`; `-c` is only the root
+`--config`. A command adds no other one-letter option without adding it to this list.
+"""
 
 from __future__ import annotations
 
@@ -79,3 +85,27 @@ DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show what would run, and where each value came from; run nothing.")
 ]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the result.")]
+ForceOpt = Annotated[
+    bool,
+    typer.Option("--force", help="Replace an existing output (a folder only when llmops wrote it)."),
+]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        "-t",
+        help="Base URL of a running OpenAI-compatible or Anthropic endpoint (http(s)://HOST:PORT/v1).",
+    ),
+]
+ModelNameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model name sent in requests (default: the profile's served name, else the target's first model).",
+    ),
+]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option("--engine", "-e", help="Engine: vllm, llamacpp, sglang, trtllm (default: the profile's)."),
+]

@@ -48,11 +48,12 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 
 
 def hint(message: str) -> None:
-    err.print(f"[dim]{message}[/dim]", highlight=False)
+    """A hint on stderr; the text is escaped, so paths and engine log lines never read as rich markup."""
+    err.print(f"[dim]{escape(message)}[/dim]", highlight=False)
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
 
 class RichProgress:

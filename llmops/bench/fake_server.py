@@ -251,6 +251,11 @@ class FakeServer:
             )
             return
         req = json.loads(body)
+        if isinstance(req.get("max_tokens"), int) and req["max_tokens"] < 1:  # as the real APIs refuse it
+            msg = b'{"error":{"message":"max_tokens must be at least 1","type":"invalid_request_error",' \
+                  b'"param":"max_tokens","code":null}}'
+            t.write(_simple("400 Bad Request", msg))
+            return
         self.stats.requests += 1
         self.stats.bodies.append(req)
         n = self.stats.requests

@@ -9,12 +9,12 @@ import traceback
 import typer
 from typer.core import TyperGroup
 
-from llmops.errors import EXIT_FAILED, EXIT_USAGE, LlmopsError
+from llmops.errors import EXIT_FAILED
 
 
 def _verbose(ctx: typer.Context) -> bool:
-    obj = ctx.find_root().obj
-    return bool(getattr(obj, "verbose", False)) or "-v" in sys.argv or "--verbose" in sys.argv
+    """-v as parsed: the root option, or a command's own -v (folded into the state by `context.state`)."""
+    return bool(getattr(ctx.find_root().obj, "verbose", False))
 
 
 def _say(message: str) -> None:
@@ -40,11 +40,6 @@ class LlmopsGroup(TyperGroup):
     def invoke(self, ctx: typer.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
-        except LlmopsError as exc:
-            if _verbose(ctx):
-                traceback.print_exc()
-            _say(exc.render())
-            raise typer.Exit(exc.exit_code) from None
         except BrokenPipeError:
             # The reader went away (`llmops ... | head`): stop quietly, as Unix tools do.
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -56,14 +51,13 @@ class LlmopsGroup(TyperGroup):
         except Exception as exc:
             if _is_cli_control(exc):
                 raise
-            from pydantic import ValidationError
+            from llmops.errormap import map_exception
 
             if _verbose(ctx):
                 traceback.print_exc()
-            if isinstance(exc, ValidationError):
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"])
-                _say(f"invalid value for {where}: {first['msg']}")
-                raise typer.Exit(EXIT_USAGE) from None
-            _say(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
-            raise typer.Exit(EXIT_FAILED) from None
+            mapped = map_exception(exc)
+            if mapped is None:
+                _say(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
+                raise typer.Exit(EXIT_FAILED) from None
+            _say(mapped.render())
+            raise typer.Exit(mapped.exit_code) from None

@@ -33,7 +33,7 @@ def bench(
             "profile's served name, else the target's first model).",
         ),
     ] = None,
-    endpoint: Annotated[str | None, Opt("--endpoint", "-e", help="chat, completions or anthropic.")] = None,
+    endpoint: Annotated[str | None, Opt("--endpoint", help="chat, completions or anthropic.")] = None,
     dataset: Annotated[str | None, Opt("--dataset", help="random, jsonl:FILE or sharegpt:FILE.")] = None,
     input_len: Annotated[
         int | None, Opt("--input-len", min=1, help="Prompt tokens (random dataset).")
@@ -55,7 +55,7 @@ def bench(
         float | None, Opt("--burstiness", help="Gamma shape: 1 Poisson, <1 burstier.")
     ] = None,
     max_concurrency: Annotated[
-        int | None, Opt("--max-concurrency", "-c", min=1, help="Cap on requests in flight.")
+        int | None, Opt("--max-concurrency", min=1, help="Cap on requests in flight.")
     ] = None,
     sweep: Annotated[
         bool, Opt("--sweep", help="Run a series of concurrencies (or rates, with --request-rate).")
@@ -95,7 +95,7 @@ def bench(
 ) -> None:
     """Benchmark streaming latency and throughput; exit 1 when an SLO or the baseline comparison breaks.
 
-    Example: llmops bench --target http://127.0.0.1:8000/v1 -n 200 -c 16 --slo ttft_p99_ms=500
+    Example: llmops bench --target http://127.0.0.1:8000/v1 --num-prompts 200 --max-concurrency 16 --slo ttft_p99_ms=500
     """
     from llmops.bench.api import bench as run
     from llmops.bench.config import BenchFlags, resolve

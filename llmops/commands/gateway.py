@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from llmops.context import state
-from llmops.options import DryRunOpt, JsonOpt, OutputOpt, VerboseOpt
+from llmops.options import DryRunOpt, ForceOpt, JsonOpt, OutputOpt, VerboseOpt
 
 Opt = typer.Option
 app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
@@ -25,7 +25,7 @@ def gateway(
     no_probe: Annotated[bool, Opt("--no-probe", help="--dry-run: do not check that deployments answer.")] = False,
     k8s: Annotated[bool, Opt("--k8s", help="Write Kubernetes manifests instead of running here.")] = False,
     output: OutputOpt = None,
-    force: Annotated[bool, Opt("--force", help="--k8s -o: overwrite a file llmops wrote before.")] = False,
+    force: ForceOpt = False,
     dry_run: DryRunOpt = False,
     json: JsonOpt = False,
     verbose: VerboseOpt = False,
@@ -59,7 +59,8 @@ def _dry_run(plan, *, probe: bool, as_json: bool) -> None:  # type: ignore[no-un
     if as_json:
         return print_json(doc)
     out.print(table("settings", ["setting", "value", "from"],
-                    ([k, str(v["value"]), v["origin"]] for k, v in doc["settings"].items())))
+                    ([k, "-" if v["value"] is None else str(v["value"]), v["origin"]]
+                     for k, v in doc["settings"].items())))
     rows = []
     for r in doc["routes"]:
         for d in r["deployments"]:
@@ -73,19 +74,19 @@ def _dry_run(plan, *, probe: bool, as_json: bool) -> None:  # type: ignore[no-un
 
 
 def _k8s(plan, *, output: Path | None, force: bool, as_json: bool) -> None:  # type: ignore[no-untyped-def]
-    from llmops.errors import UsageError
     from llmops.gateway.k8s import manifests, secret_note
     from llmops.k8s import to_yaml
+    from llmops.output import check_output_dir, staged_dir
     from llmops.ui import err, hint, out, print_json
 
+    if output is not None:
+        check_output_dir(output, force=force)
     docs = manifests(plan)
     if output is None:
         return print_json(docs) if as_json else out.print(to_yaml(docs), markup=False, highlight=False)
+    with staged_dir(output, force=force, command="gateway --k8s") as tmp:
+        (tmp / "llmops-gateway.yaml").write_text(to_yaml(docs), encoding="utf-8")
     path = output / "llmops-gateway.yaml"
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists", hint="choose another -o folder, or pass --force to overwrite")
-    output.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_yaml(docs))
     if as_json:
         return print_json({"path": str(path), "kinds": [d["kind"] for d in docs]})
     err.print(f"wrote {path} ({', '.join(d['kind'] for d in docs)})", highlight=False)

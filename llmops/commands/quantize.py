@@ -15,7 +15,7 @@ def quantize(
     ctx: typer.Context,
     model: ModelArg = None,
     bits: Annotated[int | None, typer.Option("--bits", "-b", help="Weight bits: 4 or 8. Default 4.")] = None,
-    method: Annotated[str | None, typer.Option("--method", "-m", help="gptq (default) or bnb.")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="gptq (default) or bnb.")] = None,
     fmt: Annotated[
         str | None,
         typer.Option(

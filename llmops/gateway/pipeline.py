@@ -136,6 +136,7 @@ class Gateway:
         call: Call | None = None
         key: ClientKey | None = None
         outcome: Outcome | None = None
+        inflight = None
         try:
             key = self.auth.check(headers)
             body = self._parse(api, raw)
@@ -150,6 +151,8 @@ class Gateway:
                 api=api, body=body, route=route, stream=bool(body.get("stream")), headers=headers,
                 key_name=key.name if key else None, request_id=uuid.uuid4().hex, t_start=exch.t0,
             )
+            inflight = self.metrics.inflight.labels(route.name)
+            inflight.inc()
             if key is not None:
                 held, over_budget = await self.limiter.admit_key(key, call.request_id, estimate(body))
                 exch.held = held
@@ -178,6 +181,8 @@ class Gateway:
             outcome = Outcome(500, False, error=f"internal: {type(exc).__name__}")
             await self._send_error(api, exch, GatewayError(500, f"internal gateway error ({type(exc).__name__})"))
         finally:
+            if inflight is not None:
+                inflight.dec()
             if outcome is not None:
                 await self._account(call, key, outcome, exch)
 
@@ -334,11 +339,13 @@ class Gateway:
         opened = None
         data = None
         try:
-            async with asyncio.timeout(max(0.001, deadline - t_send)):
+            # Without a stream the first byte is the whole answer: first_byte_s bounds each try.
+            limit = min(route.timeouts.first_byte_s, deadline - t_send)
+            async with asyncio.timeout(max(0.001, limit)):
                 opened = await self.upstream.open(dep, path, raw)
                 data = await opened.response.read()
         except TimeoutError:
-            raise UpstreamFailure("timeout", f"no answer from '{dep.name}' within the request deadline") from None
+            raise UpstreamFailure("timeout", f"no answer from '{dep.name}' in time") from None
         except aiohttp.ClientError as exc:
             raise UpstreamFailure("stream_cut", f"'{dep.name}' closed the connection: {type(exc).__name__}") from None
         except UpstreamRefusal as r:
@@ -384,10 +391,21 @@ class Gateway:
         return Outcome(200, True, route.name, dep.name, usage, response=doc, ttft_s=ttft)
 
     async def _refusal(self, call: Call, route: Route, dep: Deployment, exch: Exchange, r: UpstreamRefusal) -> Outcome:
-        """A 4xx from the upstream (bad request, context too long, content filter): the client's to see."""
-        await self.health.report(dep, True)  # the deployment works; the request was wrong
+        """A 4xx from the upstream (bad request, context too long, content filter): the client's to see.
+
+        A 401/403 means the gateway's own provider key was refused: a 502 naming the deployment, so the
+        client does not think its key is wrong."""
         same_api = (dep.api == "anthropic") == (call.api == "messages")
         body = r.body
+        if r.status in (401, 403):
+            self.metrics.dep_failures.labels(route.name, dep.name, "auth").inc()
+            await self.health.report(dep, False)
+            r = UpstreamRefusal(502, error_body(call.api, 502, f"deployment '{dep.name}' refused the gateway's "
+                                                f"key (HTTP {r.status}); check {dep.api_key_env or 'its key'}"),
+                                "application/json")
+            body = r.body
+        else:
+            await self.health.report(dep, True)  # the deployment works; the request was wrong
         if not same_api or not body:
             msg = f"upstream answered {r.status}"
             try:

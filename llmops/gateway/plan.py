@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmops.gateway.config import DEFAULT_HOST, DEFAULT_PORT, GatewaySection
 from llmops.gateway.table import RouteTable, build_table
-from llmops.settings import Setting, pick
+from llmops.settings import Resolved, Resolver, dry_run_document
 
 if TYPE_CHECKING:
     from llmops.profiles.loader import Catalog
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class GatewayPlan:
     section: GatewaySection
     table: RouteTable
-    settings: dict[str, Setting]
+    settings: Resolved
     usage_path: Path
 
     @property
@@ -44,17 +44,15 @@ def resolve(
     from llmops.gateway.usage import default_path
 
     sec = ws.gateway
-    settings = {
-        "host": pick(host, env="LLMOPS_GATEWAY_HOST", workspace=sec.host, default=DEFAULT_HOST),
-        "port": pick(port, env="LLMOPS_GATEWAY_PORT", workspace=sec.port, default=DEFAULT_PORT, cast=int),
-        "workers": pick(workers, env="LLMOPS_GATEWAY_WORKERS", workspace=sec.workers, default=1, cast=int),
-        "redis": pick(None, env="LLMOPS_GATEWAY_REDIS", workspace=sec.redis, default=None),
-    }
-    if settings["redis"].value != sec.redis:
-        sec = sec.model_copy(update={"redis": settings["redis"].value})
-    usage = Path(sec.usage_log) if sec.usage_log else default_path()
-    settings["usage_log"] = Setting(str(usage), "workspace" if sec.usage_log else "default")
-    return GatewayPlan(sec, build_table(sec, catalog, ws), settings, usage)
+    r = Resolver(section="gateway", workspace=sec)
+    r.take("host", host, default=DEFAULT_HOST)
+    r.take("port", port, default=DEFAULT_PORT)
+    r.take("workers", workers, default=1)
+    redis = r.take("redis")
+    usage = Path(r.take("usage_log", default=str(default_path())))
+    if redis != sec.redis or str(usage) != sec.usage_log:
+        sec = sec.model_copy(update={"redis": redis, "usage_log": str(usage)})
+    return GatewayPlan(sec, build_table(sec, catalog, ws), r.resolved, usage)
 
 
 def probe(table: RouteTable, timeout_s: float = 3.0, environ: dict[str, str] | None = None) -> dict[str, dict]:
@@ -112,12 +110,25 @@ def describe(plan: GatewayPlan, probes: dict[str, dict] | None) -> dict[str, Any
          "rpm": k.rpm, "tpm": k.tpm, "budget_usd": k.budget_usd, "budget_route": k.budget_route}
         for k in sec.keys
     ]
-    return {
-        "command": "gateway",
-        "settings": {n: {"value": s.value, "origin": s.origin} for n, s in plan.settings.items()},
-        "routes": routes,
-        "keys": keys,
-        "breaker": sec.breaker.model_dump(),
-        "retries": sec.retries.model_dump(),
-        "shared_state": "redis" if sec.redis else "memory (one process)",
-    }
+    doc = dry_run_document(
+        "gateway",
+        plan.settings,
+        routes=routes,
+        keys=keys,
+        breaker=sec.breaker.model_dump(),
+        retries=sec.retries.model_dump(),
+        shared_state="redis" if sec.redis else "memory (one process)",
+    )
+    if sec.redis:  # a password in the URL stays out of the document
+        doc["settings"]["redis"]["value"] = _mask(sec.redis)
+    return doc
+
+
+def _mask(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
-import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from llmops.errormap import field_message, field_path
 from llmops.errors import Problem
 
 Loc = tuple[str | int, ...]
@@ -78,59 +77,11 @@ def load_yaml(path: Path) -> SourceDoc:
     return SourceDoc(path, data, lines)
 
 
-def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
-    """The pydantic model class that validates the mapping at `loc`, if one does."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return None
-        field = current.model_fields.get(str(part))
-        if field is None:
-            return None
-        current = _unwrap(field.annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _unwrap(annotation: Any) -> Any:
-    """Find the BaseModel inside Optional[...] / list[...] / Annotated[...]."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _unwrap(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _message(err: dict[str, Any], model: type[BaseModel]) -> str:
-    kind = err["type"]
-    loc: Loc = tuple(err["loc"])
-    if kind == "extra_forbidden":
-        parent = _model_at(model, loc[:-1])
-        known = sorted(parent.model_fields) if parent else []
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        allowed = f" (allowed: {', '.join(known)})" if known and not close else ""
-        return f"unknown key{hint}{allowed}"
-    if kind == "missing":
-        return "required field is missing"
-    msg = err["msg"]
-    if (
-        "input" in err
-        and kind not in ("model_type", "dict_type")
-        and not isinstance(err["input"], dict | list)
-    ):
-        msg = f"{msg} (got {err['input']!r})"
-    return msg
-
-
 def problems_from_validation(exc: ValidationError, doc: SourceDoc, model: type[BaseModel]) -> list[Problem]:
     """One Problem per pydantic error, with the dotted field path and the YAML line."""
     problems = []
     for err in exc.errors(include_url=False):
         loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        field = ".".join(str(p) for p in loc) or None
-        problems.append(Problem(str(doc.path), doc.line_of(loc), field, _message(err, model)))
+        field = field_path(loc) or None
+        problems.append(Problem(str(doc.path), doc.line_of(loc), field, field_message(err, model)))
     return problems
