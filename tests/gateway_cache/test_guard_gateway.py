@@ -133,3 +133,16 @@ def test_guard_settings_validate_with_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ProfileProblems) as err:
         load_workspace(cfg)
     assert "gateway.cache.exact.tll" in str(err.value)
+
+
+def test_a_reply_with_a_leak_is_never_cached(echo_upstream: str, tmp_path: Path) -> None:
+    sec = section(echo_upstream, cache={"nondeterministic": True})
+    with run_gateway(sec, tmp_path, env={"ECHO_KEY": PROVIDER_KEY}) as g:
+        body = {"model": "logged", "messages": [{"role": "user", "content": f"key {FAKE_KEY}"}]}
+        first = httpx.post(g.v1 + "/chat/completions", json=body, timeout=20)
+        assert first.status_code == 200 and first.headers["x-llmops-cache"] == "miss"  # log: passed on...
+        again = httpx.post(g.v1 + "/chat/completions", json=body, timeout=20)
+        assert again.headers["x-llmops-cache"] == "miss"  # ...but not kept for replay
+        clean = {"model": "logged", "messages": [{"role": "user", "content": "hello"}]}
+        assert [httpx.post(g.v1 + "/chat/completions", json=clean, timeout=20).headers["x-llmops-cache"]
+                for _ in range(2)] == ["miss", "hit"]  # fmt: skip

@@ -21,6 +21,7 @@ from llmops.gateway.cache.config import CacheConfig, RouteCache, effective
 from llmops.gateway.cache.key import RequestKey, request_key, sampled
 from llmops.gateway.cache.sameness import conversation_difference
 from llmops.gateway.cache.store import CacheStore, Entry, Row
+from llmops.gateway.guard.stage import LEAK_NOTE
 from llmops.gateway.stages import Call, Outcome, Reply, Stage
 
 if TYPE_CHECKING:
@@ -138,6 +139,8 @@ class CacheStage(Stage):
             return
         if outcome.route is not None and outcome.route != call.route.name:
             return  # a fallback answered: not what this route would say
+        if call.notes.get(LEAK_NOTE):
+            return  # the guard found a secret in it: never replay that
         rc = self.routes[call.route.name]
         u = outcome.usage
         entry = Entry(outcome.response, u.input_tokens, u.output_tokens, outcome.cost_usd)

@@ -4,7 +4,7 @@
 (`llmops_gateway_guard_matches_total{route,rule,action}`). Neither logs the text that matched: a
 prompt stays out of logs, a leaked key most of all. Streamed replies go out as they arrive, so their
 leak check runs once the stream has ended and can only count (action `log`); non-streamed replies are
-withheld when a `block` leak rule matches.
+withheld when a `block` leak rule matches. A reply that matched a leak rule is never cached.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 from llmops.gateway.guard.config import GuardConfig, effective
 from llmops.gateway.guard.screen import Match, Screen
 from llmops.gateway.stages import Call, Outcome, Reply, Stage
+
+#: Set in `call.notes` when a reply matched a leak rule: the cache stage (after this one) never stores it.
+LEAK_NOTE = "guard.leak"
 
 if TYPE_CHECKING:
     from llmops.gateway.metrics import Metrics
@@ -61,6 +64,8 @@ class GuardStage(Stage):
             if action == "off":
                 continue
             self._count(call.route.name, m.rule, action)
+            if m.where == "response":
+                call.notes[LEAK_NOTE] = True  # the cache will not keep (and replay) this reply
             if action == "block" and blocked is None:
                 blocked = m
         if blocked is None:
@@ -94,3 +99,4 @@ class GuardStage(Stage):
         for m in self.screen.check_response(call.api, outcome.response):
             if self._action(cfg, m.rule, cfg.response) != "off":
                 self._count(call.route.name, m.rule, "log")
+                call.notes[LEAK_NOTE] = True
