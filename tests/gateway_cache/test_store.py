@@ -153,3 +153,23 @@ def test_redis_rows_expire_with_the_stream(redis_url: str) -> None:
         await s.close()
 
     run(go())
+
+
+def test_redis_local_copies_are_bounded(redis_url: str) -> None:
+    from llmops.gateway.cache.redis_store import RedisCacheStore
+
+    async def go() -> None:
+        s = RedisCacheStore(redis_url, prefix="t3:cache", max_local_rows=3)
+        for p in ("p1", "p2", "p3"):
+            for i in range(2):
+                await s.put("chat", f"{p}-{i}", entry(), 60, Row(p, unit(i), ("x",), 60))
+            await s.nearest("chat", p, unit(0), 0.99)
+        assert sum(len(loc.index) for loc in s.local.values()) <= 3
+        assert ("chat", "p3") in s.local  # the partition just searched stays
+        assert [c.key for c in await s.nearest("chat", "p1", unit(0), 0.99)] == [
+            "p1-0"
+        ]  # re-read when needed
+        await s.clear()
+        await s.close()
+
+    run(go())

@@ -12,6 +12,7 @@ waits on it (onnxruntime releases the GIL while it computes), batching requests 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib.util
 import queue
@@ -160,7 +161,8 @@ class Embedder:
             except Exception as exc:
                 results = [exc] * len(batch)
             for (_, loop, fut), result in zip(batch, results, strict=True):
-                loop.call_soon_threadsafe(_settle, fut, result)
+                with contextlib.suppress(RuntimeError):  # that gateway's loop has closed meanwhile
+                    loop.call_soon_threadsafe(_settle, fut, result)
 
     async def embed(self, text: str) -> Any:
         """One unit vector, computed in the embedder's own thread so the event loop keeps serving."""

@@ -44,12 +44,15 @@ class _Local:
 
 
 class RedisCacheStore:
-    def __init__(self, url: str, *, prefix: str = PREFIX, max_rows: int = 10_000) -> None:
+    def __init__(
+        self, url: str, *, prefix: str = PREFIX, max_rows: int = 10_000, max_local_rows: int = 100_000
+    ) -> None:
         import redis.asyncio as aioredis
 
         self.redis: Any = aioredis.from_url(url)
         self.prefix = prefix
-        self.max_rows = max_rows
+        self.max_rows = max_rows  # rows per partition stream
+        self.max_local_rows = max_local_rows  # rows in this process's copies, all partitions (~150 MB)
         self.local: OrderedDict[tuple[str, str], _Local] = OrderedDict()
         self.pending: dict[str, dict[str, float]] = {}
         self._flusher: asyncio.Task[None] | None = None
@@ -92,15 +95,28 @@ class RedisCacheStore:
                 self.local.popitem(last=False)
         self.local.move_to_end(ident)
         stream = self._k(route, "s", partition)
+        added = 0
         while True:
             rows = await self.redis.xrange(stream, min=b"(" + local.last_id, count=1000)
             for row_id, f in rows:
                 vec = np.frombuffer(f[b"v"], dtype=np.float32)
                 local.index.add(f[b"k"].decode(), vec, tuple(json.loads(f[b"t"])), int(f[b"x"]) / 1000)
                 local.last_id = row_id
+            added += len(rows)
             if len(rows) < 1000:
                 break
+        if added:
+            self._bound_local(ident)
         return local.index.search(vector, threshold)
+
+    def _bound_local(self, keep: tuple[str, str]) -> None:
+        """Drop the least recently searched local copies while they hold more than `max_local_rows`."""
+        total = sum(len(loc.index) for loc in self.local.values())
+        for ident in list(self.local):
+            if total <= self.max_local_rows:
+                break
+            if ident != keep:
+                total -= len(self.local.pop(ident).index)
 
     def forget(self, route: str, partition: str, key: str) -> None:
         """A row whose entry is gone: drop it from this process's copy."""
