@@ -12,9 +12,10 @@ import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from llmops.gateway.cache.index import Candidate, VectorIndex
+if TYPE_CHECKING:  # numpy loads only when a semantic row is stored (the exact layer does without it)
+    from llmops.gateway.cache.index import Candidate, VectorIndex
 
 RESULTS = ("hit", "semantic_hit", "miss")
 
@@ -158,6 +159,8 @@ class MemoryStore:
         self.items[ident] = _Item(route, entry, entry.created + ttl_s, size, row.partition if row else None)
         self.bytes += size
         if row is not None:
+            from llmops.gateway.cache.index import VectorIndex
+
             index = self.indexes.get(row.partition)
             if index is None:
                 index = self.indexes[row.partition] = VectorIndex()
@@ -166,6 +169,8 @@ class MemoryStore:
             self._drop(next(iter(self.items)))
 
     async def nearest(self, route: str, partition: str, vector: Any, threshold: float) -> list[Candidate]:
+        from llmops.gateway.cache.index import Candidate
+
         index = self.indexes.get(partition)
         if index is None:
             return []
