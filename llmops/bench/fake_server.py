@@ -252,8 +252,10 @@ class FakeServer:
             return
         req = json.loads(body)
         if isinstance(req.get("max_tokens"), int) and req["max_tokens"] < 1:  # as the real APIs refuse it
-            msg = b'{"error":{"message":"max_tokens must be at least 1","type":"invalid_request_error",' \
-                  b'"param":"max_tokens","code":null}}'
+            msg = (
+                b'{"error":{"message":"max_tokens must be at least 1","type":"invalid_request_error",'
+                b'"param":"max_tokens","code":null}}'
+            )
             t.write(_simple("400 Bad Request", msg))
             return
         self.stats.requests += 1
@@ -298,9 +300,13 @@ class FakeServer:
             body = json.dumps({"type": "error", "error": {"type": kind, "message": fault}}).encode()
         else:
             kind = "rate_limit_exceeded" if fault == "status429" else "server_error"
-            body = json.dumps({"error": {"message": fault, "type": kind, "param": None, "code": None}}).encode()
+            body = json.dumps(
+                {"error": {"message": fault, "type": kind, "param": None, "code": None}}
+            ).encode()
         if fault == "status429":
-            head = b"HTTP/1.1 429 Too Many Requests\r\nretry-after: %s\r\n" % str(self.spec.retry_after).encode()
+            head = (
+                b"HTTP/1.1 429 Too Many Requests\r\nretry-after: %s\r\n" % str(self.spec.retry_after).encode()
+            )
         else:
             head = b"HTTP/1.1 500 Internal Server Error\r\n"
         t.write(head + b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
@@ -316,21 +322,42 @@ class FakeServer:
         text = "tok " * n
         if endpoint == "anthropic":
             doc: dict = {
-                "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": text}], "stop_reason": "max_tokens", "stop_sequence": None,
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "max_tokens",
+                "stop_sequence": None,
                 "usage": {"input_tokens": p, "output_tokens": n},
             }
         else:
             usage = {"prompt_tokens": p, "completion_tokens": n, "total_tokens": p + n}
             if endpoint == "chat":
-                choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length",
-                          "logprobs": None}
-                doc = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
-                       "choices": [choice], "usage": usage}
+                choice = {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "length",
+                    "logprobs": None,
+                }
+                doc = {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": model,
+                    "choices": [choice],
+                    "usage": usage,
+                }
             else:
                 choice = {"index": 0, "text": text, "finish_reason": "length", "logprobs": None}
-                doc = {"id": "cmpl-fake", "object": "text_completion", "created": 0, "model": model,
-                       "choices": [choice], "usage": usage}
+                doc = {
+                    "id": "cmpl-fake",
+                    "object": "text_completion",
+                    "created": 0,
+                    "model": model,
+                    "choices": [choice],
+                    "usage": usage,
+                }
         if self.spec.fault == "garbage":
             conn.transport.write(_simple("200 OK", b"<html>not json</html>", b"text/html"))
             return

@@ -22,7 +22,9 @@ def gateway(
     workers: Annotated[
         int | None, Opt("--workers", min=1, help="Processes (more than 1 needs gateway.redis).")
     ] = None,
-    no_probe: Annotated[bool, Opt("--no-probe", help="--dry-run: do not check that deployments answer.")] = False,
+    no_probe: Annotated[
+        bool, Opt("--no-probe", help="--dry-run: do not check that deployments answer.")
+    ] = False,
     k8s: Annotated[bool, Opt("--k8s", help="Write Kubernetes manifests instead of running here.")] = False,
     output: OutputOpt = None,
     force: ForceOpt = False,
@@ -58,9 +60,16 @@ def _dry_run(plan, *, probe: bool, as_json: bool) -> None:  # type: ignore[no-un
     doc = describe(plan, probe_all(plan.table) if probe else None)
     if as_json:
         return print_json(doc)
-    out.print(table("settings", ["setting", "value", "from"],
-                    ([k, "-" if v["value"] is None else str(v["value"]), v["origin"]]
-                     for k, v in doc["settings"].items())))
+    out.print(
+        table(
+            "settings",
+            ["setting", "value", "from"],
+            (
+                [k, "-" if v["value"] is None else str(v["value"]), v["origin"]]
+                for k, v in doc["settings"].items()
+            ),
+        )
+    )
     rows = []
     for r in doc["routes"]:
         for d in r["deployments"]:
@@ -68,9 +77,23 @@ def _dry_run(plan, *, probe: bool, as_json: bool) -> None:  # type: ignore[no-un
             state_ = "-" if p is None else ("ok" if p["ok"] else "FAIL") + f" ({p['detail']})"
             rows.append([r["name"], d["name"], d["api"], d["from"], ", ".join(r["fallbacks"]) or "-", state_])
     out.print(table("routes", ["route", "deployment", "api", "from", "fallbacks", "answers"], rows))
-    out.print(table("keys", ["key", "value from", "routes", "rpm", "tpm", "budget $"],
-                    ([k["name"], k["from"], ", ".join(k["routes"] or ["all"]), str(k["rpm"] or "-"),
-                      str(k["tpm"] or "-"), str(k["budget_usd"] or "-")] for k in doc["keys"])))
+    out.print(
+        table(
+            "keys",
+            ["key", "value from", "routes", "rpm", "tpm", "budget $"],
+            (
+                [
+                    k["name"],
+                    k["from"],
+                    ", ".join(k["routes"] or ["all"]),
+                    str(k["rpm"] or "-"),
+                    str(k["tpm"] or "-"),
+                    str(k["budget_usd"] or "-"),
+                ]
+                for k in doc["keys"]
+            ),
+        )
+    )
 
 
 def _k8s(plan, *, output: Path | None, force: bool, as_json: bool) -> None:  # type: ignore[no-untyped-def]
@@ -104,8 +127,15 @@ def _run(plan, *, as_json: bool) -> None:  # type: ignore[no-untyped-def]
         out.print(f"gateway at {url}/v1 · routes: {', '.join(routes)}", highlight=False)
         hint(f"metrics: {url}/metrics · usage log: {plan.usage_path} · Ctrl-C drains and stops")
 
-    serve(plan.section, plan.table, host=plan.host, port=plan.port, workers=plan.workers,
-          usage_path=plan.usage_path, on_ready=ready)
+    serve(
+        plan.section,
+        plan.table,
+        host=plan.host,
+        port=plan.port,
+        workers=plan.workers,
+        usage_path=plan.usage_path,
+        on_ready=ready,
+    )
 
 
 @app.command("usage")

@@ -23,8 +23,13 @@ async def _json(send: Any, status: int, doc: Any, headers: list | None = None) -
 
 
 async def _bytes(send: Any, status: int, body: bytes, ctype: bytes, headers: list | None = None) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", ctype), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", ctype), *(headers or [])],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -75,7 +80,9 @@ class GatewayApp:
         api = API_PATHS.get(path)
         if api is not None:
             if method != "POST":
-                return await _bytes(send, 405, error_body(api, 405, f"{path} takes POST"), JSON, [(b"allow", b"POST")])
+                return await _bytes(
+                    send, 405, error_body(api, 405, f"{path} takes POST"), JSON, [(b"allow", b"POST")]
+                )
             return await self._api(api, scope, receive, send)
         gw = self.gateway
         if path.startswith("/admin/cache"):  # `llmops gateway cache stats|clear` (loopback only)

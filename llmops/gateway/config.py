@@ -143,7 +143,9 @@ class GatewaySection(StrictModel):
     retries: Retries = Field(default_factory=Retries)
     breaker: Breaker = Field(default_factory=Breaker)
     max_body_bytes: PositiveInt = DEFAULT_MAX_BODY
-    usage_log: str | None = Field(default=None, description="JSONL file (default: data dir/gateway/usage.jsonl)")
+    usage_log: str | None = Field(
+        default=None, description="JSONL file (default: data dir/gateway/usage.jsonl)"
+    )
     log_prompts: bool = Field(default=False, description="also write prompt text to the usage log")
     # Issue 13 (cache and guard) owns the shape of these two.
     cache: CacheSetting = None

@@ -57,7 +57,12 @@ def error_type(api: str, status: int) -> str:
 
 
 def error_doc(
-    api: str, status: int, message: str, *, code: str | None = None, param: str | None = None,
+    api: str,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
     etype: str | None = None,
 ) -> dict[str, Any]:
     etype = etype or error_type(api, status)

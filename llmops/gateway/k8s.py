@@ -22,30 +22,47 @@ def secret_vars(plan: GatewayPlan) -> list[str]:
     return sorted(n for n in names if n)
 
 
-def manifests(plan: GatewayPlan, *, name: str = "llmops-gateway", image: str = IMAGE, replicas: int = 2) -> list[dict[str, Any]]:
+def manifests(
+    plan: GatewayPlan, *, name: str = "llmops-gateway", image: str = IMAGE, replicas: int = 2
+) -> list[dict[str, Any]]:
     import yaml
 
     sec = plan.section
     if not sec.keys:
-        raise UsageError("a gateway in a cluster listens beyond loopback and needs client keys",
-                         hint="add keys: to the gateway section")
+        raise UsageError(
+            "a gateway in a cluster listens beyond loopback and needs client keys",
+            hint="add keys: to the gateway section",
+        )
     name = k8s_name(name)
     labels = labels_for(name)
     shared = bool(sec.redis)
-    section = sec.model_dump(mode="json", exclude_none=True, exclude_defaults=True, exclude={"host", "port", "workers"})
+    section = sec.model_dump(
+        mode="json", exclude_none=True, exclude_defaults=True, exclude={"host", "port", "workers"}
+    )
     config_text = yaml.safe_dump({"gateway": section}, sort_keys=False)
     secret = f"{name}-secrets"
     env = [{"name": v, "valueFrom": {"secretKeyRef": {"name": secret, "key": v}}} for v in secret_vars(plan)]
     container = {
         "name": "gateway",
         "image": image,
-        "command": ["llmops", "--config", f"{CONFIG_DIR}/llmops.yaml", "gateway", "--host", "0.0.0.0",
-                    "--port", str(PORT)],
+        "command": [
+            "llmops",
+            "--config",
+            f"{CONFIG_DIR}/llmops.yaml",
+            "gateway",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(PORT),
+        ],
         "env": env,
         "ports": [{"name": "http", "containerPort": PORT}],
         "readinessProbe": {"httpGet": {"path": "/health/ready", "port": "http"}, "periodSeconds": 5},
-        "livenessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10,
-                          "failureThreshold": 3},
+        "livenessProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
         "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
         "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
     }
@@ -82,8 +99,12 @@ def manifests(plan: GatewayPlan, *, name: str = "llmops-gateway", image: str = I
             # Without redis every replica would enforce its own limits: one replica only.
             "minReplicas": replicas if shared else 1,
             "maxReplicas": max(replicas, 10) if shared else 1,
-            "metrics": [{"type": "Resource", "resource": {"name": "cpu",
-                                                           "target": {"type": "Utilization", "averageUtilization": 70}}}],
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}},
+                }
+            ],
         },
     }
     return [config_map, deployment, service(name, labels, PORT), hpa, service_monitor(name)]

@@ -97,6 +97,8 @@ class Limiter:
         """Correct the token windows to real usage and add the cost to the key's spend."""
         for w in (held.key_tpm, held.dep_tpm):
             if w is not None and tokens != held.estimate:
-                await self.store.adjust(Window(w.key, tokens, w.limit, w.window_s), held.member, held.estimate)
+                await self.store.adjust(
+                    Window(w.key, tokens, w.limit, w.window_s), held.member, held.estimate
+                )
         if key is not None and key.config.budget_usd and cost > 0:
             await self.store.add_spend(f"key:{key.name}", cost)

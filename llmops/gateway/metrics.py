@@ -51,9 +51,15 @@ class Metrics:
 
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("llm_requests", "Requests by route and HTTP status", ["model", "status"], registry=r)
+        self.requests = Counter(
+            "llm_requests", "Requests by route and HTTP status", ["model", "status"], registry=r
+        )
         self.duration = Histogram(
-            "llm_request_duration_seconds", "Request duration", ["model"], buckets=DURATION_BUCKETS, registry=r
+            "llm_request_duration_seconds",
+            "Request duration",
+            ["model"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
         )
         self.tokens = Counter("llm_token_usage", "Tokens by route and type", ["model", "type"], registry=r)
         self.cost = Counter("llm_cost_dollars", "Spend in USD by route", ["model"], registry=r)
@@ -101,11 +107,20 @@ class Metrics:
             p + "guard_matches", "Guard rule matches", ["route", "rule", "action"], registry=r
         )
         self._rates: dict[str, _ErrorRate] = {}
+        self._children: dict[tuple, Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, remembered: the hot path skips prometheus_client's lookup and lock."""
+        key = (id(metric), *labels)
+        c = self._children.get(key)
+        if c is None:
+            c = self._children[key] = metric.labels(*labels)
+        return c
 
     def finished(self, model: str, status: int, duration_s: float) -> None:
         """One request answered (any status): the seed's request, duration and error-rate series."""
-        self.requests.labels(model, str(status)).inc()
-        self.duration.labels(model).observe(duration_s)
+        self.child(self.requests, model, str(status)).inc()
+        self.child(self.duration, model).observe(duration_s)
         rate = self._rates.get(model)
         if rate is None:
             rate = self._rates[model] = _ErrorRate()

@@ -124,11 +124,15 @@ class Gateway:
         self.cache = load_slot("cache", ctx)
 
     async def close(self) -> None:
-        for s in self.stages:
-            await s.close()
-        await self.usage.close()
-        await self.upstream.close()
-        await self.store.close()
+        """Release everything; one part failing (a vanished log folder) does not keep the rest open."""
+        import logging
+
+        log = logging.getLogger("llmops.gateway")
+        for part in (*self.stages, self.usage, self.upstream, self.store):
+            try:
+                await part.close()
+            except Exception as exc:
+                log.warning("closing %s failed: %s", type(part).__name__, exc)
 
     # --- the request path -------------------------------------------------------------------------
 
@@ -140,18 +144,36 @@ class Gateway:
         try:
             key = self.auth.check(headers)
             body = self._parse(api, raw)
+            exch.extra["asked"] = body["model"]
             route = self.table.get(body["model"])
             if route is None:
                 near = self.table.close_matches(body["model"])
-                hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else "; GET /v1/models lists them"
-                raise GatewayError(404, f"unknown model (route) '{body['model']}'{hint}", code="model_not_found", param="model")
+                hint = (
+                    f"; did you mean {', '.join(repr(n) for n in near)}?"
+                    if near
+                    else "; GET /v1/models lists them"
+                )
+                raise GatewayError(
+                    404,
+                    f"unknown model (route) '{body['model']}'{hint}",
+                    code="model_not_found",
+                    param="model",
+                )
             if key is not None and not key.may_use(route.name):
-                raise GatewayError(403, f"key '{key.name}' may not use route '{route.name}'", code="route_not_allowed")
+                raise GatewayError(
+                    403, f"key '{key.name}' may not use route '{route.name}'", code="route_not_allowed"
+                )
             call = Call(
-                api=api, body=body, route=route, stream=bool(body.get("stream")), headers=headers,
-                key_name=key.name if key else None, request_id=uuid.uuid4().hex, t_start=exch.t0,
+                api=api,
+                body=body,
+                route=route,
+                stream=bool(body.get("stream")),
+                headers=headers,
+                key_name=key.name if key else None,
+                request_id=uuid.uuid4().hex,
+                t_start=exch.t0,
             )
-            inflight = self.metrics.inflight.labels(route.name)
+            inflight = self.metrics.child(self.metrics.inflight, route.name)
             inflight.inc()
             if key is not None:
                 held, over_budget = await self.limiter.admit_key(key, call.request_id, estimate(body))
@@ -179,12 +201,14 @@ class Gateway:
             await self._send_error(api, exch, exc)
         except Exception as exc:  # a bug must cost one request, never the gateway
             outcome = Outcome(500, False, error=f"internal: {type(exc).__name__}")
-            await self._send_error(api, exch, GatewayError(500, f"internal gateway error ({type(exc).__name__})"))
+            await self._send_error(
+                api, exch, GatewayError(500, f"internal gateway error ({type(exc).__name__})")
+            )
         finally:
             if inflight is not None:
                 inflight.dec()
             if outcome is not None:
-                await self._account(call, key, outcome, exch)
+                await self._account(call, key, outcome, exch, api)
 
     def _parse(self, api: Api, raw: bytes) -> dict[str, Any]:
         try:
@@ -195,14 +219,18 @@ class Gateway:
             raise GatewayError(400, "request body must be a JSON object")
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            raise GatewayError(400, "'model' is required: the route name (GET /v1/models lists them)", param="model")
+            raise GatewayError(
+                400, "'model' is required: the route name (GET /v1/models lists them)", param="model"
+            )
         if api in ("chat", "messages"):
             msgs = body.get("messages")
             if not isinstance(msgs, list) or not msgs:
                 raise GatewayError(400, "'messages' must be a non-empty list", param="messages")
             for i, m in enumerate(msgs):
                 if not isinstance(m, dict) or not isinstance(m.get("role"), str):
-                    raise GatewayError(400, f"messages[{i}] must be an object with a 'role'", param="messages")
+                    raise GatewayError(
+                        400, f"messages[{i}] must be an object with a 'role'", param="messages"
+                    )
         else:
             if not isinstance(body.get("prompt"), str | list):
                 raise GatewayError(400, "'prompt' is required (a string or a list)", param="prompt")
@@ -229,18 +257,32 @@ class Gateway:
             if perf_counter() >= deadline:
                 break
         if last is None:
-            raise GatewayError(503, f"route '{call.route.name}' has no healthy deployment (all cooled down)", reason="no_deployment")
+            raise GatewayError(
+                503,
+                f"route '{call.route.name}' has no healthy deployment (all cooled down)",
+                reason="no_deployment",
+            )
         if last.reason == "deployment_limit":
-            raise GatewayError(429, f"every deployment of route '{call.route.name}' is at its rate limit",
-                               headers={"retry-after": "1"}, reason="deployment_limit")
+            raise GatewayError(
+                429,
+                f"every deployment of route '{call.route.name}' is at its rate limit",
+                headers={"retry-after": "1"},
+                reason="deployment_limit",
+            )
         status = 504 if last.reason in ("timeout", "stall") else 429 if last.reason == "status_429" else 502
         headers = {}
         if status == 429 and last.retry_after:
             headers["retry-after"] = str(max(1, int(last.retry_after + 0.999)))
-        raise GatewayError(status, f"route '{call.route.name}': every try failed; last: {last.detail}",
-                           headers=headers, reason=last.reason)
+        raise GatewayError(
+            status,
+            f"route '{call.route.name}': every try failed; last: {last.detail}",
+            headers=headers,
+            reason=last.reason,
+        )
 
-    async def _try_route(self, call: Call, route: Route, exch: Exchange, deadline: float) -> Outcome | UpstreamFailure | None:
+    async def _try_route(
+        self, call: Call, route: Route, exch: Exchange, deadline: float
+    ) -> Outcome | UpstreamFailure | None:
         tried: set[str] = set()
         last: UpstreamFailure | None = None
         retry_cfg = self.section.retries
@@ -251,7 +293,9 @@ class Gateway:
                 break
             if (missing := self.upstream.missing_key(dep)) is not None:
                 tried.add(dep.key)
-                last = UpstreamFailure("no_key", f"deployment '{dep.name}' needs {missing} set on the gateway")
+                last = UpstreamFailure(
+                    "no_key", f"deployment '{dep.name}' needs {missing} set on the gateway"
+                )
                 continue
             assert exch.held is not None
             if (dep.rpm or dep.tpm) and not await self.limiter.admit_deployment(dep, exch.held):
@@ -262,7 +306,7 @@ class Gateway:
             if n > 0:
                 self.metrics.retries.labels(route.name).inc()
             tried.add(dep.key)
-            self.metrics.dep_requests.labels(route.name, dep.name).inc()
+            self.metrics.child(self.metrics.dep_requests, route.name, dep.name).inc()
             self.health.inflight[dep.key] += 1
             try:
                 return await self._attempt(call, route, dep, exch, deadline)
@@ -297,8 +341,11 @@ class Gateway:
                 return "/messages", {**body, "model": dep.model}, False
             if call.api == "chat":
                 return "/messages", chat_to_messages(body, dep.model), False
-            raise GatewayError(400, f"route '{call.route.name}' answers with the Anthropic Messages API; "
-                                    "/v1/completions is not available there (use /v1/chat/completions)")
+            raise GatewayError(
+                400,
+                f"route '{call.route.name}' answers with the Anthropic Messages API; "
+                "/v1/completions is not available there (use /v1/chat/completions)",
+            )
         if call.api == "messages":
             return "/chat/completions", messages_to_chat(body, dep.model), False
         out = {**body, "model": dep.model}
@@ -310,14 +357,18 @@ class Gateway:
                 strip = True
         return UPSTREAM_PATH[call.api], out, strip
 
-    async def _attempt(self, call: Call, route: Route, dep: Deployment, exch: Exchange, deadline: float) -> Outcome:
+    async def _attempt(
+        self, call: Call, route: Route, dep: Deployment, exch: Exchange, deadline: float
+    ) -> Outcome:
         path, body, strip = self._upstream_request(call, dep)
         raw = json.dumps(body, separators=(",", ":")).encode()
         if call.stream:
             return await self._stream(call, route, dep, exch, deadline, path, raw, strip)
         return await self._complete(call, route, dep, exch, deadline, path, raw)
 
-    def _headers(self, call: Call, route: Route, dep: Deployment, exch: Exchange) -> list[tuple[bytes, bytes]]:
+    def _headers(
+        self, call: Call, route: Route, dep: Deployment, exch: Exchange
+    ) -> list[tuple[bytes, bytes]]:
         overhead = perf_counter() - exch.t0 - exch.upstream_s
         exch.overhead_s = overhead
         exch.answering = (route.name, dep.name)
@@ -331,7 +382,14 @@ class Gateway:
         return h
 
     async def _complete(
-        self, call: Call, route: Route, dep: Deployment, exch: Exchange, deadline: float, path: str, raw: bytes
+        self,
+        call: Call,
+        route: Route,
+        dep: Deployment,
+        exch: Exchange,
+        deadline: float,
+        path: str,
+        raw: bytes,
     ) -> Outcome:
         import aiohttp
 
@@ -347,7 +405,9 @@ class Gateway:
         except TimeoutError:
             raise UpstreamFailure("timeout", f"no answer from '{dep.name}' in time") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamFailure("stream_cut", f"'{dep.name}' closed the connection: {type(exc).__name__}") from None
+            raise UpstreamFailure(
+                "stream_cut", f"'{dep.name}' closed the connection: {type(exc).__name__}"
+            ) from None
         except UpstreamRefusal as r:
             refusal = r
         else:
@@ -367,7 +427,9 @@ class Gateway:
             if not isinstance(doc, dict):
                 raise ValueError("not an object")
         except ValueError:
-            raise UpstreamFailure("bad_response", f"'{dep.name}' answered 200 with a body that is not JSON") from None
+            raise UpstreamFailure(
+                "bad_response", f"'{dep.name}' answered 200 with a body that is not JSON"
+            ) from None
         if dep.api == "anthropic":
             usage = usage_from_anthropic(doc.get("usage"))
             if call.api == "chat":
@@ -390,7 +452,9 @@ class Gateway:
         await exch.send({"type": "http.response.body", "body": data})
         return Outcome(200, True, route.name, dep.name, usage, response=doc, ttft_s=ttft)
 
-    async def _refusal(self, call: Call, route: Route, dep: Deployment, exch: Exchange, r: UpstreamRefusal) -> Outcome:
+    async def _refusal(
+        self, call: Call, route: Route, dep: Deployment, exch: Exchange, r: UpstreamRefusal
+    ) -> Outcome:
         """A 4xx from the upstream (bad request, context too long, content filter): the client's to see.
 
         A 401/403 means the gateway's own provider key was refused: a 502 naming the deployment, so the
@@ -400,9 +464,16 @@ class Gateway:
         if r.status in (401, 403):
             self.metrics.dep_failures.labels(route.name, dep.name, "auth").inc()
             await self.health.report(dep, False)
-            r = UpstreamRefusal(502, error_body(call.api, 502, f"deployment '{dep.name}' refused the gateway's "
-                                                f"key (HTTP {r.status}); check {dep.api_key_env or 'its key'}"),
-                                "application/json")
+            r = UpstreamRefusal(
+                502,
+                error_body(
+                    call.api,
+                    502,
+                    f"deployment '{dep.name}' refused the gateway's "
+                    f"key (HTTP {r.status}); check {dep.api_key_env or 'its key'}",
+                ),
+                "application/json",
+            )
             body = r.body
         else:
             await self.health.report(dep, True)  # the deployment works; the request was wrong
@@ -433,7 +504,14 @@ class Gateway:
         return OpenAIPassthrough(asm, strip)
 
     async def _stream(
-        self, call: Call, route: Route, dep: Deployment, exch: Exchange, deadline: float, path: str, raw: bytes,
+        self,
+        call: Call,
+        route: Route,
+        dep: Deployment,
+        exch: Exchange,
+        deadline: float,
+        path: str,
+        raw: bytes,
         strip: bool,
     ) -> Outcome:
         import aiohttp
@@ -462,19 +540,27 @@ class Gateway:
                         raise UpstreamFailure("stream_cut", f"'{dep.name}' ended the stream before any event")
                     first = framer.feed(data)
                 if not looks_like_sse(first):
-                    raise UpstreamFailure("bad_response", f"'{dep.name}' answered 200 with something that is not a stream")
+                    raise UpstreamFailure(
+                        "bad_response", f"'{dep.name}' answered 200 with something that is not a stream"
+                    )
                 ttft = perf_counter() - t_send
                 exch.upstream_s += ttft
                 out = relay.process(first)
                 if relay.error is not None and not relay.events:
-                    raise UpstreamFailure("bad_response", f"'{dep.name}' sent an error event: {relay.error.get('message')}")
+                    raise UpstreamFailure(
+                        "bad_response", f"'{dep.name}' sent an error event: {relay.error.get('message')}"
+                    )
                 headers = [*SSE_HEADERS, *self._headers(call, route, dep, exch)]
                 tm.reschedule(None)
                 await exch.send({"type": "http.response.start", "status": 200, "headers": headers})
                 exch.started = True
-                if out:
-                    await exch.send({"type": "http.response.body", "body": out, "more_body": True})
                 send = exch.send
+                # The block that holds the end marker goes out as the last body message (one write less).
+                if out or relay.finished:
+                    done = relay.finished and relay.error is None
+                    if done:
+                        out += relay.end()
+                    await send({"type": "http.response.body", "body": out, "more_body": not done})
                 while not relay.finished:
                     tm.reschedule(min(loop.time() + t.stall_s, deadline_loop))
                     data = await content.readany()
@@ -484,8 +570,11 @@ class Gateway:
                     block = framer.feed(data)
                     if block:
                         out = relay.process(block)
-                        if out:
-                            await send({"type": "http.response.body", "body": out, "more_body": True})
+                        done = relay.finished and relay.error is None
+                        if done:
+                            out += relay.end()
+                        if out or done:
+                            await send({"type": "http.response.body", "body": out, "more_body": not done})
                 if not relay.finished:
                     failure = ("stream_cut", f"'{dep.name}' ended the stream without its final event")
                 elif relay.error is not None:
@@ -496,12 +585,17 @@ class Gateway:
                 exch.upstream_s += perf_counter() - t_send
                 raise UpstreamFailure("timeout", f"no {what} from '{dep.name}' in time") from None
             late = loop.time() >= deadline_loop - 0.001
-            failure = ("timeout", "the request deadline passed") if late else (
-                "stall", f"'{dep.name}' went silent for {t.stall_s:g} s mid-stream")
+            failure = (
+                ("timeout", "the request deadline passed")
+                if late
+                else ("stall", f"'{dep.name}' went silent for {t.stall_s:g} s mid-stream")
+            )
         except aiohttp.ClientError as exc:
             if not exch.started:
                 exch.upstream_s += perf_counter() - t_send
-                raise UpstreamFailure("stream_cut", f"'{dep.name}' cut the stream: {type(exc).__name__}") from None
+                raise UpstreamFailure(
+                    "stream_cut", f"'{dep.name}' cut the stream: {type(exc).__name__}"
+                ) from None
             failure = ("stream_cut", f"'{dep.name}' cut the stream: {type(exc).__name__}")
         finally:
             if opened is not None:
@@ -514,15 +608,23 @@ class Gateway:
             self.metrics.dep_failures.labels(route.name, dep.name, reason).inc()
             await self.health.report(dep, False)
             status = 504 if reason in ("timeout", "stall") else 502
-            await exch.send({"type": "http.response.body", "more_body": False,
-                             "body": stream_error_event(call.api, status, detail, code=reason)})
+            await exch.send(
+                {
+                    "type": "http.response.body",
+                    "more_body": False,
+                    "body": stream_error_event(call.api, status, detail, code=reason),
+                }
+            )
             usage = relay.usage or Usage()
             return Outcome(status, False, route.name, dep.name, usage, error=reason, ttft_s=ttft)
-        await exch.send({"type": "http.response.body", "body": relay.end(), "more_body": False})
         await self.health.report(dep, True)
         if ttft is not None:
             self.health.observe_latency(dep, ttft)
-        usage = relay.usage if relay.usage is not None and relay.usage.reported else Usage(output_tokens=relay.events)
+        usage = (
+            relay.usage
+            if relay.usage is not None and relay.usage.reported
+            else Usage(output_tokens=relay.events)
+        )
         response = relay.assembler.result() if relay.assembler is not None else None
         return Outcome(200, True, route.name, dep.name, usage, response=response, ttft_s=ttft)
 
@@ -533,19 +635,39 @@ class Gateway:
         extra = [(k.encode(), v.encode()) for k, v in {**call.response_headers, **reply.headers}.items()]
         extra.append((b"x-request-id", call.request_id.encode()))
         if reply.doc is None:
-            body = json.dumps(error_doc(call.api, reply.status, reply.message or "refused",
-                                        etype=reply.error_type)).encode()
+            body = json.dumps(
+                error_doc(call.api, reply.status, reply.message or "refused", etype=reply.error_type)
+            ).encode()
             await self._send(exch, reply.status, [(b"content-type", JSON), *extra], body)
-            return Outcome(reply.status, False, call.route.name, None, error=f"{stage}:{reply.error_type}", from_stage=stage)
-        usage = (usage_from_anthropic if call.api == "messages" else usage_from_openai)(reply.doc.get("usage"))
+            return Outcome(
+                reply.status,
+                False,
+                call.route.name,
+                None,
+                error=f"{stage}:{reply.error_type}",
+                from_stage=stage,
+            )
+        usage = (usage_from_anthropic if call.api == "messages" else usage_from_openai)(
+            reply.doc.get("usage")
+        )
         exch.overhead_s = perf_counter() - exch.t0
         if call.stream:
-            include = call.api == "messages" or bool((call.body.get("stream_options") or {}).get("include_usage"))
+            include = call.api == "messages" or bool(
+                (call.body.get("stream_options") or {}).get("include_usage")
+            )
             await self._send(exch, 200, [*SSE_HEADERS, *extra], replay(call.api, reply.doc, include))
         else:
             await self._send(exch, 200, [(b"content-type", JSON), *extra], json.dumps(reply.doc).encode())
-        return Outcome(200, True, call.route.name, None, usage, response=reply.doc, from_stage=stage,
-                       ttft_s=exch.overhead_s)
+        return Outcome(
+            200,
+            True,
+            call.route.name,
+            None,
+            usage,
+            response=reply.doc,
+            from_stage=stage,
+            ttft_s=exch.overhead_s,
+        )
 
     async def _send(self, exch: Exchange, status: int, headers: list, body: bytes) -> None:
         await exch.send({"type": "http.response.start", "status": status, "headers": headers})
@@ -556,8 +678,13 @@ class Gateway:
         if exch.client_gone:
             return
         if exch.started:  # headers are out (a stage failed late): end the stream with an error event
-            await exch.send({"type": "http.response.body", "more_body": False,
-                             "body": stream_error_event(api, exc.status, exc.message, code=exc.code)})
+            await exch.send(
+                {
+                    "type": "http.response.body",
+                    "more_body": False,
+                    "body": stream_error_event(api, exc.status, exc.message, code=exc.code),
+                }
+            )
             return
         headers = [(b"content-type", JSON), *((k.encode(), v.encode()) for k, v in exc.headers.items())]
         body = error_body(api, exc.status, exc.message, code=exc.code, param=exc.param)
@@ -565,30 +692,50 @@ class Gateway:
 
     # --- accounting ------------------------------------------------------------------------------
 
-    async def _account(self, call: Call | None, key: ClientKey | None, outcome: Outcome, exch: Exchange) -> None:
+    async def _account(
+        self, call: Call | None, key: ClientKey | None, outcome: Outcome, exch: Exchange, api: str
+    ) -> None:
         try:
             outcome.duration_s = perf_counter() - exch.t0
             m = self.metrics
             model = call.route.name if call is not None else "-"
             status = outcome.status
             m.finished(model, status, outcome.duration_s)
-            if call is None:
+            if call is None:  # refused before routing (auth, bad input, unknown route): one line all the same
+                self.usage.add(
+                    {
+                        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                        "key": key.name if key else None,
+                        "api": api,
+                        "route": None,
+                        "asked": exch.extra.get("asked"),
+                        "deployment": None,
+                        "status": status,
+                        "input_tokens": 0,
+                        "output_tokens": 0,
+                        "cost_usd": 0.0,
+                        "latency_ms": round(outcome.duration_s * 1000, 2),
+                        "error": outcome.error,
+                    }
+                )
                 return
             dep = self._deployment(outcome)
             u = outcome.usage
             if not u.reported and outcome.deployment is not None:
-                u.input_tokens = u.input_tokens or max(1, (exch.held.estimate if exch.held else 0) - int(call.body.get("max_tokens") or 256))
+                u.input_tokens = u.input_tokens or max(
+                    1, (exch.held.estimate if exch.held else 0) - int(call.body.get("max_tokens") or 256)
+                )
             if dep is not None and outcome.from_stage is None:
                 outcome.cost_usd = dep.cost(u.input_tokens, u.output_tokens, u.cached_tokens)
             if outcome.from_stage is None and (u.input_tokens or u.output_tokens):
-                m.tokens.labels(model, "input").inc(u.input_tokens)
-                m.tokens.labels(model, "output").inc(u.output_tokens)
+                m.child(m.tokens, model, "input").inc(u.input_tokens)
+                m.child(m.tokens, model, "output").inc(u.output_tokens)
             if outcome.cost_usd:
-                m.cost.labels(model).inc(outcome.cost_usd)
+                m.child(m.cost, model).inc(outcome.cost_usd)
             if outcome.ttft_s is not None and outcome.route:
-                m.ttft.labels(outcome.route).observe(outcome.ttft_s)
+                m.child(m.ttft, outcome.route).observe(outcome.ttft_s)
             if exch.overhead_s is not None:
-                m.overhead.labels(outcome.route or model).observe(exch.overhead_s)
+                m.child(m.overhead, outcome.route or model).observe(exch.overhead_s)
             if exch.held is not None and outcome.from_stage is None:
                 await self.limiter.settle(key, exch.held, u.input_tokens + u.output_tokens, outcome.cost_usd)
             record: dict[str, Any] = {
@@ -635,8 +782,10 @@ class Gateway:
     def models(self, headers: dict[str, str]) -> dict[str, Any]:
         key = self.auth.check(headers)
         names = [n for n in self.table.routes if key is None or key.may_use(n)]
-        return {"object": "list",
-                "data": [{"id": n, "object": "model", "created": 0, "owned_by": "llmops"} for n in names]}
+        return {
+            "object": "list",
+            "data": [{"id": n, "object": "model", "created": 0, "owned_by": "llmops"} for n in names],
+        }
 
     async def ready(self) -> dict[str, Any]:
         await self.health.sync()

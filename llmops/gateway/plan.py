@@ -37,7 +37,11 @@ class GatewayPlan:
 
 
 def resolve(
-    ws: Workspace, catalog: Catalog | None, *, host: str | None = None, port: int | None = None,
+    ws: Workspace,
+    catalog: Catalog | None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
     workers: int | None = None,
 ) -> GatewayPlan:
     """Flags > LLMOPS_GATEWAY_* environment > workspace > defaults, and the route table."""
@@ -55,7 +59,9 @@ def resolve(
     return GatewayPlan(sec, build_table(sec, catalog, ws), r.resolved, usage)
 
 
-def probe(table: RouteTable, timeout_s: float = 3.0, environ: dict[str, str] | None = None) -> dict[str, dict]:
+def probe(
+    table: RouteTable, timeout_s: float = 3.0, environ: dict[str, str] | None = None
+) -> dict[str, dict]:
     """GET each deployment's model list: does it answer? (Keys sent as the gateway would; never shown.)"""
     import httpx
 
@@ -72,8 +78,11 @@ def probe(table: RouteTable, timeout_s: float = 3.0, environ: dict[str, str] | N
                     results[d.key] = {"ok": False, "detail": f"{d.api_key_env} is not set"}
                     continue
                 if key:
-                    headers = {"x-api-key": key, "anthropic-version": "2023-06-01"} if d.api == "anthropic" else {
-                        "authorization": f"Bearer {key}"}
+                    headers = (
+                        {"x-api-key": key, "anthropic-version": "2023-06-01"}
+                        if d.api == "anthropic"
+                        else {"authorization": f"Bearer {key}"}
+                    )
                 try:
                     r = client.get(d.url_for("/models"), headers=headers)
                     ok = r.status_code < 500 and r.status_code not in (401, 403)
@@ -106,8 +115,15 @@ def describe(plan: GatewayPlan, probes: dict[str, dict] | None) -> dict[str, Any
             }
         )
     keys = [
-        {"name": k.name, "from": f"${k.key_env}" if k.key_env else "key_sha256", "routes": k.routes,
-         "rpm": k.rpm, "tpm": k.tpm, "budget_usd": k.budget_usd, "budget_route": k.budget_route}
+        {
+            "name": k.name,
+            "from": f"${k.key_env}" if k.key_env else "key_sha256",
+            "routes": k.routes,
+            "rpm": k.rpm,
+            "tpm": k.tpm,
+            "budget_usd": k.budget_usd,
+            "budget_route": k.budget_route,
+        }
         for k in sec.keys
     ]
     doc = dry_run_document(

@@ -58,8 +58,11 @@ class OpenAIPassthrough(Relay):
         self.events += block.count(b"data:")
         if b"[DONE]" in block:
             self.finished = True
-        if _OPENAI_USAGE.search(block) or _ERROR_KEY.search(block):
-            block = self._inspect(block)
+        m = _OPENAI_USAGE.search(block) or _ERROR_KEY.search(block)
+        if m is not None:  # look only from the event that holds the match; earlier events pass as they are
+            cut = block.rfind(b"\n\n", 0, m.start())
+            start = cut + 2 if cut >= 0 else 0
+            block = block[:start] + self._inspect(block[start:])
         if self.assembler is not None:
             self._capture(block)
         return block
@@ -68,6 +71,9 @@ class OpenAIPassthrough(Relay):
         kept: list[bytes] = []
         for raw in block.split(b"\n\n"):
             if not raw:
+                continue
+            if not (_OPENAI_USAGE.search(raw) or _ERROR_KEY.search(raw)):  # most events: no parsing at all
+                kept.append(raw)
                 continue
             data = raw[6:] if raw.startswith(b"data: ") else raw[5:] if raw.startswith(b"data:") else b""
             doc = loads(data) if data and data != b"[DONE]" else None
@@ -116,7 +122,9 @@ class AnthropicPassthrough(Relay):
 class Translating(Relay):
     """Every event parsed and re-emitted in the client's API."""
 
-    def __init__(self, assembler: Assembler | None, conv: ChatToMessagesStream | MessagesToChatStream) -> None:
+    def __init__(
+        self, assembler: Assembler | None, conv: ChatToMessagesStream | MessagesToChatStream
+    ) -> None:
         super().__init__(assembler)
         self.conv = conv
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,20 @@ def check_listen(section: GatewaySection, host: str, workers: int) -> None:
         raise UsageError(f"--workers {workers}: the gateway runs one process per replica", hint=hint)
 
 
+def require_extras(section: GatewaySection) -> None:
+    """The gateway extra's packages, or exit 3 naming `pip install 'llmops[gateway]'`."""
+    from llmops.errors import require_module
+
+    for module, package in (
+        ("uvicorn", "uvicorn"),
+        ("aiohttp", "aiohttp"),
+        ("prometheus_client", "prometheus-client"),
+    ):
+        require_module(module, package=package, extra="gateway", purpose="llmops gateway")
+    if section.redis:
+        require_module("redis", extra="gateway", purpose="gateway.redis")
+
+
 def build(section: GatewaySection, table: RouteTable, usage_path: Path | None = None) -> Any:
     """The ASGI app for this configuration (the gateway starts on the app's lifespan)."""
     from llmops.gateway.app import create_app
@@ -59,6 +74,7 @@ def serve(
 ) -> None:
     """Serve until Ctrl-C or SIGTERM; requests in flight get DRAIN_S seconds to finish."""
     check_listen(section, host, workers)
+    require_extras(section)
     import uvicorn
 
     app = build(section, table, usage_path)
@@ -77,7 +93,10 @@ def serve(
     server = uvicorn.Server(config)
     if on_ready is not None:
         _announce(server, on_ready, f"http://{host}:{port}")
-    server.run()
+    # SIGINT/SIGTERM: stop accepting, let requests in flight finish, then return; uvicorn re-raises the
+    # signal it captured once it has drained, which here is the normal end.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
 
 
 def _announce(server: Any, on_ready: Callable[[str], None], url: str) -> None:

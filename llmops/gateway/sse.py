@@ -68,7 +68,9 @@ def data_event(doc: Any) -> bytes:
 
 
 def named_event(name: str, doc: Any) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + json.dumps(doc, separators=(",", ":")).encode() + b"\n\n"
+    return (
+        b"event: " + name.encode() + b"\ndata: " + json.dumps(doc, separators=(",", ":")).encode() + b"\n\n"
+    )
 
 
 DONE = b"data: [DONE]\n\n"

@@ -54,8 +54,16 @@ class Store(Protocol):
     async def spend(self, key: str) -> float: ...
 
     async def record_result(
-        self, dep: str, oks: int, failed: bool, *, failures: int, ratio: float | None, window_s: float,
-        min_requests: int, cooldown_s: float,
+        self,
+        dep: str,
+        oks: int,
+        failed: bool,
+        *,
+        failures: int,
+        ratio: float | None,
+        window_s: float,
+        min_requests: int,
+        cooldown_s: float,
     ) -> BreakerVerdict:
         """Count `oks` successes then (when `failed`) one failure for a deployment's breaker; trip it
         (set a cool-down) when the rule says so. Successes are batched by the caller."""
@@ -140,8 +148,16 @@ class MemoryStore:
         return self.spent.get(key, 0.0)
 
     async def record_result(
-        self, dep: str, oks: int, failed: bool, *, failures: int, ratio: float | None, window_s: float,
-        min_requests: int, cooldown_s: float,
+        self,
+        dep: str,
+        oks: int,
+        failed: bool,
+        *,
+        failures: int,
+        ratio: float | None,
+        window_s: float,
+        min_requests: int,
+        cooldown_s: float,
     ) -> BreakerVerdict:
         now = time.time()
         b = self.breakers.setdefault(dep, [0, now, 0, 0])
@@ -279,7 +295,12 @@ class RedisStore:
         self, windows: list[Window], member: str, budget: tuple[str, float] | None = None
     ) -> Admission:
         keys = [self._k("w", w.key) for w in windows]
-        args: list[Any] = [int(time.time() * 1000), member, "1" if budget else "0", budget[1] if budget else 0]
+        args: list[Any] = [
+            int(time.time() * 1000),
+            member,
+            "1" if budget else "0",
+            budget[1] if budget else 0,
+        ]
         for w in windows:
             args += [w.amount, w.limit, int(w.window_s * 1000)]
         if budget:
@@ -303,8 +324,16 @@ class RedisStore:
         return float(await self.redis.get(self._k("spend", key)) or 0.0)
 
     async def record_result(
-        self, dep: str, oks: int, failed: bool, *, failures: int, ratio: float | None, window_s: float,
-        min_requests: int, cooldown_s: float,
+        self,
+        dep: str,
+        oks: int,
+        failed: bool,
+        *,
+        failures: int,
+        ratio: float | None,
+        window_s: float,
+        min_requests: int,
+        cooldown_s: float,
     ) -> BreakerVerdict:
         until = await self._result(
             keys=[self._k("brk", dep), self._k("cool", dep)],

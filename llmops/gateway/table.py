@@ -62,7 +62,9 @@ class Deployment:
         """USD at the deployment's prices; cached input at its discounted price when one is known."""
         cached_price = self.input_per_1m if self.cached_input_per_1m is None else self.cached_input_per_1m
         fresh = max(0, input_tokens - cached_tokens)
-        return (fresh * self.input_per_1m + cached_tokens * cached_price + output_tokens * self.output_per_1m) / 1e6
+        return (
+            fresh * self.input_per_1m + cached_tokens * cached_price + output_tokens * self.output_per_1m
+        ) / 1e6
 
     def describe(self) -> dict[str, Any]:
         """For --dry-run: everything but secrets (the key only by its variable's name)."""
@@ -159,7 +161,7 @@ def resolve_deployment(
         prices = {
             "input_per_1m": pm.input_per_1m,
             "output_per_1m": pm.output_per_1m,
-            "cached_input_per_1m": getattr(pm, "cached_input_per_1m", None),
+            "cached_input_per_1m": pm.cached_input_per_1m,
         }
         rpm = rpm or pm.rpm or provider.rpm
         tpm = tpm or pm.tpm or provider.tpm
@@ -206,9 +208,7 @@ def _default_routes(catalog: Catalog) -> list[RouteConfig]:
             if m.name not in seen:
                 seen.add(m.name)
                 routes.append(
-                    RouteConfig(
-                        name=m.name, deployments=[DeploymentConfig(provider=prov.name, model=m.name)]
-                    )
+                    RouteConfig(name=m.name, deployments=[DeploymentConfig(provider=prov.name, model=m.name)])
                 )
     return routes
 
@@ -219,7 +219,9 @@ def build_table(
     """Resolve every route and deployment once; unknown profiles are errors now, not at request time."""
     if section.routes is None:
         if catalog is None:
-            raise UsageError("the gateway section has no routes:", hint="add routes: to gateway in llmops.yaml")
+            raise UsageError(
+                "the gateway section has no routes:", hint="add routes: to gateway in llmops.yaml"
+            )
         configs = _default_routes(catalog)
     else:
         configs = section.routes

@@ -17,7 +17,12 @@ from llmops.gateway.sse import DONE, data_event, named_event
 from llmops.gateway.stages import Usage
 
 DEFAULT_ANTHROPIC_MAX_TOKENS = 4096
-_STOP_TO_ANTHROPIC = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use"}
+_STOP_TO_ANTHROPIC = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+}
 _STOP_TO_OPENAI = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -152,7 +157,11 @@ def chat_to_messages(body: dict[str, Any], model: str) -> dict[str, Any]:
         if role in ("system", "developer"):
             system.append(_chat_text(content, i))
         elif role == "tool":
-            block = {"type": "tool_result", "tool_use_id": m.get("tool_call_id"), "content": _chat_text(content, i)}
+            block = {
+                "type": "tool_result",
+                "tool_use_id": m.get("tool_call_id"),
+                "content": _chat_text(content, i),
+            }
             msgs.append({"role": "user", "content": [block]})
         elif role in ("user", "assistant"):
             blocks: list[dict[str, Any]] = []
@@ -262,7 +271,10 @@ def chat_response_to_message(doc: dict[str, Any], model: str) -> dict[str, Any]:
             args = {"_raw": fn.get("arguments")}
         content.append({"type": "tool_use", "id": tc.get("id"), "name": fn.get("name"), "input": args})
     u = usage_from_openai(doc.get("usage"))
-    usage: dict[str, Any] = {"input_tokens": u.input_tokens - u.cached_tokens, "output_tokens": u.output_tokens}
+    usage: dict[str, Any] = {
+        "input_tokens": u.input_tokens - u.cached_tokens,
+        "output_tokens": u.output_tokens,
+    }
     if u.cached_tokens:
         usage["cache_read_input_tokens"] = u.cached_tokens
     return {
@@ -370,11 +382,19 @@ class ChatToMessagesStream:
                     self.block = "text"
                     out += named_event(
                         "content_block_start",
-                        {"type": "content_block_start", "index": self.index, "content_block": {"type": "text", "text": ""}},
+                        {
+                            "type": "content_block_start",
+                            "index": self.index,
+                            "content_block": {"type": "text", "text": ""},
+                        },
                     )
                 out += named_event(
                     "content_block_delta",
-                    {"type": "content_block_delta", "index": self.index, "delta": {"type": "text_delta", "text": text}},
+                    {
+                        "type": "content_block_delta",
+                        "index": self.index,
+                        "delta": {"type": "text_delta", "text": text},
+                    },
                 )
             for tc in delta.get("tool_calls") or []:
                 ti = tc.get("index", 0)
@@ -384,8 +404,12 @@ class ChatToMessagesStream:
                     self.index += 1
                     self.tools[ti] = self.index
                     self.block = "tool_use"
-                    block = {"type": "tool_use", "id": tc.get("id") or f"toolu_{uuid.uuid4().hex[:24]}",
-                             "name": fn.get("name") or "", "input": {}}
+                    block = {
+                        "type": "tool_use",
+                        "id": tc.get("id") or f"toolu_{uuid.uuid4().hex[:24]}",
+                        "name": fn.get("name") or "",
+                        "input": {},
+                    }
                     out += named_event(
                         "content_block_start",
                         {"type": "content_block_start", "index": self.index, "content_block": block},
@@ -407,13 +431,19 @@ class ChatToMessagesStream:
         """The closing events, once the upstream said [DONE]."""
         out = b"" if self.started else self._start("")
         out += self._close_block()
-        usage = {"input_tokens": self.usage.input_tokens - self.usage.cached_tokens,
-                 "output_tokens": self.usage.output_tokens}
+        usage = {
+            "input_tokens": self.usage.input_tokens - self.usage.cached_tokens,
+            "output_tokens": self.usage.output_tokens,
+        }
         if self.usage.cached_tokens:
             usage["cache_read_input_tokens"] = self.usage.cached_tokens
         out += named_event(
             "message_delta",
-            {"type": "message_delta", "delta": {"stop_reason": self.stop_reason, "stop_sequence": None}, "usage": usage},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
+                "usage": usage,
+            },
         )
         self.finished = True
         return out + named_event("message_stop", {"type": "message_stop"})
@@ -453,8 +483,12 @@ class MessagesToChatStream:
             block = doc.get("content_block") or {}
             if block.get("type") == "tool_use":
                 ti = self.tools[doc.get("index", 0)] = len(self.tools)
-                call = {"index": ti, "id": block.get("id"), "type": "function",
-                        "function": {"name": block.get("name"), "arguments": ""}}
+                call = {
+                    "index": ti,
+                    "id": block.get("id"),
+                    "type": "function",
+                    "function": {"name": block.get("name"), "arguments": ""},
+                }
                 return self._chunk({"tool_calls": [call]})
             if block.get("text"):
                 return self._chunk({"content": block["text"]})
@@ -465,7 +499,9 @@ class MessagesToChatStream:
                 return self._chunk({"content": delta.get("text", "")})
             if delta.get("type") == "input_json_delta":
                 ti = self.tools.get(doc.get("index", 0), 0)
-                return self._chunk({"tool_calls": [{"index": ti, "function": {"arguments": delta.get("partial_json", "")}}]})
+                return self._chunk(
+                    {"tool_calls": [{"index": ti, "function": {"arguments": delta.get("partial_json", "")}}]}
+                )
             return b""
         if kind == "message_delta":
             u = doc.get("usage") or {}
@@ -481,8 +517,14 @@ class MessagesToChatStream:
             out = b""
             if self.include_usage:
                 out += data_event(
-                    {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                     "model": self.model, "choices": [], "usage": openai_usage(self.usage)}
+                    {
+                        "id": self.id,
+                        "object": "chat.completion.chunk",
+                        "created": self.created,
+                        "model": self.model,
+                        "choices": [],
+                        "usage": openai_usage(self.usage),
+                    }
                 )
             return out + DONE
         if kind == "error":
@@ -500,22 +542,53 @@ def replay(api: str, doc: dict[str, Any], include_usage: bool = True) -> bytes:
         out = conv._start(str(doc.get("id", "")).removeprefix("msg_"))
         for i, block in enumerate(doc.get("content") or []):
             if block.get("type") == "text":
-                out += named_event("content_block_start", {"type": "content_block_start", "index": i,
-                                                           "content_block": {"type": "text", "text": ""}})
-                out += named_event("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                           "delta": {"type": "text_delta", "text": block.get("text", "")}})
+                out += named_event(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+                out += named_event(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "text_delta", "text": block.get("text", "")},
+                    },
+                )
             elif block.get("type") == "tool_use":
-                out += named_event("content_block_start", {"type": "content_block_start", "index": i,
-                                                           "content_block": {**block, "input": {}}})
-                out += named_event("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                           "delta": {"type": "input_json_delta",
-                                                                     "partial_json": json.dumps(block.get("input", {}))}})
+                out += named_event(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}},
+                )
+                out += named_event(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {
+                            "type": "input_json_delta",
+                            "partial_json": json.dumps(block.get("input", {})),
+                        },
+                    },
+                )
             out += named_event("content_block_stop", {"type": "content_block_stop", "index": i})
-        out += named_event("message_delta", {"type": "message_delta",
-                                             "delta": {"stop_reason": doc.get("stop_reason"), "stop_sequence": doc.get("stop_sequence")},
-                                             "usage": doc.get("usage") or {}})
+        out += named_event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": doc.get("stop_reason"), "stop_sequence": doc.get("stop_sequence")},
+                "usage": doc.get("usage") or {},
+            },
+        )
         return out + named_event("message_stop", {"type": "message_stop"})
-    base = {"id": doc.get("id", ""), "created": doc.get("created", int(time.time())), "model": doc.get("model", "")}
+    base = {
+        "id": doc.get("id", ""),
+        "created": doc.get("created", int(time.time())),
+        "model": doc.get("model", ""),
+    }
     out = b""
     if api == "chat":
         base["object"] = "chat.completion.chunk"
@@ -524,14 +597,33 @@ def replay(api: str, doc: dict[str, Any], include_usage: bool = True) -> bytes:
             delta: dict[str, Any] = {"role": "assistant", "content": msg.get("content") or ""}
             if msg.get("tool_calls"):
                 delta["tool_calls"] = [{"index": j, **tc} for j, tc in enumerate(msg["tool_calls"])]
-            out += data_event({**base, "choices": [{"index": c.get("index", 0), "delta": delta, "finish_reason": None}]})
-            out += data_event({**base, "choices": [{"index": c.get("index", 0), "delta": {},
-                                                    "finish_reason": c.get("finish_reason")}]})
+            out += data_event(
+                {**base, "choices": [{"index": c.get("index", 0), "delta": delta, "finish_reason": None}]}
+            )
+            out += data_event(
+                {
+                    **base,
+                    "choices": [
+                        {"index": c.get("index", 0), "delta": {}, "finish_reason": c.get("finish_reason")}
+                    ],
+                }
+            )
     else:
         base["object"] = "text_completion"
         for c in doc.get("choices") or []:
-            out += data_event({**base, "choices": [{"index": c.get("index", 0), "text": c.get("text", ""),
-                                                    "logprobs": None, "finish_reason": c.get("finish_reason")}]})
+            out += data_event(
+                {
+                    **base,
+                    "choices": [
+                        {
+                            "index": c.get("index", 0),
+                            "text": c.get("text", ""),
+                            "logprobs": None,
+                            "finish_reason": c.get("finish_reason"),
+                        }
+                    ],
+                }
+            )
     if include_usage and doc.get("usage"):
         out += data_event({**base, "choices": [], "usage": doc["usage"]})
     return out + DONE
@@ -572,7 +664,8 @@ class Assembler:
                     self.texts.setdefault(i, []).append(d["content"])
                 for tc in d.get("tool_calls") or []:
                     slot = self.tools.setdefault(i, {}).setdefault(
-                        tc.get("index", 0), {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+                        tc.get("index", 0),
+                        {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
                     )
                     slot["id"] = tc.get("id") or slot["id"]
                     fn = tc.get("function") or {}
@@ -615,8 +708,12 @@ class Assembler:
                 msg: dict[str, Any] = {"role": "assistant", "content": text}
                 if i in self.tools:
                     msg["tool_calls"] = [self.tools[i][j] for j in sorted(self.tools[i])]
-                choices.append({"index": i, "message": msg, "finish_reason": self.finish.get(i), "logprobs": None})
+                choices.append(
+                    {"index": i, "message": msg, "finish_reason": self.finish.get(i), "logprobs": None}
+                )
             else:
-                choices.append({"index": i, "text": text, "finish_reason": self.finish.get(i), "logprobs": None})
+                choices.append(
+                    {"index": i, "text": text, "finish_reason": self.finish.get(i), "logprobs": None}
+                )
         obj = "chat.completion" if self.api == "chat" else "text_completion"
         return {**self.doc, "object": obj, "choices": choices}

@@ -5,7 +5,6 @@ Provider keys are read from their variables once, kept in this object, and sent 
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -13,14 +12,21 @@ from typing import Any
 from llmops.gateway.table import Deployment
 
 ANTHROPIC_VERSION = "2023-06-01"
-RETRYABLE = frozenset({"connect", "timeout", "status_429", "status_5xx", "bad_response", "stream_cut", "stall"})
+RETRYABLE = frozenset(
+    {"connect", "timeout", "status_429", "status_5xx", "bad_response", "stream_cut", "stall"}
+)
 
 
 class UpstreamFailure(Exception):
     """A try that failed before anything reached the client; `reason` is the metric label."""
 
     def __init__(
-        self, reason: str, detail: str, *, status: int | None = None, retry_after: float | None = None,
+        self,
+        reason: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
         body: bytes | None = None,
     ) -> None:
         super().__init__(detail)
@@ -51,8 +57,8 @@ def retry_after_s(value: str | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
         import time
+        from email.utils import parsedate_to_datetime
 
         try:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
@@ -121,7 +127,7 @@ class Upstream:
             resp = await self.session.post(dep.url_for(path), data=body, headers=self.headers(dep))
         except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, ConnectionError) as exc:
             raise UpstreamFailure("connect", f"cannot connect: {type(exc).__name__}") from None
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise UpstreamFailure("connect", "connect timed out") from None
         except aiohttp.ClientError as exc:
             raise UpstreamFailure("connect", f"{type(exc).__name__}: {exc}") from None
@@ -136,12 +142,18 @@ class Upstream:
             resp.close()
         if status == 429:
             raise UpstreamFailure(
-                "status_429", "rate limited upstream", status=429,
-                retry_after=retry_after_s(resp.headers.get("retry-after")), body=body_bytes,
+                "status_429",
+                "rate limited upstream",
+                status=429,
+                retry_after=retry_after_s(resp.headers.get("retry-after")),
+                body=body_bytes,
             )
         if status >= 500:
             raise UpstreamFailure(
-                "status_5xx", f"upstream answered {status}", status=status,
-                retry_after=retry_after_s(resp.headers.get("retry-after")), body=body_bytes,
+                "status_5xx",
+                f"upstream answered {status}",
+                status=status,
+                retry_after=retry_after_s(resp.headers.get("retry-after")),
+                body=body_bytes,
             )
         raise UpstreamRefusal(status, body_bytes, resp.headers.get("content-type", "application/json"))

@@ -7,6 +7,7 @@ a request. No prompt text unless `log_prompts: true`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -43,10 +44,8 @@ class UsageLog:
 
     async def _run(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), FLUSH_EVERY_S)
-            except TimeoutError:
-                pass
             self._wake.clear()
             await self.flush()
 
@@ -98,7 +97,9 @@ def parse_since(since: str | None) -> datetime | None:
     try:
         t = datetime.fromisoformat(since)
     except ValueError:
-        raise UsageError(f"--since {since!r} is neither a duration nor a date", hint="use 30m, 2h, 7d or 2025-01-31") from None
+        raise UsageError(
+            f"--since {since!r} is neither a duration nor a date", hint="use 30m, 2h, 7d or 2025-01-31"
+        ) from None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
@@ -113,9 +114,10 @@ def summarize(path: Path, *, since: str | None = None, by: str = "key") -> dict[
     for rec in _records(path):
         if start is not None and datetime.fromisoformat(rec["time"]) < start:
             continue
-        name = str(rec.get(by) or "-")
+        name = str(rec.get(by) or (rec.get("asked") if by == "route" else None) or "-")
         g = groups.setdefault(
-            name, {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "_lat": []}
+            name,
+            {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "_lat": []},
         )
         g["requests"] += 1
         g["errors"] += int(rec.get("status", 0)) >= 400

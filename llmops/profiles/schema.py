@@ -213,6 +213,9 @@ class ProviderModel(StrictModel):
     name: str
     input_per_1m: Annotated[float, Field(ge=0)] = Field(description="USD per 1M input tokens")
     output_per_1m: Annotated[float, Field(ge=0)] = Field(description="USD per 1M output tokens")
+    cached_input_per_1m: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="USD per 1M input tokens served from the provider's prompt cache"
+    )
     context_window: PositiveInt | None = None
     rpm: PositiveInt | None = None
     tpm: PositiveInt | None = None

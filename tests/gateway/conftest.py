@@ -110,8 +110,14 @@ def run_gateway(
     gw = Gateway(sec, table, environ=env or {}, usage_path=usage)
     port = free_port()
     config = uvicorn.Config(
-        create_app(gw), host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-        lifespan="on", access_log=False, log_level="warning",
+        create_app(gw),
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
@@ -132,8 +138,12 @@ def openai_section(*deployments: str, **extra: Any) -> dict[str, Any]:
     """A one-route section 'chat' over these OpenAI-compatible base URLs (fast timeouts for tests)."""
     section: dict[str, Any] = {
         "routes": [
-            {"name": "chat", "deployments": [{"url": u, "model": "stub-model", "name": f"d{i}"}
-                                             for i, u in enumerate(deployments)]}
+            {
+                "name": "chat",
+                "deployments": [
+                    {"url": u, "model": "stub-model", "name": f"d{i}"} for i, u in enumerate(deployments)
+                ],
+            }
         ],
         "timeouts": {"first_byte_s": 2, "stall_s": 1, "total_s": 8},
         "retries": {"attempts": 2, "backoff_s": 0.01},

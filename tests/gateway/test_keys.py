@@ -22,8 +22,10 @@ def post(gw, key: str | None, model: str = "chat", path: str = "/chat/completion
 def keyed(*urls: str, **key) -> dict:
     section = openai_section(*urls)
     section["routes"].append({"name": "secret", "deployments": [{"url": urls[0], "model": "stub-model"}]})
-    section["keys"] = [{"name": "ci", "key_env": "CI_KEY", "routes": ["chat"], **key},
-                       {"name": "ops", "key_sha256": hashlib.sha256(b"ops-key").hexdigest()}]
+    section["keys"] = [
+        {"name": "ci", "key_env": "CI_KEY", "routes": ["chat"], **key},
+        {"name": "ops", "key_sha256": hashlib.sha256(b"ops-key").hexdigest()},
+    ]
     return section
 
 
@@ -35,14 +37,23 @@ def test_401_403_and_the_hashed_key(upstream, tmp_path: Path) -> None:
         assert missing.json()["error"]["type"] == "authentication_error"
         assert post(gw, "sk-wrong").status_code == 401
         forbidden = post(gw, KEY, model="secret")
-        assert forbidden.status_code == 403 and "may not use route 'secret'" in forbidden.json()["error"]["message"]
+        assert (
+            forbidden.status_code == 403
+            and "may not use route 'secret'" in forbidden.json()["error"]["message"]
+        )
         assert post(gw, KEY).status_code == 200
         assert post(gw, "ops-key", model="secret").status_code == 200
-        anthropic_style = httpx.post(gw.v1 + "/messages", headers={"x-api-key": "nope"}, timeout=10,
-                                     json={"model": "chat", "max_tokens": 4, "messages": MSG})
+        anthropic_style = httpx.post(
+            gw.v1 + "/messages",
+            headers={"x-api-key": "nope"},
+            timeout=10,
+            json={"model": "chat", "max_tokens": 4, "messages": MSG},
+        )
         assert anthropic_style.status_code == 401
-        assert anthropic_style.json() == {"type": "error", "error": {"type": "authentication_error",
-                                                                    "message": "invalid API key"}}
+        assert anthropic_style.json() == {
+            "type": "error",
+            "error": {"type": "authentication_error", "message": "invalid API key"},
+        }
         models = httpx.get(gw.v1 + "/models", headers={"authorization": f"Bearer {KEY}"}).json()
         assert [m["id"] for m in models["data"]] == ["chat"]
     text = gw.usage_path.read_text()
@@ -67,7 +78,10 @@ def test_tpm_is_estimated_then_corrected(upstream, tmp_path: Path) -> None:
     up = upstream(tokens=4)
     with run_gateway(keyed(up.v1, tpm=600), tmp_path, {"CI_KEY": KEY}) as gw:
         too_big = post(gw, KEY, max_tokens=1000)
-        assert too_big.status_code == 429 and "more than key 'ci' may use per minute" in too_big.json()["error"]["message"]
+        assert (
+            too_big.status_code == 429
+            and "more than key 'ci' may use per minute" in too_big.json()["error"]["message"]
+        )
         # each request is estimated at ~2 + 300 tokens but really uses ~12: corrected after the call,
         # so far more than two fit in the window.
         codes = [post(gw, KEY, max_tokens=300).status_code for _ in range(6)]

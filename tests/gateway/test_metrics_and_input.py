@@ -40,8 +40,11 @@ def test_metrics_are_valid_and_count_what_was_sent(upstream, tmp_path: Path) -> 
     assert m[("llmops_gateway_ttft_seconds_count", (("route", "chat"),))] == 4
     assert m[("llmops_gateway_overhead_seconds_count", (("route", "chat"),))] == 4
     assert m[("llmops_gateway_inflight_requests", (("route", "chat"),))] == 0
-    buckets = sorted(float(dict(k[1])["le"]) for k in m
-                     if k[0] == "llm_request_duration_seconds_bucket" and dict(k[1])["model"] == "chat")
+    buckets = sorted(
+        float(dict(k[1])["le"])
+        for k in m
+        if k[0] == "llm_request_duration_seconds_bucket" and dict(k[1])["model"] == "chat"
+    )
     assert buckets == [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, float("inf")]
     assert not any("_created" in k[0] for k in m)
 
@@ -51,12 +54,32 @@ def test_metrics_are_valid_and_count_what_was_sent(upstream, tmp_path: Path) -> 
     [
         ("/chat/completions", b"{not json", 400, "not valid JSON"),
         ("/chat/completions", b"[1, 2]", 400, "JSON object"),
-        ("/chat/completions", b'{"messages": [{"role": "user", "content": "x"}]}', 400, "'model' is required"),
+        (
+            "/chat/completions",
+            b'{"messages": [{"role": "user", "content": "x"}]}',
+            400,
+            "'model' is required",
+        ),
         ("/chat/completions", b'{"model": "chat", "messages": []}', 400, "non-empty list"),
-        ("/chat/completions", b'{"model": "caht", "messages": [{"role": "user", "content": "x"}]}', 404, "'chat'"),
-        ("/chat/completions", b'{"model": "chat", "messages": [{"role": "user"}], "stream": "yes"}', 400, "'stream'"),
+        (
+            "/chat/completions",
+            b'{"model": "caht", "messages": [{"role": "user", "content": "x"}]}',
+            404,
+            "'chat'",
+        ),
+        (
+            "/chat/completions",
+            b'{"model": "chat", "messages": [{"role": "user"}], "stream": "yes"}',
+            400,
+            "'stream'",
+        ),
         ("/completions", b'{"model": "chat"}', 400, "'prompt' is required"),
-        ("/messages", b'{"model": "chat", "messages": [{"role": "user", "content": "x"}]}', 400, "max_tokens"),
+        (
+            "/messages",
+            b'{"model": "chat", "messages": [{"role": "user", "content": "x"}]}',
+            400,
+            "max_tokens",
+        ),
         ("/messages", b"{not json", 400, "not valid JSON"),
     ],
 )
@@ -90,8 +113,9 @@ def test_upstream_4xx_passes_through_without_retry(upstream, tmp_path: Path) -> 
     up = upstream()
     with run_gateway(openai_section(up.v1), tmp_path) as gw:
         # a request the upstream refuses (400) is the client's error: passed on, not retried, no breaker
-        r = httpx.post(gw.v1 + "/chat/completions", json={"model": "chat", "messages": MSG, "max_tokens": 0},
-                       timeout=5)
+        r = httpx.post(
+            gw.v1 + "/chat/completions", json={"model": "chat", "messages": MSG, "max_tokens": 0}, timeout=5
+        )
         assert r.status_code == 400
         assert r.json()["error"]["message"] == "max_tokens must be at least 1"
         assert gw.sample("llmops_gateway_retries_total", route="chat") == 0
@@ -105,22 +129,37 @@ def test_openai_client_in_front_of_the_anthropic_provider(upstream, tmp_path: Pa
     from llmops.profiles.loader import Catalog
 
     up = upstream(tokens=3)
-    section = {"routes": [{"name": "claude", "deployments": [
-        {"provider": "anthropic", "model": "claude-haiku-4-5", "url": up.base}]}]}
+    section = {
+        "routes": [
+            {
+                "name": "claude",
+                "deployments": [{"provider": "anthropic", "model": "claude-haiku-4-5", "url": up.base}],
+            }
+        ]
+    }
     env = {"ANTHROPIC_API_KEY": "sk-ant-local"}
     with run_gateway(section, tmp_path, env, catalog=Catalog.discover()) as gw:
         c = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0)
         reply = c.chat.completions.create(
-            model="claude", max_tokens=3,
+            model="claude",
+            max_tokens=3,
             messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
         )
         assert reply.choices[0].message.content == "tok tok tok "
         assert reply.usage.completion_tokens == 3
         sent = up.stats()["bodies"][-1]
-        assert sent["system"] == "be brief" and sent["messages"] == [{"role": "user", "content": [
-            {"type": "text", "text": "hi"}]}]
-        chunks = list(c.chat.completions.create(model="claude", max_tokens=3, messages=MSG, stream=True,
-                                                stream_options={"include_usage": True}))
+        assert sent["system"] == "be brief" and sent["messages"] == [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]}
+        ]
+        chunks = list(
+            c.chat.completions.create(
+                model="claude",
+                max_tokens=3,
+                messages=MSG,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
         assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == "tok tok tok "
         assert chunks[-1].usage.completion_tokens == 3
         cost = gw.sample("llm_cost_dollars_total", model="claude")

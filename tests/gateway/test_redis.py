@@ -31,11 +31,25 @@ def three_gateways(upstream, flush_redis: str, tmp_path: Path) -> Iterator[list[
     env = {**os.environ, "CI_KEY": KEY, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     for i in range(3):
         port = free_port()
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "llmops", "--config", str(cfg), "gateway", "--port", str(port),
-             "--json"], env={**env, "LLMOPS_GATEWAY_USAGE_LOG": str(tmp_path / f"usage{i}.jsonl")},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "llmops",
+                    "--config",
+                    str(cfg),
+                    "gateway",
+                    "--port",
+                    str(port),
+                    "--json",
+                ],
+                env={**env, "LLMOPS_GATEWAY_USAGE_LOG": str(tmp_path / f"usage{i}.jsonl")},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
         urls.append(f"http://127.0.0.1:{port}")
     try:
         for p in procs:  # each prints one JSON document once it listens
@@ -56,8 +70,12 @@ def three_gateways(upstream, flush_redis: str, tmp_path: Path) -> Iterator[list[
 def test_three_processes_admit_no_more_than_the_rpm(three_gateways: list[str]) -> None:
     def call(i: int) -> int:
         url = three_gateways[i % 3]
-        r = httpx.post(url + "/v1/chat/completions", headers={"authorization": f"Bearer {KEY}"},
-                       json={"model": "chat", "messages": MSG, "max_tokens": 2}, timeout=20)
+        r = httpx.post(
+            url + "/v1/chat/completions",
+            headers={"authorization": f"Bearer {KEY}"},
+            json={"model": "chat", "messages": MSG, "max_tokens": 2},
+            timeout=20,
+        )
         return r.status_code
 
     with ThreadPoolExecutor(12) as pool:
@@ -68,8 +86,13 @@ def test_three_processes_admit_no_more_than_the_rpm(three_gateways: list[str]) -
 
 def test_cooldown_and_spend_are_shared(upstream, flush_redis: str, tmp_path: Path) -> None:
     bad, good = upstream(fault="status500"), upstream(tokens=2)
-    section = openai_section(bad.v1, good.v1, redis=flush_redis, strategy="weighted",
-                             breaker={"failures": 1, "cooldown_s": 30, "error_ratio": None})
+    section = openai_section(
+        bad.v1,
+        good.v1,
+        redis=flush_redis,
+        strategy="weighted",
+        breaker={"failures": 1, "cooldown_s": 30, "error_ratio": None},
+    )
     section["routes"][0]["deployments"][0]["weight"] = 1e6
     section["routes"][0]["deployments"][1].update(input_per_1m=1000, output_per_1m=1000)
     section["keys"] = [{"name": "ci", "key_env": "CI_KEY", "budget_usd": 0.000001}]

@@ -83,7 +83,10 @@ def test_openai_sdk_plain_and_streaming(example) -> None:
     assert all(c.choices for c in chunks), "the usage chunk the gateway asked for must not reach this client"
     with_usage = list(
         client.chat.completions.create(
-            model="chat", messages=[{"role": "user", "content": "hi"}], max_tokens=4, stream=True,
+            model="chat",
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens=4,
+            stream=True,
             stream_options={"include_usage": True},
         )
     )
@@ -131,5 +134,12 @@ def test_fallback_keeps_the_messages_unchanged(example) -> None:
     assert raw.headers["x-llmops-deployment"] == f"stub-model@{ups[2].v1}"
     assert ups[2].stats()["bodies"][-1]["messages"] == messages
     assert gw.sample("llmops_gateway_fallbacks_total", route="chat", to="backup") == 1
-    assert gw.sample("llmops_gateway_deployment_failures_total", route="chat",
-                     deployment=f"stub-model@{ups[0].v1}", reason="connect") >= 1
+    assert (
+        gw.sample(
+            "llmops_gateway_deployment_failures_total",
+            route="chat",
+            deployment=f"stub-model@{ups[0].v1}",
+            reason="connect",
+        )
+        >= 1
+    )
