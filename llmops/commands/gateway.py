@@ -164,14 +164,18 @@ def usage(
 
 cache_app = typer.Typer(no_args_is_help=True, help="Inspect and empty the gateway's response cache.")
 app.add_typer(cache_app, name="cache")
-RouteOpt = Annotated[str | None, Opt("--route", help="Only this route (name or alias); default: every route.")]
+RouteOpt = Annotated[
+    str | None, Opt("--route", help="Only this route (name or alias); default: every route.")
+]
 UrlOpt = Annotated[
     str | None, Opt("--url", help="The running gateway (without redis: the cache lives in its process).")
 ]
 
 
 @cache_app.command("stats")
-def cache_stats(ctx: typer.Context, route: RouteOpt = None, url: UrlOpt = None, json: JsonOpt = False) -> None:
+def cache_stats(
+    ctx: typer.Context, route: RouteOpt = None, url: UrlOpt = None, json: JsonOpt = False
+) -> None:
     """Entries, size, hits, semantic hits, misses and what hits saved, per route.
 
     Example: llmops gateway cache stats --route chat
@@ -184,13 +188,27 @@ def cache_stats(ctx: typer.Context, route: RouteOpt = None, url: UrlOpt = None, 
     doc = run(resolve(st.workspace(), st.catalog()), "stats", route, url)
     if st.json:
         return print_json(doc)
-    cols = ["entries", "bytes", "lookups", "hit", "semantic_hit", "miss", "hit_rate", "saved_tokens", "saved_usd"]
-    rows = [[name, *(str(s[c]) for c in cols)] for name, s in {**doc["routes"], "total": doc["total"]}.items()]
+    cols = [
+        "entries",
+        "bytes",
+        "lookups",
+        "hit",
+        "semantic_hit",
+        "miss",
+        "hit_rate",
+        "saved_tokens",
+        "saved_usd",
+    ]
+    rows = [
+        [name, *(str(s[c]) for c in cols)] for name, s in {**doc["routes"], "total": doc["total"]}.items()
+    ]
     out.print(table(f"cache ({doc['store']}: {doc['where']})", ["route", *cols], rows))
 
 
 @cache_app.command("clear")
-def cache_clear(ctx: typer.Context, route: RouteOpt = None, url: UrlOpt = None, json: JsonOpt = False) -> None:
+def cache_clear(
+    ctx: typer.Context, route: RouteOpt = None, url: UrlOpt = None, json: JsonOpt = False
+) -> None:
     """Remove cached replies: one route's, or every route's.
 
     Example: llmops gateway cache clear --route chat
@@ -204,4 +222,6 @@ def cache_clear(ctx: typer.Context, route: RouteOpt = None, url: UrlOpt = None, 
     if st.json:
         return print_json(doc)
     where = f"route {doc['route']}" if doc["route"] else "every route"
-    out.print(f"removed {doc['removed']} cached replies ({where}, {doc['store']}: {doc['where']})", highlight=False)
+    out.print(
+        f"removed {doc['removed']} cached replies ({where}, {doc['store']}: {doc['where']})", highlight=False
+    )
