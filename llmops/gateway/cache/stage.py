@@ -110,7 +110,16 @@ class CacheStage(Stage):
                 vector = await self.embedder.embed(sem.text)
                 if lookup:
                     for cand in await self.store.nearest(route, sem.partition, vector, rc.semantic.threshold):
-                        if rc.semantic.verify and conversation_difference(list(sem.texts), list(cand.texts)):
+                        why = rc.semantic.verify and conversation_difference(
+                            list(sem.texts), list(cand.texts)
+                        )
+                        if why:  # the reason only: prompts stay out of logs
+                            log.debug(
+                                "route %s: candidate at %.3f is not the same question: %s",
+                                route,
+                                cand.similarity,
+                                why,
+                            )
                             continue
                         entry = await self.store.get(route, cand.key)
                         if entry is None:
