@@ -1,6 +1,7 @@
 """The workspace file, `llmops.yaml`: a repository's defaults so CI lines stay short.
 
-Each command group owns one section. Precedence everywhere: flags > workspace > profile > defaults.
+Each command group owns one section. Precedence everywhere: flags > environment (`LLMOPS_*`) > workspace >
+profile > defaults.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pydantic import Field, PositiveFloat, PositiveInt, ValidationError
 
 from llmops.errors import ProfileProblems
 from llmops.gateway.config import GatewaySection
-from llmops.profiles.schema import StrictModel
+from llmops.profiles.schema import StrictModel, settings_model
+from llmops.profiles.serving import SETTINGS
 from llmops.profiles.yamlsrc import load_yaml, problems_from_validation
 
 WORKSPACE_FILE = "llmops.yaml"
@@ -20,11 +22,13 @@ DEFAULT_MODEL = "smollm2"
 DEFAULT_NODE = "local-cpu"
 
 
-class ServeSection(StrictModel):
-    host: str | None = None
-    port: PositiveInt | None = None
-    engine: str | None = None
-    ready_timeout_s: PositiveInt | None = None
+# Every serving setting (llmops/profiles/serving.py) may be set here; None = not set.
+ServeSection = settings_model(
+    "ServeSection",
+    SETTINGS,
+    defaults=False,
+    doc="`serve:` in llmops.yaml: defaults for `serve` and `plan` (any serving setting).",
+)
 
 
 class BenchSection(StrictModel):
@@ -131,7 +135,7 @@ def load_workspace(config: Path | None = None, cwd: Path | None = None) -> Works
 STARTER = """\
 # llmops.yaml: this repository's defaults, so CI lines stay short
 # (`llmops bench`, `llmops quantize --bits 4`, `llmops batch submit prompts.jsonl`).
-# Precedence: command-line flags > this file > profiles > built-in defaults.
+# Precedence: command-line flags > LLMOPS_* environment variables > this file > profiles > defaults.
 # `llmops profiles list` shows the model, node and provider names you can use.
 
 model: {model}              # default model profile (name, alias, checkpoint dir or .gguf)

@@ -27,9 +27,10 @@ def doctor(ctx: typer.Context, json: JsonOpt = False) -> None:
 
     gpu_text = ", ".join(f"{g.name} ({g.memory_gib:g} GiB)" for g in report.gpus) or "none"
     out.print(
-        f"Python {report.python} on {report.platform}; {report.cpu_cores} cores, {report.ram_gib} GiB RAM"
+        f"Python {report.python} on {report.platform}; {report.cpu_cores} cores, {report.ram_gib} GiB RAM",
+        markup=False,
     )
-    out.print(f"GPUs: {gpu_text}; torch CUDA: {report.torch_cuda}")
+    out.print(f"GPUs: {gpu_text}; torch CUDA: {report.torch_cuda}", markup=False)  # names from nvidia-smi
     out.print(
         table(
             "capabilities",

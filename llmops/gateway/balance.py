@@ -85,6 +85,9 @@ class Health:
     async def report(self, dep: Deployment, ok: bool) -> None:
         """Count one result for the breaker."""
         key = dep.key
+        if key in self.cooled and self.cooled[key] <= time.time():  # cool-down over, not yet synced
+            del self.cooled[key]
+            self.probing.add(key)
         probe = key in self.probing
         if ok:
             self.oks[key] = self.oks.get(key, 0) + 1

@@ -83,6 +83,7 @@ class Upstream:
         self.env = dict(os.environ if environ is None else environ)
         self.session: Any = None
         self._headers: dict[str, dict[str, str]] = {}
+        self._urls: dict[tuple[str, str], Any] = {}  # parsed once per deployment and path
 
     async def start(self) -> None:
         import aiohttp
@@ -93,6 +94,7 @@ class Upstream:
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_s),
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies are never relayed: skip the jar's work
         )
 
     async def close(self) -> None:
@@ -123,8 +125,13 @@ class Upstream:
         """POST and wait for the status line; 2xx -> Opened, else UpstreamFailure / UpstreamRefusal."""
         import aiohttp
 
+        url = self._urls.get((dep.key, path))
+        if url is None:
+            from yarl import URL
+
+            url = self._urls[(dep.key, path)] = URL(dep.url_for(path))
         try:
-            resp = await self.session.post(dep.url_for(path), data=body, headers=self.headers(dep))
+            resp = await self.session.post(url, data=body, headers=self.headers(dep))
         except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, ConnectionError) as exc:
             raise UpstreamFailure("connect", f"cannot connect: {type(exc).__name__}") from None
         except TimeoutError:

@@ -7,6 +7,7 @@ starts the Ray head and the engine once every worker has joined; workers join th
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 from llmops.errors import UsageError
@@ -15,8 +16,6 @@ from llmops.serve.api import Prepared
 from llmops.serve.engines import get_engine
 from llmops.serve.preflight import nodes_needed
 from llmops.serve.ray import RAY_PORT
-from llmops.serve.settings import ServeSettings
-from llmops.settings import Setting
 
 VLLM_IMAGE = "vllm/vllm-openai:latest"
 CONTAINER_PORT = 8000
@@ -27,9 +26,8 @@ LWS_API = "leaderworkerset.x-k8s.io/v1"
 
 def _container_argv(prepared: Prepared) -> list[str]:
     """The engine argv for a pod: listen on every interface, on the container port."""
-    s = prepared.settings
-    values = {**s.values, "host": Setting("0.0.0.0", "default"), "port": Setting(CONTAINER_PORT, "default")}
-    return get_engine(s.engine).launch(ServeSettings(s.model, s.node, values)).argv
+    s = prepared.settings.with_values(host="0.0.0.0", port=CONTAINER_PORT)
+    return get_engine(s.engine).launch(s).argv
 
 
 def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
@@ -183,4 +181,43 @@ def _leader_worker_set(
     }
 
 
-__all__ = ["k8s_name", "manifests", "to_yaml"]
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def manifest_path(output: Path, name: str, *, force: bool) -> Path:
+    """Where `-o` puts the manifests: OUTPUT itself when it names a .yaml file, else OUTPUT/NAME.yaml.
+
+    Checked before anything is written: an existing file is replaced only with --force, a file given where
+    a folder is meant, or a missing parent folder, is a usage error."""
+    from llmops.output import check_output_file
+
+    output = output.expanduser()
+    if output.suffix in YAML_SUFFIXES and not output.is_dir():
+        path = output
+    elif output.exists() and not output.is_dir():
+        raise UsageError(
+            f"-o {output} is a file, not a folder",
+            hint=f"give a folder (NAME.yaml is written in it) or a .yaml path such as {output}.yaml",
+        )
+    else:
+        path = output / f"{name}.yaml"
+        if not output.is_dir():
+            return path  # a new folder: nothing to overwrite
+    check_output_file(path, force=force)
+    return path
+
+
+def write_manifests(
+    prepared: Prepared, *, output: Path, replicas: int, force: bool
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Write the manifests for `-o` through the staged writer (whole file, swapped in when complete)."""
+    from llmops.output import write_output_file
+
+    path = manifest_path(output, k8s_name(prepared.settings.served_name), force=force)
+    docs = manifests(prepared, replicas=replicas)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_output_file(path, to_yaml(docs), force=force)
+    return path, docs
+
+
+__all__ = ["k8s_name", "manifest_path", "manifests", "to_yaml", "write_manifests"]

@@ -191,9 +191,15 @@ def test_cost_uses_the_providers_cached_price() -> None:
     from llmops.gateway.table import resolve_deployment
     from llmops.profiles.loader import Catalog
 
-    dep = resolve_deployment(DeploymentConfig(provider="openai", model="gpt-4o-mini"), "r", Catalog.discover())
+    dep = resolve_deployment(
+        DeploymentConfig(provider="openai", model="gpt-4o-mini"), "r", Catalog.discover()
+    )
     assert dep.api_key_env == "OPENAI_API_KEY" and dep.base_url == "https://api.openai.com/v1"
     # 1M input of which 400k cached, 100k output: 0.6M x 0.15 + 0.4M x 0.075 + 0.1M x 0.60
     assert dep.cost(1_000_000, 100_000, cached_tokens=400_000) == pytest.approx(0.09 + 0.03 + 0.06)
-    claude = resolve_deployment(DeploymentConfig(provider="anthropic", model="claude-haiku-4-5"), "r", Catalog.discover())
-    assert claude.api == "anthropic" and claude.url_for("/messages") == "https://api.anthropic.com/v1/messages"
+    claude = resolve_deployment(
+        DeploymentConfig(provider="anthropic", model="claude-haiku-4-5"), "r", Catalog.discover()
+    )
+    assert (
+        claude.api == "anthropic" and claude.url_for("/messages") == "https://api.anthropic.com/v1/messages"
+    )
