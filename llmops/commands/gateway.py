@@ -160,3 +160,68 @@ def usage(
         return print_json(doc)
     cols = [by, "requests", "errors", "input_tokens", "output_tokens", "cost_usd", "p50_latency_ms"]
     out.print(table(f"usage ({doc['log']})", cols, ([str(r[c]) for c in cols] for r in doc["rows"])))
+
+
+cache_app = typer.Typer(no_args_is_help=True, help="Inspect and empty the gateway's response cache.")
+app.add_typer(cache_app, name="cache")
+RouteOpt = Annotated[
+    str | None, Opt("--route", help="Only this route (name or alias); default: every route.")
+]
+UrlOpt = Annotated[
+    str | None, Opt("--url", help="The running gateway (without redis: the cache lives in its process).")
+]
+
+
+@cache_app.command("stats")
+def cache_stats(
+    ctx: typer.Context, route: RouteOpt = None, url: UrlOpt = None, json: JsonOpt = False
+) -> None:
+    """Entries, size, hits, semantic hits, misses and what hits saved, per route.
+
+    Example: llmops gateway cache stats --route chat
+    """
+    from llmops.gateway.cache.admin import run
+    from llmops.gateway.plan import resolve
+    from llmops.ui import out, print_json, table
+
+    st = state(ctx, json=json)
+    doc = run(resolve(st.workspace(), st.catalog()), "stats", route, url)
+    if st.json:
+        return print_json(doc)
+    cols = [
+        "entries",
+        "bytes",
+        "lookups",
+        "hit",
+        "semantic_hit",
+        "miss",
+        "hit_rate",
+        "saved_tokens",
+        "saved_usd",
+    ]
+    rows = [
+        [name, *(str(s[c]) for c in cols)] for name, s in {**doc["routes"], "total": doc["total"]}.items()
+    ]
+    out.print(table(f"cache ({doc['store']}: {doc['where']})", ["route", *cols], rows))
+
+
+@cache_app.command("clear")
+def cache_clear(
+    ctx: typer.Context, route: RouteOpt = None, url: UrlOpt = None, json: JsonOpt = False
+) -> None:
+    """Remove cached replies: one route's, or every route's.
+
+    Example: llmops gateway cache clear --route chat
+    """
+    from llmops.gateway.cache.admin import run
+    from llmops.gateway.plan import resolve
+    from llmops.ui import out, print_json
+
+    st = state(ctx, json=json)
+    doc = run(resolve(st.workspace(), st.catalog()), "clear", route, url)
+    if st.json:
+        return print_json(doc)
+    where = f"route {doc['route']}" if doc["route"] else "every route"
+    out.print(
+        f"removed {doc['removed']} cached replies ({where}, {doc['store']}: {doc['where']})", highlight=False
+    )

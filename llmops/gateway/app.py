@@ -85,6 +85,10 @@ class GatewayApp:
                 )
             return await self._api(api, scope, receive, send)
         gw = self.gateway
+        if path.startswith("/admin/cache"):  # `llmops gateway cache stats|clear` (loopback only)
+            from llmops.gateway.cache.admin import serve_admin
+
+            return await serve_admin(gw, scope, send)
         if method != "GET":
             return await _bytes(send, 404, error_body("chat", 404, f"no route for {method} {path}"), JSON)
         if path == "/health":

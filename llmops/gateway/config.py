@@ -6,10 +6,12 @@ profiles into the route table the request path uses.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
+from llmops.gateway.cache.config import CacheSetting
+from llmops.gateway.guard.config import GuardSetting
 from llmops.profiles.schema import Name, StrictModel
 
 EnvVar = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -100,8 +102,8 @@ class RouteConfig(StrictModel):
     timeouts: RouteTimeouts | None = None
     retries: Annotated[int, Field(ge=0, le=10)] | None = None
     # Issue 13 (cache and guard) owns the shape of these two; the gateway passes them to its stages.
-    cache: Any = None
-    guard: Any = None
+    cache: CacheSetting = None
+    guard: GuardSetting = None
 
 
 class KeyConfig(StrictModel):
@@ -146,8 +148,8 @@ class GatewaySection(StrictModel):
     )
     log_prompts: bool = Field(default=False, description="also write prompt text to the usage log")
     # Issue 13 (cache and guard) owns the shape of these two.
-    cache: Any = None
-    guard: Any = None
+    cache: CacheSetting = None
+    guard: GuardSetting = None
     playground: bool = Field(default=False, description="serve /playground (issue 15)")
 
     @model_validator(mode="after")

@@ -119,7 +119,7 @@ class Gateway:
         else:
             await self.store.ping()  # type: ignore[attr-defined]
         self.usage.start()
-        ctx = StageContext(self.section, self.table, self.store, self.metrics)
+        ctx = StageContext(self.section, self.table, self.store, self.metrics, self.upstream.env)
         self.guard = load_slot("guard", ctx)
         self.cache = load_slot("cache", ctx)
 

@@ -132,6 +132,7 @@ class StageContext:
     table: RouteTable
     store: Store
     metrics: Metrics
+    environ: dict[str, str] | None = None  # the gateway's environment (the guard compares provider keys)
 
 
 SLOTS = {"guard": "llmops.gateway.guard", "cache": "llmops.gateway.cache"}
