@@ -134,14 +134,7 @@ class GatewayApp:
             if not msg.get("more_body"):
                 break
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        exch = Exchange(send, t0)
-
-        async def tracked(message: dict[str, Any]) -> None:
-            if not message.get("more_body") and message["type"] == "http.response.body":
-                exch.complete = True
-            await send(message)
-
-        exch.send = tracked
+        exch = Exchange(send, t0)  # the pipeline sets exch.complete before it sends the last body message
         task = asyncio.current_task()
         watcher = asyncio.get_running_loop().create_task(self._watch(receive, exch, task))
         try:

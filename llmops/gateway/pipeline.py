@@ -7,18 +7,21 @@ client's API error shape; nothing a request does can take the gateway down.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+from llmops.gateway import jsonc
 from llmops.gateway.auth import Authenticator, ClientKey, load_keys
 from llmops.gateway.balance import Health
 from llmops.gateway.config import GatewaySection
+from llmops.gateway.deadline import Deadline
 from llmops.gateway.errors import GatewayError, error_body, error_doc, stream_error_event
 from llmops.gateway.limits import Held, Limiter, estimate
 from llmops.gateway.metrics import Metrics
@@ -61,7 +64,7 @@ class Exchange:
     upstream_s: float = 0.0  # time spent waiting on upstreams (not the gateway's overhead)
     started: bool = False  # response headers went out: no retry from here on
     client_gone: bool = False
-    complete: bool = False  # the last body message went out
+    complete: bool = False  # the last body message is going out (set just before it is sent)
     overhead_s: float | None = None
     answering: tuple[str, str] | None = None  # (route, deployment)
     held: Held | None = None
@@ -106,6 +109,13 @@ class Gateway:
         self.guard: Stage = Stage()
         self.cache: Stage = Stage()
         self.draining = False
+        # Request ids: a random per-process prefix and a counter (unique across replicas, which share
+        # rate-limit windows keyed by it, without a urandom call per request as uuid4 makes).
+        self._id_prefix = os.urandom(8).hex()
+        self._id_count = itertools.count(1)
+
+    def _request_id(self) -> str:
+        return f"{self._id_prefix}{next(self._id_count):016x}"
 
     @property
     def stages(self) -> list[Stage]:
@@ -170,7 +180,7 @@ class Gateway:
                 stream=bool(body.get("stream")),
                 headers=headers,
                 key_name=key.name if key else None,
-                request_id=uuid.uuid4().hex,
+                request_id=self._request_id(),
                 t_start=exch.t0,
             )
             inflight = self.metrics.child(self.metrics.inflight, route.name)
@@ -212,7 +222,7 @@ class Gateway:
 
     def _parse(self, api: Api, raw: bytes) -> dict[str, Any]:
         try:
-            body = json.loads(raw)
+            body = jsonc.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise GatewayError(400, f"request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
@@ -361,7 +371,7 @@ class Gateway:
         self, call: Call, route: Route, dep: Deployment, exch: Exchange, deadline: float
     ) -> Outcome:
         path, body, strip = self._upstream_request(call, dep)
-        raw = json.dumps(body, separators=(",", ":")).encode()
+        raw = jsonc.dumps(body)
         if call.stream:
             return await self._stream(call, route, dep, exch, deadline, path, raw, strip)
         return await self._complete(call, route, dep, exch, deadline, path, raw)
@@ -423,7 +433,7 @@ class Gateway:
             return await self._refusal(call, route, dep, exch, refusal)
         ttft = perf_counter() - t_send
         try:
-            doc = json.loads(data)
+            doc = jsonc.loads(data)
             if not isinstance(doc, dict):
                 raise ValueError("not an object")
         except ValueError:
@@ -434,12 +444,12 @@ class Gateway:
             usage = usage_from_anthropic(doc.get("usage"))
             if call.api == "chat":
                 doc = message_to_chat_response(doc, call.body["model"])
-                data = json.dumps(doc).encode()
+                data = jsonc.dumps(doc)
         else:
             usage = usage_from_openai(doc.get("usage"))
             if call.api == "messages":
                 doc = chat_response_to_message(doc, call.body["model"])
-                data = json.dumps(doc).encode()
+                data = jsonc.dumps(doc)
         await self.health.report(dep, True)
         self.health.observe_latency(dep, ttft)
         for stage in self.stages:
@@ -448,7 +458,7 @@ class Gateway:
                 return await self._answer(call, replaced, exch, stage.name)
         headers = [(b"content-type", JSON), *self._headers(call, route, dep, exch)]
         await exch.send({"type": "http.response.start", "status": 200, "headers": headers})
-        exch.started = True
+        exch.started = exch.complete = True
         await exch.send({"type": "http.response.body", "body": data})
         return Outcome(200, True, route.name, dep.name, usage, response=doc, ttft_s=ttft)
 
@@ -488,7 +498,7 @@ class Gateway:
             body = error_body(call.api, r.status, msg)
         headers = [(b"content-type", JSON), *self._headers(call, route, dep, exch)]
         await exch.send({"type": "http.response.start", "status": r.status, "headers": headers})
-        exch.started = True
+        exch.started = exch.complete = True
         await exch.send({"type": "http.response.body", "body": body})
         return Outcome(r.status, False, route.name, dep.name, error=f"status_{r.status}")
 
@@ -527,7 +537,7 @@ class Gateway:
         ttft: float | None = None
         failure: tuple[str, str] | None = None
         try:
-            async with asyncio.timeout_at(min(loop.time() + t.first_byte_s, deadline_loop)) as tm:
+            async with Deadline(min(loop.time() + t.first_byte_s, deadline_loop)) as tm:
                 try:
                     opened = await self.upstream.open(dep, path, raw)
                 except UpstreamRefusal as r:
@@ -551,7 +561,7 @@ class Gateway:
                         "bad_response", f"'{dep.name}' sent an error event: {relay.error.get('message')}"
                     )
                 headers = [*SSE_HEADERS, *self._headers(call, route, dep, exch)]
-                tm.reschedule(None)
+                tm.move(None)  # a slow client is not the upstream stalling
                 await exch.send({"type": "http.response.start", "status": 200, "headers": headers})
                 exch.started = True
                 send = exch.send
@@ -560,11 +570,13 @@ class Gateway:
                     done = relay.finished and relay.error is None
                     if done:
                         out += relay.end()
+                        exch.complete = True
                     await send({"type": "http.response.body", "body": out, "more_body": not done})
+                stall_s = t.stall_s
                 while not relay.finished:
-                    tm.reschedule(min(loop.time() + t.stall_s, deadline_loop))
+                    tm.move(min(loop.time() + stall_s, deadline_loop))
                     data = await content.readany()
-                    tm.reschedule(None)
+                    tm.move(None)
                     if not data:
                         break
                     block = framer.feed(data)
@@ -573,6 +585,7 @@ class Gateway:
                         done = relay.finished and relay.error is None
                         if done:
                             out += relay.end()
+                            exch.complete = True
                         if out or done:
                             await send({"type": "http.response.body", "body": out, "more_body": not done})
                 if not relay.finished:
@@ -608,6 +621,7 @@ class Gateway:
             self.metrics.dep_failures.labels(route.name, dep.name, reason).inc()
             await self.health.report(dep, False)
             status = 504 if reason in ("timeout", "stall") else 502
+            exch.complete = True
             await exch.send(
                 {
                     "type": "http.response.body",
@@ -657,7 +671,7 @@ class Gateway:
             )
             await self._send(exch, 200, [*SSE_HEADERS, *extra], replay(call.api, reply.doc, include))
         else:
-            await self._send(exch, 200, [(b"content-type", JSON), *extra], json.dumps(reply.doc).encode())
+            await self._send(exch, 200, [(b"content-type", JSON), *extra], jsonc.dumps(reply.doc))
         return Outcome(
             200,
             True,
@@ -671,13 +685,14 @@ class Gateway:
 
     async def _send(self, exch: Exchange, status: int, headers: list, body: bytes) -> None:
         await exch.send({"type": "http.response.start", "status": status, "headers": headers})
-        exch.started = True
+        exch.started = exch.complete = True
         await exch.send({"type": "http.response.body", "body": body})
 
     async def _send_error(self, api: Api, exch: Exchange, exc: GatewayError) -> None:
         if exch.client_gone:
             return
         if exch.started:  # headers are out (a stage failed late): end the stream with an error event
+            exch.complete = True
             await exch.send(
                 {
                     "type": "http.response.body",

@@ -86,6 +86,9 @@ def serve(
         http="httptools",
         lifespan="on",
         access_log=False,
+        # No X-Forwarded-For rewriting: nothing here reads the client address but the cache admin paths,
+        # which refuse proxied requests themselves (a middleware layer less on every request).
+        proxy_headers=False,
         log_level="warning",
         timeout_graceful_shutdown=DRAIN_S,
         backlog=4096,

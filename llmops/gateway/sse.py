@@ -6,9 +6,10 @@ looks inside only when a cheap substring check says an event may carry usage, an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
+
+from llmops.gateway import jsonc
 
 
 class Framer:
@@ -58,19 +59,17 @@ def looks_like_sse(block: bytes) -> bool:
 def loads(data: bytes) -> Any:
     """JSON of one event's data, or None when it is not JSON."""
     try:
-        return json.loads(data)
+        return jsonc.loads(data)
     except ValueError:
         return None
 
 
 def data_event(doc: Any) -> bytes:
-    return b"data: " + json.dumps(doc, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + jsonc.dumps(doc) + b"\n\n"
 
 
 def named_event(name: str, doc: Any) -> bytes:
-    return (
-        b"event: " + name.encode() + b"\ndata: " + json.dumps(doc, separators=(",", ":")).encode() + b"\n\n"
-    )
+    return b"event: " + name.encode() + b"\ndata: " + jsonc.dumps(doc) + b"\n\n"
 
 
 DONE = b"data: [DONE]\n\n"

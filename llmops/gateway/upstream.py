@@ -12,6 +12,7 @@ from typing import Any
 from llmops.gateway.table import Deployment
 
 ANTHROPIC_VERSION = "2023-06-01"
+USER_AGENT = "llmops-gateway"
 RETRYABLE = frozenset(
     {"connect", "timeout", "status_429", "status_5xx", "bad_response", "stream_cut", "stall"}
 )
@@ -82,7 +83,7 @@ class Upstream:
         self.connect_s = connect_s
         self.env = dict(os.environ if environ is None else environ)
         self.session: Any = None
-        self._headers: dict[str, dict[str, str]] = {}
+        self._headers: dict[str, Any] = {}
         self._urls: dict[tuple[str, str], Any] = {}  # parsed once per deployment and path
 
     async def start(self) -> None:
@@ -92,8 +93,7 @@ class Upstream:
         self.session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_s),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent",),
+            auto_decompress=False,  # bytes pass through as they came (we ask for identity encoding)
             cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies are never relayed: skip the jar's work
         )
 
@@ -107,10 +107,24 @@ class Upstream:
             return dep.api_key_env
         return None
 
-    def headers(self, dep: Deployment) -> dict[str, str]:
+    def headers(self, dep: Deployment) -> Any:
+        """The request headers of a deployment, built once as the multidict aiohttp would build each time.
+
+        They name every header aiohttp would otherwise add itself (accept, accept-encoding, user-agent), so
+        it adds none per request; `accept-encoding: identity` because the body is relayed undecoded (an
+        upstream asked for gzip would send bytes neither the gateway nor the client could read)."""
         h = self._headers.get(dep.key)
         if h is None:
-            h = {"content-type": "application/json"}
+            from multidict import CIMultiDict
+
+            h = CIMultiDict(
+                {
+                    "content-type": "application/json",
+                    "accept": "*/*",
+                    "accept-encoding": "identity",
+                    "user-agent": USER_AGENT,
+                }
+            )
             key = self.env.get(dep.api_key_env) if dep.api_key_env else None
             if dep.api == "anthropic":
                 h["anthropic-version"] = ANTHROPIC_VERSION

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops.errors import UsageError
+from llmops.gateway import jsonc
 
 FLUSH_EVERY_S = 1.0
 FLUSH_LINES = 512
@@ -29,7 +30,7 @@ def default_path() -> Path:
 class UsageLog:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.pending: list[str] = []
+        self.pending: list[bytes] = []
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
 
@@ -38,7 +39,7 @@ class UsageLog:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def add(self, record: dict[str, Any]) -> None:
-        self.pending.append(json.dumps(record, separators=(",", ":")))
+        self.pending.append(jsonc.dumps(record))
         if len(self.pending) >= FLUSH_LINES:
             self._wake.set()
 
@@ -55,9 +56,9 @@ class UsageLog:
         lines, self.pending = self.pending, []
         await asyncio.to_thread(self._append, lines)
 
-    def _append(self, lines: list[str]) -> None:
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
+    def _append(self, lines: list[bytes]) -> None:
+        with self.path.open("ab") as f:
+            f.write(b"\n".join(lines) + b"\n")
 
     async def close(self) -> None:
         if self._task is not None:

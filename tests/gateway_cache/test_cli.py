@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -82,7 +83,16 @@ def test_errors_name_the_fix(upstream, tmp_path: Path) -> None:
     assert none.exit_code == 2 and "has no cache" in none.output
 
 
-def test_admin_paths_refuse_callers_that_are_not_on_loopback() -> None:
+@pytest.mark.parametrize(
+    ("client", "headers"),
+    [
+        (("10.1.2.3", 5555), []),
+        # a reverse proxy on the same host relays someone else's request: loopback peer, forwarded header
+        (("127.0.0.1", 5555), [(b"x-forwarded-for", b"203.0.113.7")]),
+        (("127.0.0.1", 5555), [(b"forwarded", b"for=203.0.113.7")]),
+    ],
+)
+def test_admin_paths_refuse_callers_that_are_not_on_loopback(client: tuple, headers: list) -> None:
     from llmops.gateway.cache.admin import serve_admin
 
     sent: list[dict] = []
@@ -93,7 +103,8 @@ def test_admin_paths_refuse_callers_that_are_not_on_loopback() -> None:
     scope = {
         "path": "/admin/cache/clear",
         "method": "POST",
-        "client": ("10.1.2.3", 5555),
+        "client": client,
+        "headers": headers,
         "query_string": b"",
     }
     asyncio.run(serve_admin(object(), scope, send))

@@ -118,7 +118,8 @@ async def serve_admin(gateway: Any, scope: dict[str, Any], send: Any) -> None:
         await send({"type": "http.response.body", "body": json.dumps(doc).encode()})
 
     client = (scope.get("client") or ("",))[0]
-    if client not in LOOPBACK:
+    proxied = any(k in (b"x-forwarded-for", b"forwarded") for k, _ in scope.get("headers") or ())
+    if client not in LOOPBACK or proxied:  # a proxy on this host may be relaying anyone's request
         return await reply(403, {"error": {"message": "the cache admin paths answer loopback callers only"}})
     stage = gateway.cache
     if not isinstance(stage, CacheStage):
