@@ -23,6 +23,7 @@ from llmops.gateway.balance import Health
 from llmops.gateway.config import GatewaySection
 from llmops.gateway.deadline import Deadline
 from llmops.gateway.errors import GatewayError, error_body, error_doc, stream_error_event
+from llmops.gateway.http1 import UpstreamClosed
 from llmops.gateway.limits import Held, Limiter, estimate
 from llmops.gateway.metrics import Metrics
 from llmops.gateway.relay import AnthropicPassthrough, OpenAIPassthrough, Relay, Translating
@@ -401,8 +402,6 @@ class Gateway:
         path: str,
         raw: bytes,
     ) -> Outcome:
-        import aiohttp
-
         t_send = perf_counter()
         opened = None
         data = None
@@ -411,13 +410,11 @@ class Gateway:
             limit = min(route.timeouts.first_byte_s, deadline - t_send)
             async with asyncio.timeout(max(0.001, limit)):
                 opened = await self.upstream.open(dep, path, raw)
-                data = await opened.response.read()
+                data = await opened.read()
         except TimeoutError:
             raise UpstreamFailure("timeout", f"no answer from '{dep.name}' in time") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamFailure(
-                "stream_cut", f"'{dep.name}' closed the connection: {type(exc).__name__}"
-            ) from None
+        except UpstreamClosed as exc:
+            raise UpstreamFailure("stream_cut", f"'{dep.name}': {exc}") from None
         except UpstreamRefusal as r:
             refusal = r
         else:
@@ -425,7 +422,7 @@ class Gateway:
         finally:
             if opened is not None:
                 if data is not None:
-                    opened.response.release()
+                    opened.release()
                 else:
                     opened.close()  # cancelled or failed mid-body: drop the connection, free the engine's slot
             exch.upstream_s += perf_counter() - t_send
@@ -524,8 +521,6 @@ class Gateway:
         raw: bytes,
         strip: bool,
     ) -> Outcome:
-        import aiohttp
-
         t = route.timeouts
         loop = asyncio.get_running_loop()
         t_send = perf_counter()
@@ -543,9 +538,8 @@ class Gateway:
                 except UpstreamRefusal as r:
                     exch.upstream_s += perf_counter() - t_send
                     return await self._refusal(call, route, dep, exch, r)
-                content = opened.response.content
                 while not first:
-                    data = await content.readany()
+                    data = await opened.chunk()
                     if not data:
                         raise UpstreamFailure("stream_cut", f"'{dep.name}' ended the stream before any event")
                     first = framer.feed(data)
@@ -575,7 +569,7 @@ class Gateway:
                 stall_s = t.stall_s
                 while not relay.finished:
                     tm.move(min(loop.time() + stall_s, deadline_loop))
-                    data = await content.readany()
+                    data = await opened.chunk()
                     tm.move(None)
                     if not data:
                         break
@@ -603,17 +597,15 @@ class Gateway:
                 if late
                 else ("stall", f"'{dep.name}' went silent for {t.stall_s:g} s mid-stream")
             )
-        except aiohttp.ClientError as exc:
+        except UpstreamClosed as exc:
             if not exch.started:
                 exch.upstream_s += perf_counter() - t_send
-                raise UpstreamFailure(
-                    "stream_cut", f"'{dep.name}' cut the stream: {type(exc).__name__}"
-                ) from None
-            failure = ("stream_cut", f"'{dep.name}' cut the stream: {type(exc).__name__}")
+                raise UpstreamFailure("stream_cut", f"'{dep.name}' cut the stream: {exc}") from None
+            failure = ("stream_cut", f"'{dep.name}' cut the stream: {exc}")
         finally:
             if opened is not None:
                 if relay.finished and not framer.pending:
-                    opened.response.release()
+                    opened.release()
                 else:
                     opened.close()
         if failure is not None:

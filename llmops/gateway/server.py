@@ -46,7 +46,7 @@ def require_extras(section: GatewaySection) -> None:
 
     for module, package in (
         ("uvicorn", "uvicorn"),
-        ("aiohttp", "aiohttp"),
+        ("httptools", "httptools"),
         ("prometheus_client", "prometheus-client"),
     ):
         require_module(module, package=package, extra="gateway", purpose="llmops gateway")
