@@ -80,7 +80,11 @@ class Metrics:
         self.fallbacks = Counter(p + "fallbacks", "Fallbacks to another route", ["route", "to"], registry=r)
         self.retries = Counter(p + "retries", "Retried upstream tries", ["route"], registry=r)
         self.ttft = Histogram(
-            p + "ttft_seconds", "Time to first byte of the reply", ["route"], buckets=TTFT_BUCKETS, registry=r
+            p + "ttft_seconds",
+            "Time to the first token (first streamed chunk with content; the whole reply if not streamed)",
+            ["route"],
+            buckets=TTFT_BUCKETS,
+            registry=r,
         )
         self.overhead = Histogram(
             p + "overhead_seconds",

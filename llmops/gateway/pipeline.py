@@ -547,9 +547,11 @@ class Gateway:
                     raise UpstreamFailure(
                         "bad_response", f"'{dep.name}' answered 200 with something that is not a stream"
                     )
-                ttft = perf_counter() - t_send
-                exch.upstream_s += ttft
+                t_first = perf_counter()
+                exch.upstream_s += t_first - t_send
                 out = relay.process(first)
+                if relay.events:  # time to first token: the first event with content, not the first byte
+                    ttft = t_first - t_send
                 if relay.error is not None and not relay.events:
                     raise UpstreamFailure(
                         "bad_response", f"'{dep.name}' sent an error event: {relay.error.get('message')}"
@@ -576,6 +578,8 @@ class Gateway:
                     block = framer.feed(data)
                     if block:
                         out = relay.process(block)
+                        if ttft is None and relay.events:
+                            ttft = perf_counter() - t_send
                         done = relay.finished and relay.error is None
                         if done:
                             out += relay.end()

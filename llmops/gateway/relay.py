@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from llmops.gateway.sse import events, loads
+from llmops.gateway.sse import ANTHROPIC_CONTENT, OPENAI_CONTENT, events, loads
 from llmops.gateway.stages import Usage
 from llmops.gateway.translate import (
     Assembler,
@@ -29,7 +29,8 @@ class Relay:
     finished = False
     usage: Usage | None = None
     error: dict[str, Any] | None = None  # an error event the upstream sent mid-stream
-    events = 0  # data events forwarded (an output-token estimate when the upstream gives no usage)
+    events = 0  # events with content forwarded: > 0 from the first token (TTFT); the output-token
+    # estimate when the upstream reports no usage
 
     def __init__(self, assembler: Assembler | None) -> None:
         self.assembler = assembler
@@ -55,7 +56,7 @@ class OpenAIPassthrough(Relay):
         self.strip_usage = strip_usage  # the gateway asked for usage; the client did not
 
     def process(self, block: bytes) -> bytes:
-        self.events += block.count(b"data:")
+        self.events += len(OPENAI_CONTENT.findall(block))
         if b"[DONE]" in block:
             self.finished = True
         m = _OPENAI_USAGE.search(block) or _ERROR_KEY.search(block)
@@ -97,7 +98,7 @@ class AnthropicPassthrough(Relay):
         self.usage = Usage()
 
     def process(self, block: bytes) -> bytes:
-        self.events += block.count(b"content_block_delta")
+        self.events += block.count(ANTHROPIC_CONTENT)
         if b"message_start" in block or b"message_delta" in block or b"error" in block:
             for name, data in events(block):
                 doc = loads(data)
@@ -144,7 +145,7 @@ class Translating(Relay):
                     err = doc["error"]
                     self.error = err if isinstance(err, dict) else {"message": str(err)}
                     continue
-                self.events += 1
+                self.events += OPENAI_CONTENT.search(data) is not None
                 out += conv.chunk(doc)
             else:
                 doc = loads(data)

@@ -6,10 +6,19 @@ looks inside only when a cheap substring check says an event may carry usage, an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from llmops.gateway import jsonc
+
+# An event that carries generated output: a non-empty string for text, reasoning or tool-call arguments
+# (`"content":"x`, not `"content":""` nor `"content":null`), as llmops's bench client detects it (TTFT is
+# the first chunk with content, DESIGN.md). Inside a JSON string every quote is escaped, so a key cannot
+# be faked by the text itself. One C-level pass per block; counted, it is the output-token estimate for
+# upstreams that send no usage in streams (llama-cpp-python's server).
+OPENAI_CONTENT = re.compile(rb'"(?:content|reasoning_content|reasoning|text|arguments)"\s*:\s*"(?!")')
+ANTHROPIC_CONTENT = b'"content_block_delta"'  # the event's "type" value, once per event
 
 
 class Framer:
