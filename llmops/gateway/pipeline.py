@@ -114,6 +114,7 @@ class Gateway:
         # rate-limit windows keyed by it, without a urandom call per request as uuid4 makes).
         self._id_prefix = os.urandom(8).hex()
         self._id_count = itertools.count(1)
+        self._stream_usage: set[str] = set()  # deployments seen to report usage in streams
 
     def _request_id(self) -> str:
         return f"{self._id_prefix}{next(self._id_count):016x}"
@@ -508,7 +509,7 @@ class Gateway:
             return Translating(asm, MessagesToChatStream(call.body["model"], include))
         if call.api == "messages":
             return Translating(asm, ChatToMessagesStream(call.body["model"]))
-        return OpenAIPassthrough(asm, strip)
+        return OpenAIPassthrough(asm, strip, count=dep.key not in self._stream_usage)
 
     async def _stream(
         self,
@@ -630,11 +631,11 @@ class Gateway:
         await self.health.report(dep, True)
         if ttft is not None:
             self.health.observe_latency(dep, ttft)
-        usage = (
-            relay.usage
-            if relay.usage is not None and relay.usage.reported
-            else Usage(output_tokens=relay.events)
-        )
+        if relay.usage is not None and relay.usage.reported:
+            usage = relay.usage
+            self._stream_usage.add(dep.key)
+        else:
+            usage = Usage(output_tokens=relay.output_estimate)
         response = relay.assembler.result() if relay.assembler is not None else None
         return Outcome(200, True, route.name, dep.name, usage, response=response, ttft_s=ttft)
 

@@ -27,6 +27,8 @@ _ERROR_KEY = re.compile(rb'"error"\s*:')
 
 class Relay:
     finished = False
+    count = True  # events counts every content event (else only whether there was one)
+    data_events = 0
     usage: Usage | None = None
     error: dict[str, Any] | None = None  # an error event the upstream sent mid-stream
     events = 0  # events with content forwarded: > 0 from the first token (TTFT); the output-token
@@ -37,6 +39,11 @@ class Relay:
 
     def process(self, block: bytes) -> bytes:
         raise NotImplementedError
+
+    @property
+    def output_estimate(self) -> int:
+        """Output tokens when the upstream reported none: one per content event."""
+        return self.events if self.count else self.data_events
 
     def end(self) -> bytes:
         """Anything to send after the upstream's end marker (translated streams close themselves)."""
@@ -51,19 +58,28 @@ class Relay:
 class OpenAIPassthrough(Relay):
     """OpenAI chat/completions stream to an OpenAI client, bytes as they came."""
 
-    def __init__(self, assembler: Assembler | None, strip_usage: bool) -> None:
+    def __init__(self, assembler: Assembler | None, strip_usage: bool, count: bool = True) -> None:
         super().__init__(assembler)
         self.strip_usage = strip_usage  # the gateway asked for usage; the client did not
+        # Count every content event (the output-token estimate) only for an upstream not yet seen to
+        # report usage in streams; otherwise look just for the first one (TTFT) and count data events.
+        self.count = count
+        self.data_events = 0
 
     def process(self, block: bytes) -> bytes:
-        self.events += len(OPENAI_CONTENT.findall(block))
+        if self.count:
+            self.events += len(OPENAI_CONTENT.findall(block))
+        elif not self.events and OPENAI_CONTENT.search(block) is not None:
+            self.events = 1
+        self.data_events += block.count(b"data:")
         if b"[DONE]" in block:
             self.finished = True
-        m = _OPENAI_USAGE.search(block) or _ERROR_KEY.search(block)
-        if m is not None:  # look only from the event that holds the match; earlier events pass as they are
-            cut = block.rfind(b"\n\n", 0, m.start())
-            start = cut + 2 if cut >= 0 else 0
-            block = block[:start] + self._inspect(block[start:])
+        if b'"usage"' in block or b'"error"' in block:
+            m = _OPENAI_USAGE.search(block) or _ERROR_KEY.search(block)
+            if m is not None:  # look only from the event holding the match; earlier ones pass as they are
+                cut = block.rfind(b"\n\n", 0, m.start())
+                start = cut + 2 if cut >= 0 else 0
+                block = block[:start] + self._inspect(block[start:])
         if self.assembler is not None:
             self._capture(block)
         return block
