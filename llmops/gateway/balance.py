@@ -61,6 +61,9 @@ class Health:
 
     def pick(self, route: Route, exclude: set[str]) -> Deployment | None:
         """The next deployment by the route's strategy, preferring ones this request has not tried."""
+        deps = route.deployments
+        if len(deps) == 1 and not exclude and not self.cooled:  # the common case, decided at once
+            return deps[0]
         candidates = self.available(route)
         fresh = [d for d in candidates if d.key not in exclude]
         pool = fresh or candidates

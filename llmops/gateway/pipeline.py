@@ -12,7 +12,6 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -44,7 +43,7 @@ from llmops.gateway.translate import (
     usage_from_openai,
 )
 from llmops.gateway.upstream import Upstream, UpstreamFailure, UpstreamRefusal
-from llmops.gateway.usage import UsageLog, default_path, read_spend
+from llmops.gateway.usage import UsageLog, default_path, read_spend, utc_now_ms
 
 JSON = b"application/json"
 SSE_HEADERS = [
@@ -109,6 +108,10 @@ class Gateway:
         self.usage = UsageLog(path)
         self.guard: Stage = Stage()
         self.cache: Stage = Stage()
+        self.stages: list[Stage] = []
+        # Built once: each route's fallback chain, deployments by (route, name).
+        self._chains = {name: _chain(table, r) for name, r in table.routes.items()}
+        self._deps = {(d.route, d.name): d for r in table.routes.values() for d in r.deployments}
         self.draining = False
         # Request ids: a random per-process prefix and a counter (unique across replicas, which share
         # rate-limit windows keyed by it, without a urandom call per request as uuid4 makes).
@@ -119,9 +122,9 @@ class Gateway:
     def _request_id(self) -> str:
         return f"{self._id_prefix}{next(self._id_count):016x}"
 
-    @property
-    def stages(self) -> list[Stage]:
-        return [s for s in (self.guard, self.cache) if type(s) is not Stage]
+    def _set_slots(self, guard: Stage, cache: Stage) -> None:
+        self.guard, self.cache = guard, cache
+        self.stages = [s for s in (guard, cache) if type(s) is not Stage]  # the configured ones, in order
 
     async def start(self) -> None:
         await self.upstream.start()
@@ -132,8 +135,7 @@ class Gateway:
             await self.store.ping()  # type: ignore[attr-defined]
         self.usage.start()
         ctx = StageContext(self.section, self.table, self.store, self.metrics, self.upstream.env)
-        self.guard = load_slot("guard", ctx)
-        self.cache = load_slot("cache", ctx)
+        self._set_slots(load_slot("guard", ctx), load_slot("cache", ctx))
 
     async def close(self) -> None:
         """Release everything; one part failing (a vanished log folder) does not keep the rest open."""
@@ -256,7 +258,7 @@ class Gateway:
         return body
 
     async def _forward(self, call: Call, exch: Exchange) -> Outcome:
-        routes = _chain(self.table, call.route)
+        routes = self._chains[call.route.name]
         deadline = exch.t0 + call.route.timeouts.total_s
         last: UpstreamFailure | None = None
         for i, route in enumerate(routes):
@@ -716,7 +718,7 @@ class Gateway:
             if call is None:  # refused before routing (auth, bad input, unknown route): one line all the same
                 self.usage.add(
                     {
-                        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                        "time": utc_now_ms(),
                         "key": key.name if key else None,
                         "api": api,
                         "route": None,
@@ -751,7 +753,7 @@ class Gateway:
             if exch.held is not None and outcome.from_stage is None:
                 await self.limiter.settle(key, exch.held, u.input_tokens + u.output_tokens, outcome.cost_usd)
             record: dict[str, Any] = {
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "time": utc_now_ms(),
                 "request_id": call.request_id,
                 "key": call.key_name,
                 "api": call.api,
@@ -784,10 +786,7 @@ class Gateway:
     def _deployment(self, outcome: Outcome) -> Deployment | None:
         if outcome.route is None or outcome.deployment is None:
             return None
-        route = self.table.routes.get(outcome.route)
-        if route is None:
-            return None
-        return next((d for d in route.deployments if d.name == outcome.deployment), None)
+        return self._deps.get((outcome.route, outcome.deployment))
 
     # --- small endpoints ---------------------------------------------------------------------------
 

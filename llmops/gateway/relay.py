@@ -28,7 +28,7 @@ _ERROR_KEY = re.compile(rb'"error"\s*:')
 class Relay:
     finished = False
     count = True  # events counts every content event (else only whether there was one)
-    data_events = 0
+    blocks = 0  # reads relayed
     usage: Usage | None = None
     error: dict[str, Any] | None = None  # an error event the upstream sent mid-stream
     events = 0  # events with content forwarded: > 0 from the first token (TTFT); the output-token
@@ -42,8 +42,10 @@ class Relay:
 
     @property
     def output_estimate(self) -> int:
-        """Output tokens when the upstream reported none: one per content event."""
-        return self.events if self.count else self.data_events
+        """Output tokens when the upstream reported none: one per content event, or (when they were not
+        counted: an upstream that reports usage did not this time) one per read, as engines stream a
+        token per chunk."""
+        return self.events if self.count else self.blocks
 
     def end(self) -> bytes:
         """Anything to send after the upstream's end marker (translated streams close themselves)."""
@@ -62,16 +64,15 @@ class OpenAIPassthrough(Relay):
         super().__init__(assembler)
         self.strip_usage = strip_usage  # the gateway asked for usage; the client did not
         # Count every content event (the output-token estimate) only for an upstream not yet seen to
-        # report usage in streams; otherwise look just for the first one (TTFT) and count data events.
+        # report usage in streams; otherwise look just for the first one (TTFT).
         self.count = count
-        self.data_events = 0
 
     def process(self, block: bytes) -> bytes:
         if self.count:
             self.events += len(OPENAI_CONTENT.findall(block))
         elif not self.events and OPENAI_CONTENT.search(block) is not None:
             self.events = 1
-        self.data_events += block.count(b"data:")
+        self.blocks += 1
         if b"[DONE]" in block:
             self.finished = True
         if b'"usage"' in block or b'"error"' in block:

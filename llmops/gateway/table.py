@@ -45,11 +45,12 @@ class Deployment:
     output_per_1m: float = 0.0
     cached_input_per_1m: float | None = None
     origin: str = "url"  # url | profile:NAME | provider:NAME
+    # Identity in shared state and metrics: route + name (a deployment can serve two routes). Made once:
+    # the request path reads it several times per request.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        """Identity in shared state and metrics: route + name (a deployment can serve two routes)."""
-        return f"{self.route}/{self.name}"
+    def __post_init__(self) -> None:
+        self.key = f"{self.route}/{self.name}"
 
     def url_for(self, path: str) -> str:
         """The upstream URL for an OpenAI path ('/chat/completions') or Anthropic's '/messages'."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,19 @@ from llmops.gateway import jsonc
 
 FLUSH_EVERY_S = 1.0
 FLUSH_LINES = 512
+
+
+_second: list = [-1, ""]  # the last whole second formatted, and its text
+
+
+def utc_now_ms() -> str:
+    """Now as ISO 8601 UTC with milliseconds ('2025-01-31T12:00:00.123+00:00'), the usage log's `time`;
+    the date and time of day are formatted once per second."""
+    now = time.time()
+    sec = int(now)
+    if sec != _second[0]:
+        _second[0], _second[1] = sec, datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{int((now - sec) * 1000):03d}+00:00"
 
 
 def default_path() -> Path:
