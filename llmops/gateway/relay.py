@@ -21,8 +21,22 @@ from llmops.gateway.translate import (
     usage_from_openai,
 )
 
+# Substring tests on the per-chunk path are `block.find(x) >= 0`, not `x in block`: for bytes, `in` first
+# tries its argument as an integer, which raises and formats a TypeError inside CPython before the search
+# (about 1,700 instructions per test; a quarter of the gateway's per-chunk instructions, callgrind).
 _OPENAI_USAGE = re.compile(rb'"usage"\s*:\s*\{')
 _ERROR_KEY = re.compile(rb'"error"\s*:')
+
+
+def _key_at(block: bytes, key: bytes, pattern: re.Pattern[bytes]) -> int:
+    """Where `key` starts as the pattern has it (`"usage": {`, not `"usage": null`), or -1. A memchr-fast
+    find for the key, the regex only where it is: a block of many events is not scanned by the regex."""
+    i = block.find(key)
+    while i >= 0:
+        if pattern.match(block, i) is not None:
+            return i
+        i = block.find(key, i + len(key))
+    return -1
 
 
 class Relay:
@@ -73,12 +87,15 @@ class OpenAIPassthrough(Relay):
         elif not self.events and OPENAI_CONTENT.search(block) is not None:
             self.events = 1
         self.blocks += 1
-        if b"[DONE]" in block:
+        if block.find(b"[DONE]") >= 0:
             self.finished = True
-        if b'"usage"' in block or b'"error"' in block:
-            m = _OPENAI_USAGE.search(block) or _ERROR_KEY.search(block)
-            if m is not None:  # look only from the event holding the match; earlier ones pass as they are
-                cut = block.rfind(b"\n\n", 0, m.start())
+        if block.find(b'"usage"') >= 0 or block.find(b'"error"') >= 0:
+            at = _key_at(block, b'"usage"', _OPENAI_USAGE)
+            err = _key_at(block, b'"error"', _ERROR_KEY)
+            if err >= 0 and (at < 0 or err < at):
+                at = err
+            if at >= 0:  # look only from the event holding the key; earlier ones pass as they are
+                cut = block.rfind(b"\n\n", 0, at)
                 start = cut + 2 if cut >= 0 else 0
                 block = block[:start] + self._inspect(block[start:])
         if self.assembler is not None:
@@ -116,7 +133,11 @@ class AnthropicPassthrough(Relay):
 
     def process(self, block: bytes) -> bytes:
         self.events += block.count(ANTHROPIC_CONTENT)
-        if b"message_start" in block or b"message_delta" in block or b"error" in block:
+        if (
+            block.find(b"message_start") >= 0
+            or block.find(b"message_delta") >= 0
+            or block.find(b"error") >= 0
+        ):
             for name, data in events(block):
                 doc = loads(data)
                 if not isinstance(doc, dict):
@@ -130,7 +151,7 @@ class AnthropicPassthrough(Relay):
                         self.usage.output_tokens = int(u["output_tokens"])
                 elif kind == "error":
                     self.error = doc.get("error") or {}
-        if b"message_stop" in block:
+        if block.find(b"message_stop") >= 0:
             self.finished = True
         if self.assembler is not None:
             self._capture(block)

@@ -31,9 +31,12 @@ class Framer:
 
     def feed(self, data: bytes) -> bytes:
         """The complete events now available (maybe b''); a partial event waits for the next read."""
+        # find() rather than `in`: see llmops.gateway.relay (bytes `in` raises internally first)
+        if not self.pending and data.endswith(b"\n\n") and data.find(b"\r") < 0:
+            return data  # the usual read: whole events, nothing to cut or copy
         if self.pending:
             data = self.pending + data
-        if b"\r" in data:
+        if data.find(b"\r") >= 0:
             data = data.replace(b"\r\n", b"\n")
         end = data.rfind(b"\n\n")
         if end < 0:

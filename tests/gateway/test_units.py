@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -203,3 +204,42 @@ def test_cost_uses_the_providers_cached_price() -> None:
     assert (
         claude.api == "anthropic" and claude.url_for("/messages") == "https://api.anthropic.com/v1/messages"
     )
+
+
+def _chunk(delta: dict, usage: object = None, with_usage_key: bool = True) -> bytes:
+    doc: dict = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta}]}
+    if with_usage_key:
+        doc["usage"] = usage  # OpenAI sends "usage": null on every chunk once include_usage is set
+    return b"data: " + json.dumps(doc).encode() + b"\n\n"
+
+
+@pytest.mark.parametrize("strip", [True, False])
+def test_openai_passthrough_keeps_bytes_finds_usage_and_strips_only_what_it_added(strip: bool) -> None:
+    from llmops.gateway.relay import OpenAIPassthrough
+
+    usage_only = (
+        b'data: {"id":"c","object":"chat.completion.chunk","choices":[],'
+        b'"usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}}\n\n'
+    )
+    blocks = [
+        _chunk({"role": "assistant", "content": ""}),
+        _chunk({"content": "Hel"}) + _chunk({"content": 'lo "usage": {"x"'}),  # the text may say anything
+        _chunk({}, with_usage_key=False) + usage_only + b"data: [DONE]\n\n",
+    ]
+    for count in (True, False):
+        relay = OpenAIPassthrough(None, strip_usage=strip, count=count)
+        out = [relay.process(b) for b in blocks]
+        assert out[:2] == blocks[:2]  # passed through untouched, "usage": null chunks included
+        assert out[2] == (blocks[2].replace(usage_only, b"") if strip else blocks[2])
+        assert relay.finished and relay.error is None
+        assert relay.usage is not None and (relay.usage.input_tokens, relay.usage.output_tokens) == (7, 2)
+        assert relay.events == (2 if count else 1)  # content events counted, or only noticed
+
+
+def test_openai_passthrough_sees_an_error_event_mid_block() -> None:
+    from llmops.gateway.relay import OpenAIPassthrough
+
+    relay = OpenAIPassthrough(None, strip_usage=True, count=False)
+    block = _chunk({"content": "a"}) + b'data: {"error": {"message": "engine died"}}\n\n'
+    assert relay.process(block) == block
+    assert relay.error == {"message": "engine died"} and not relay.finished
