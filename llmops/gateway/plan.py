@@ -136,11 +136,12 @@ def describe(plan: GatewayPlan, probes: dict[str, dict] | None) -> dict[str, Any
         shared_state="redis" if sec.redis else "memory (one process)",
     )
     if sec.redis:  # a password in the URL stays out of the document
-        doc["settings"]["redis"]["value"] = _mask(sec.redis)
+        doc["settings"]["redis"]["value"] = mask_url(sec.redis)
     return doc
 
 
-def _mask(url: str) -> str:
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by *** (redis://user:***@host:6379/0), fit for output and errors."""
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(url)

@@ -243,3 +243,11 @@ def test_openai_passthrough_sees_an_error_event_mid_block() -> None:
     block = _chunk({"content": "a"}) + b'data: {"error": {"message": "engine died"}}\n\n'
     assert relay.process(block) == block
     assert relay.error == {"message": "engine died"} and not relay.finished
+
+
+def test_mask_url_hides_only_the_password() -> None:
+    from llmops.gateway.plan import mask_url
+
+    assert mask_url("redis://app:s3cret@cache:6380/2") == "redis://app:***@cache:6380/2"
+    assert mask_url("rediss://:s3cret@cache/0") == "rediss://:***@cache/0"
+    assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

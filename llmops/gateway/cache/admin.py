@@ -85,9 +85,9 @@ def run(plan: GatewayPlan, op: str, route: str | None = None, url: str | None = 
     _configured(plan)
     route = _route(plan, route)
     if plan.section.redis:
-        from llmops.gateway.plan import _mask
+        from llmops.gateway.plan import mask_url
 
-        where = _mask(plan.section.redis)
+        where = mask_url(plan.section.redis)
         try:
             doc = asyncio.run(_redis(plan, op, route))
         except OSError as exc:
