@@ -12,10 +12,12 @@ Prints, in order:
   4. through the real gateway (uvicorn in this process, pinned to CPU 0; the load generator in another
      process on CPU 1; a local upstream that answers at once): the time the gateway spends on a request
      (from `Gateway.handle` in to the reply out) for an exact hit at concurrency 64, and for a
-     semantic miss and a semantic hit at concurrency 1 and 8 — with the cache stage's own share.
+     semantic miss and a semantic hit at concurrency 1 and 8 — with the cache stage's own share;
+  5. the resident memory of `llmops gateway` with a semantic route: idle, after stored misses, and
+     after long conversations arriving eight at a time (the largest activations).
 
 Goals: exact hit <= 1 ms p50 at c=64; a semantic miss adds <= 10 ms p50; a semantic hit < 15 ms p50;
-no wrong hit at the default threshold. The machine is small and shared: the load average is printed.
+no wrong hit at the default threshold; the gateway under 200 MB resident (issue 12) with the semantic layer. The machine is small and shared: the load average is printed.
 """
 
 from __future__ import annotations
@@ -360,6 +362,78 @@ def through_gateway(tmp: Path, quick: bool) -> None:
         proc.kill()
 
 
+# --- 5. memory --------------------------------------------------------------------------------------
+
+
+def memory(tmp: Path, quick: bool) -> None:
+    """`llmops gateway` as users run it, with a semantic route: resident memory idle and under load."""
+    import concurrent.futures
+
+    import httpx
+    import yaml
+
+    from llmops.bench.fake_server import spawn
+
+    def rss_mb(pid: int) -> float:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    print("\n5. memory: `llmops gateway` (one process) with the exact and semantic layers on a route")
+    proc, base = spawn(0, 0, tokens=8)
+    port = _free_port()
+    cfg = tmp / "memory.yaml"
+    route = {"name": "sem", "deployments": [{"url": base + "/v1", "model": "m"}],
+             "cache": {"exact": True, "semantic": {"threshold": 0.95}}}  # fmt: skip
+    cfg.write_text(yaml.safe_dump({"gateway": {"routes": [route], "usage_log": str(tmp / "memory.jsonl")}}))
+    argv = [sys.executable, "-m", "llmops", "--config", str(cfg), "gateway", "--port", str(port), "--json"]
+    gw = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    try:
+        assert gw.stdout is not None
+        while '"url"' not in gw.stdout.readline():
+            pass
+        with httpx.Client(timeout=120) as c:
+            c.post(
+                url, json={"model": "sem", "temperature": 0, "messages": [{"role": "user", "content": "hi"}]}
+            )
+            time.sleep(1)
+            print(f"  idle, model loaded: {rss_mb(gw.pid):.1f} MB")
+            n = 100 if quick else 300
+            for i in range(n):
+                text = f"What is the capital of country number {i}? " * (1 + i % 5)
+                c.post(
+                    url,
+                    json={"model": "sem", "temperature": 0, "messages": [{"role": "user", "content": text}]},
+                )
+            print(f"  after {n} semantic misses (entries stored): {rss_mb(gw.pid):.1f} MB")
+
+        def conversation(i: int) -> int:
+            turns = [{"role": "user" if j % 2 == 0 else "assistant",
+                      "content": f"Turn {j} of conversation {i}: tell me more about Roman roads and trade. " * 3}
+                     for j in range(7)]  # fmt: skip
+            body = {"model": "sem", "temperature": 0, "max_tokens": 8, "messages": turns}
+            return httpx.post(url, json=body, timeout=120).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(conversation, range(80 if quick else 240)))
+        print(f"  after {len(codes)} long conversations (~250 tokens) at concurrency 8: {rss_mb(gw.pid):.1f} MB"
+              f" (statuses {sorted(set(codes))})")  # fmt: skip
+        hwm = next(
+            ln for ln in Path(f"/proc/{gw.pid}/status").read_text().splitlines() if ln.startswith("VmHWM")
+        )
+        print(
+            f"  peak while the model was being loaded ({hwm.split()[0]}): {int(hwm.split()[1]) / 1024:.1f} MB"
+        )
+    finally:
+        gw.terminate()
+        gw.wait(15)
+        proc.kill()
+
+
 def _free_port() -> int:
     import socket
 
@@ -403,6 +477,7 @@ def main() -> None:
             redis_proc.wait(5)
     with tempfile.TemporaryDirectory() as tmp:
         through_gateway(Path(tmp), args.quick)
+        memory(Path(tmp), args.quick)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 

@@ -93,6 +93,8 @@ def serve(
         log_level="warning",
         timeout_graceful_shutdown=DRAIN_S,
         backlog=4096,
+        ws="none",  # no websocket endpoints: skip importing a websocket implementation
+        interface="asgi3",
     )
     server = uvicorn.Server(config)
     _after_startup(server, on_ready, f"http://{host}:{port}")

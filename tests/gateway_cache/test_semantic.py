@@ -101,6 +101,27 @@ def test_the_onnx_model_matches_the_sentence_transformers_reference(embedder: Em
     assert (ours * ref).sum(axis=1).min() > 0.998  # int8 weights: the same vectors to 3 decimals
 
 
+def test_the_int8_embedding_table_gives_the_same_hidden_states_as_the_model_as_shipped(
+    embedder: Embedder,
+) -> None:
+    import onnxruntime as ort
+
+    from llmops.gateway.cache.embed import model_files, session_options
+    from llmops.gateway.cache.slim import TABLE, int8_embedding_table
+
+    model_path, _ = model_files()
+    shipped = model_path.read_bytes()
+    slim = int8_embedding_table(shipped)
+    assert slim is not None and slim != shipped and TABLE.encode() + b"_q" in slim
+    assert int8_embedding_table(shipped[:5000]) is None and int8_embedding_table(b"not a model") is None
+    options = session_options(ort)  # as the embedder's: the rewrite is the only difference
+    as_shipped = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    ids = np.array([[101, 2054, 2003, 1996, 3007, 1997, 2605, 1029, 102, 0]], dtype=np.int64)
+    feed = {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64), "token_type_ids": 0 * ids}
+    ours = embedder._session.run(None, feed)[0]  # the embedder loaded the rewritten model
+    assert np.array_equal(ours, as_shipped.run(None, feed)[0])
+
+
 def test_long_conversations_keep_their_newest_turn(embedder: Embedder) -> None:
     history = "Tell me about the history of the Roman Empire in great detail. " * 40
     a, b = embedder.embed_sync(
