@@ -3,7 +3,8 @@
 Short options are decided here, once, and mean one thing in every command:
 `-n --node`, `-m --model` (the model name sent to an endpoint), `-e --engine`, `-o --output`,
 `-p --provider`, `-t --target`, `-q --quantization`, `-v --verbose`, `-h --help`; `-c` is only the root
-`--config`. A command adds no other one-letter option without adding it to this list.
+`--config`. Used by one command only: `-b --bits` and `-g --group-size` (quantize), `-r --request-rate`
+(bench). A command adds no other one-letter option without adding it to this list.
 """
 
 from __future__ import annotations

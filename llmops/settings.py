@@ -88,13 +88,23 @@ def field_parser(model: Any, name: str) -> Callable[[str], Any] | None:
     field = fields.get(name)
     if field is None:
         return None
-    from pydantic import TypeAdapter
+    from pydantic import TypeAdapter, ValidationError
 
     adapter = TypeAdapter(field.annotation)
     text = str(field.annotation)
     if "dict" in text or "list" in text:
         return adapter.validate_json
-    return adapter.validate_python
+
+    def parse(raw: str) -> Any:
+        try:
+            return adapter.validate_python(raw)
+        except ValidationError as first:
+            try:  # a number where only numbers are allowed, e.g. Literal[4, 8] from "8"
+                return adapter.validate_json(raw)
+            except ValidationError:
+                raise first from None
+
+    return parse
 
 
 def jsonable(value: Any) -> Any:

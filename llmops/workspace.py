@@ -68,6 +68,9 @@ class QuantizeSection(StrictModel):
     output: str | None = None
     eval: bool | None = Field(default=None, description="measure perplexity before and after")
     eval_file: str | None = Field(default=None, description="held-out text for the perplexity")
+    profile: bool | None = Field(
+        default=None, description="write a model profile for the output (default true)"
+    )
 
 
 class TrtSection(StrictModel):

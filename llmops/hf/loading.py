@@ -13,6 +13,22 @@ from typing import Any
 from llmops.errors import UsageError, require_module
 
 
+def quiet_libraries(verbose: bool) -> None:
+    """Keep stdout for llmops' own result: library progress bars and info logs only with -v."""
+    if verbose:
+        return
+    import os
+
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def load_tokenizer(
     where: Path | str,
     *,
