@@ -233,33 +233,13 @@ class _HfTokenizer:
 
 
 def load_tokenizer(source: Any) -> Tokenizer | None:
-    tok = _load_hf_tokenizer(source)
-    return _HfTokenizer(tok) if tok is not None else None
+    """The model's tokenizer (llmops.hf, local files only), or None: a tokenizer is a nicety here, and
+    without one counts come from the server's usage or the streamed chunks."""
+    from llmops.errors import LlmopsError
+    from llmops.hf.loading import quiet_libraries, tokenizer_for
 
-
-def _load_hf_tokenizer(source: Any) -> Any:
-    """The model's tokenizer from local files only (never the network); None when there is none to load.
-
-    `source` is a ModelSource: a tokenizer name or dir, a checkpoint dir, a cached HF id, or a GGUF file.
-    """
+    quiet_libraries(verbose=False)  # its advice about tokenizer options is noise in a benchmark report
     try:
-        from transformers import AutoTokenizer
-        from transformers.utils import logging as hf_logging
-    except ImportError:
+        return _HfTokenizer(tokenizer_for(source))
+    except (LlmopsError, OSError, ValueError, KeyError, ImportError):
         return None
-    hf_logging.set_verbosity_error()  # its advice about tokenizer options is noise in a benchmark report
-    try:
-        if source.tokenizer:
-            return AutoTokenizer.from_pretrained(source.tokenizer, local_files_only=True)
-        if source.path:
-            return AutoTokenizer.from_pretrained(source.path, local_files_only=True)
-        if source.hf:
-            return AutoTokenizer.from_pretrained(source.hf, revision=source.revision, local_files_only=True)
-        if source.gguf:
-            from llmops.profiles.checkpoint import resolve_gguf_path
-
-            gguf = resolve_gguf_path(source)
-            return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
-    except Exception:  # a tokenizer is a nicety: any failure falls back to server usage / chunk counts
-        return None
-    return None
