@@ -26,7 +26,6 @@ class _Conn(asyncio.Protocol):
         "buf",
         "closed",
         "fut",
-        "keep",
         "mode",
         "rec",
         "remaining",

@@ -91,8 +91,9 @@ def bench(
 ) -> None:
     """Benchmark streaming latency and throughput; exit 1 when an SLO or the baseline comparison breaks.
 
-    Without --target, the model profile is served first (on --node) and stopped after. Every gate
-    (--slo, --baseline) and output (-o, --html) is checked before the first request.
+    Without --target, the model profile is served first (on --node) and stopped after.
+
+    Every gate (--slo, --baseline) and output (-o, --html) is checked before the first request.
 
     Example: llmops bench --target http://127.0.0.1:8000/v1 --num-prompts 200 --max-concurrency 16 --slo ttft_p99_ms=500
     """

@@ -66,8 +66,7 @@ def quantize(
 ) -> None:
     """Quantize a model to 4 or 8 bits and report size and perplexity before and after.
 
-    The output folder appears only whole; a model profile for it is written to your profiles (never over
-    one llmops did not write, never shadowing another name) and the report says where.
+    The output appears whole or not at all; its model profile never shadows or overwrites another one.
 
     Example: llmops quantize smollm2 --bits 4 --method gptq -o smollm2-w4a16
     """

@@ -105,7 +105,7 @@ def build(
     from llmops.ui import RichProgress
 
     sigterm_unwinds()
-    result = run_build(req, progress=None if st.json else RichProgress())
+    result = run_build(req, progress=None if st.json else RichProgress(), verbose=st.verbose)
     if st.json:
         print_json(result.document())
     else:

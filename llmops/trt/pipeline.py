@@ -95,7 +95,9 @@ class _Work:
         )
 
 
-def run_build(req: BuildRequest, progress: ProgressReporter | None = None) -> BuildResult:
+def run_build(
+    req: BuildRequest, progress: ProgressReporter | None = None, *, verbose: bool = False
+) -> BuildResult:
     """Run every step the machine allows; result.error holds what stopped it (raise it after rendering).
 
     Everything is written to a staged sibling folder that replaces `req.output` only at the end. A failed,
@@ -104,9 +106,11 @@ def run_build(req: BuildRequest, progress: ProgressReporter | None = None) -> Bu
     the parity report are not wasted.
     """
     from llmops.hf.checkpoint import materialize_checkpoint
+    from llmops.hf.loading import quiet_libraries
     from llmops.output import check_output_dir, staged_dir
 
     check_output_dir(req.output, force=req.force)  # before any work, even a GGUF conversion
+    quiet_libraries(verbose)  # transformers' progress bars and advice only with -v
     progress = progress or NullProgress()
     if req.checkpoint is None:
         req.checkpoint = materialize_checkpoint(req.source, progress=progress)
@@ -202,9 +206,7 @@ def _engine_steps(
             return _qdq(req, work, onnx_path, tokenizer, progress), None
         return onnx_path, None
     if version is None or major is None:
-        raise eng.MissingExtra(
-            "tensorrt", "tensorrt", purpose="building a TensorRT engine (with an NVIDIA GPU)"
-        )
+        version, major = eng.require_tensorrt()  # exit 3 naming the extra
     gpu = eng.require_gpu()
     rec: BuildRecipe = recipe(req.precision, major)
     if rec.needs_qdq and not has_qdq(onnx_path):
