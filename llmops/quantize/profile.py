@@ -1,11 +1,11 @@
 """The model profile `quantize` writes for its output, so `llmops serve NAME` finds it.
 
-Rules (issue 11): the profile never shadows a name that already resolves (a shipped or project profile, or
-an alias: its aliases would stop resolving), never overwrites a profile llmops did not write, and the user
-is told where it went. The name is the output folder's; when that is taken, the scheme is appended
-(`llama-3.1-8b` -> `llama-3.1-8b-w4a16-g128`). An earlier profile llmops wrote for the same output, or one
-whose folder is gone, is replaced. `--no-profile` writes none.
-"""
+Rules (issue 11; `llmops.profiles.ownership` says who owns a name and a file): the profile never shadows
+a name that already resolves (a shipped or project profile, or an alias: its aliases would stop
+resolving), never overwrites a profile llmops did not write, and the user is told where it went. The name
+is the output folder's; when that is taken, the scheme is appended (`llama-3.1-8b` ->
+`llama-3.1-8b-w4a16-g128`). An earlier profile llmops wrote for the same output, or one whose folder is
+gone, is replaced. `--no-profile` writes none."""
 
 from __future__ import annotations
 
@@ -16,12 +16,11 @@ from typing import Any
 
 import yaml
 
-from llmops.errors import NotFoundError, UsageError
+from llmops.errors import UsageError
 from llmops.paths import user_config_dir
+from llmops.profiles.ownership import WRITTEN_BY, name_resolves, written_by_llmops
 from llmops.profiles.schema import ModelProfile, ModelSource, ServingSettings
 
-HEADER = "# written by llmops"
-OLD_HEADER = "# written by `llmops quantize`"  # profiles written before this header was shared
 MAX_TRIES = 20
 
 
@@ -41,16 +40,6 @@ def profiles_dir() -> Path:
 def folder_name(output: Path) -> str:
     safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in output.name).strip("-._")
     return safe or "quantized"
-
-
-def written_by_llmops(path: Path) -> bool:
-    """Whether a profile file carries llmops's header line (only such files are ever replaced)."""
-    try:
-        with path.open(encoding="utf-8") as fh:
-            first = fh.readline()
-    except (OSError, UnicodeDecodeError):
-        return False
-    return first.startswith((HEADER, OLD_HEADER))
 
 
 def _source_path(path: Path) -> Path | None:
@@ -74,11 +63,8 @@ def _free(catalog: Any, name: str, output: Path) -> bool:
     path = profiles_dir() / f"{name}.yaml"
     if path.exists() and not _replaceable(path, output):
         return False
-    try:
-        found = catalog.get("model", name)
-    except NotFoundError:
-        return True
-    return found.source.resolve() == path.resolve()
+    found = name_resolves(catalog, "model", name)
+    return found is None or found.source.resolve() == path.resolve()
 
 
 def choose_profile(catalog: Any, output: Path, scheme_slug: str) -> ProfileTarget:
@@ -139,6 +125,6 @@ def write_profile(target: ProfileTarget, profile: ModelProfile, output: Path) ->
     target.path.parent.mkdir(parents=True, exist_ok=True)
     data = profile.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     data = {"kind": "model", **data}
-    header = f"{HEADER} (quantize) for {output}; delete it when that folder is gone\n"
+    header = f"{WRITTEN_BY} (quantize) for {output}; delete it when that folder is gone\n"
     write_output_file(target.path, header + yaml.safe_dump(data, sort_keys=False), force=True)
     return target.path

@@ -14,14 +14,8 @@ from typer.testing import CliRunner
 
 from llmops.cli import app
 from llmops.profiles.loader import Catalog
-from llmops.quantize.profile import (
-    HEADER,
-    choose_profile,
-    output_profile,
-    profiles_dir,
-    write_profile,
-    written_by_llmops,
-)
+from llmops.profiles.ownership import WRITTEN_BY, written_by_llmops
+from llmops.quantize.profile import choose_profile, output_profile, profiles_dir, write_profile
 
 
 def smollm2():
@@ -68,7 +62,7 @@ def test_its_own_profile_is_replaced_for_the_same_or_a_vanished_folder(tmp_path:
     out = tmp_path / "run" / "gptq"
     out.mkdir(parents=True)
     first = write_for(out)
-    assert first.name == "gptq.yaml" and first.read_text().startswith(HEADER)
+    assert first.name == "gptq.yaml" and first.read_text().startswith(WRITTEN_BY)
     assert write_for(out) == first  # a re-run (--force) replaces its own profile
     other = tmp_path / "other" / "gptq"
     other.mkdir(parents=True)
