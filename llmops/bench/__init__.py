@@ -6,9 +6,11 @@ Nothing heavy is imported here.
 
 from llmops.bench.api import bench, check_outputs, write_outputs
 from llmops.bench.config import BenchFlags, BenchSettings, resolve
+from llmops.bench.metrics import LATENCIES
 from llmops.bench.result import BenchConfig, BenchResult
 
 __all__ = [
+    "LATENCIES",
     "BenchConfig",
     "BenchFlags",
     "BenchResult",

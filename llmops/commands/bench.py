@@ -173,7 +173,7 @@ def _header(c) -> None:
 
 def print_report(result, config) -> None:
     """The human view: what ran, the figures, the latency table, and the gates."""
-    from llmops.bench.metrics import LATENCIES
+    from llmops.bench import LATENCIES
     from llmops.ui import out, table
 
     _header(config)

@@ -128,7 +128,7 @@ def _render_plan(doc: dict, resolved) -> None:
 
 
 def _render_result(result) -> None:
-    from llmops.trt.parity import TOLERANCES, ParityReport
+    from llmops.trt import TOLERANCES, ParityReport
     from llmops.ui import err, out
 
     for exp in result.onnx:

@@ -5,7 +5,16 @@ Each step is its own module (export, parity, engine, triton); `pipeline` chains 
 the functions that need them, so importing this package is cheap.
 """
 
+from llmops.trt.parity import TOLERANCES, ParityReport
 from llmops.trt.pipeline import BuildRequest, BuildResult, describe_plan, run_build
 from llmops.trt.request import resolve_request
 
-__all__ = ["BuildRequest", "BuildResult", "describe_plan", "resolve_request", "run_build"]
+__all__ = [
+    "TOLERANCES",
+    "BuildRequest",
+    "BuildResult",
+    "ParityReport",
+    "describe_plan",
+    "resolve_request",
+    "run_build",
+]
