@@ -124,6 +124,7 @@ def make_plan(
                 f"{spec.label} has no group size (it was set by {group_origin})",
                 hint="leave --group-size out, or use --method gptq",
             )
+        del r.resolved["group_size"]  # not a setting of this method
     else:
         r.set("group_size", choose_group_size(in_features, group), group_origin)
     if spec.calibrated:
