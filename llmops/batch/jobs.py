@@ -431,13 +431,6 @@ def inspect(store: JobStore, job_id: str) -> tuple[Job, LlmopsError | None, int 
         lock.release()
 
 
-def refresh(store: JobStore, job_id: str) -> Job:
-    job, problem, _ = inspect(store, job_id)
-    if problem is not None:
-        raise problem
-    return job
-
-
 def _refresh_owned(ctx: JobContext) -> Job:
     """As the owner: ask the backend where the job stands; once ended, finish it."""
     get_backend(ctx.job.backend).refresh(ctx)

@@ -15,6 +15,7 @@ The HTTP client is aiohttp: its pool keeps up with hundreds of requests a second
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 import signal
@@ -23,6 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from llmops.batch.convert import error_line
 from llmops.batch.cost import estimate_tokens
@@ -67,7 +69,6 @@ class Breaker:
         self.wait_s, self.interval_s, self.probe = wait_s, interval_s, probe
         self.state: Literal["closed", "open", "gave_up"] = "closed"
         self.reason = ""
-        self.trips = 0
         self._event = asyncio.Event()
         self._event.set()
         self._task: asyncio.Task | None = None
@@ -76,7 +77,6 @@ class Breaker:
         if self.state != "closed":
             return
         self.state, self.reason = "open", reason
-        self.trips += 1
         self._event.clear()
         self._task = asyncio.create_task(self._probe_until(time.monotonic() + self.wait_s))
 
@@ -145,11 +145,9 @@ class Runner:
             queue.put_nowait(item)
         bare, userinfo = split_credentials(self.cfg.base_url)
         self._base = bare or ""
-        auth = None
-        if userinfo:
-            user, _, password = userinfo.partition(":")
-            auth = aiohttp.BasicAuth(user, password)
         headers = {"Authorization": f"Bearer {self.cfg.api_key}"} if self.cfg.api_key else {}
+        if userinfo:
+            headers["Authorization"] = basic_auth(userinfo)
         connector = aiohttp.TCPConnector(limit=self.cfg.concurrency)
         self._start = time.monotonic()
         self._remaining = len(requests)
@@ -159,7 +157,7 @@ class Runner:
         loop = asyncio.get_running_loop()
         handled = self._catch_signals(loop)
         try:
-            async with aiohttp.ClientSession(connector=connector, headers=headers, auth=auth) as session:
+            async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
                 self.breaker = Breaker(
                     self.cfg.endpoint_wait_s, self.cfg.probe_interval_s, lambda: self._probe(session)
                 )
@@ -316,6 +314,13 @@ class Runner:
             custom_id=request.custom_id,
             response=ResponsePart(status_code=status, request_id=request_id, body=_body_of(payload)),
         )
+
+
+def basic_auth(userinfo: str) -> str:
+    """The Authorization header for a URL's `user:pass` (percent-encoding undone)."""
+    user, _, password = userinfo.partition(":")
+    raw = f"{unquote(user)}:{unquote(password)}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
 
 
 async def _first_error(tasks: list[asyncio.Task]) -> None:

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,12 +43,28 @@ def new_job_id() -> str:
     return "batch_" + uuid.uuid4().hex[:16]
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, schema: str | None = None) -> sqlite3.Connection:
     """A connection in WAL mode with synchronous=FULL: a commit is on disk when it returns."""
     db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
+    _when_unlocked(lambda: db.execute("PRAGMA journal_mode=WAL"))
     db.execute("PRAGMA synchronous=FULL")
+    if schema:
+        _when_unlocked(lambda: db.executescript(schema))
     return db
+
+
+def _when_unlocked(step: Callable[[], object], patience_s: float = 30.0) -> None:
+    """Switching a new database to WAL (or creating its tables) fails at once, without the busy timeout,
+    when another process does the same at that moment (two submits at once): try again for a while."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @contextmanager
@@ -71,8 +87,7 @@ class JobStore:
         self.root = root or batch_dir()
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "jobs.sqlite"
-        self._db = connect(self.path)
-        self._db.executescript(SCHEMA)
+        self._db = connect(self.path, SCHEMA)
 
     def close(self) -> None:
         self._db.close()
