@@ -104,3 +104,35 @@ def test_results_o_force_replaces_and_keeps_one_line_per_request(tmp_path: Path,
     assert out.read_text() == "old\n"
     assert invoke("batch", "results", job_id, "-o", str(out), "--force").exit_code == 0
     assert [ln["custom_id"] for ln in bt.read_results(out.read_text())] == ["r0", "r1"]
+
+
+def test_remote_job_without_wait_writes_o_when_it_ends(tmp_path: Path, bt, fake_openai) -> None:
+    fake = fake_openai()
+    env = {"OPENAI_API_KEY": bt.OPENAI_KEY}
+    path = bt.write_lines(tmp_path / "in.jsonl", [bt.chat_line(f"q{i}", f"hi {i}") for i in range(2)])
+    out = tmp_path / "out.jsonl"
+    sub = CliRunner().invoke(
+        app,
+        [
+            "batch",
+            "submit",
+            str(path),
+            "-p",
+            "openai",
+            "--base-url",
+            fake.url + "/v1",
+            "-o",
+            str(out),
+            "--json",
+        ],
+        env=env,
+    )
+    assert sub.exit_code == 0, sub.output
+    job_id = json.loads(sub.stdout)["id"]
+    assert not out.exists()
+    for _ in range(5):  # validating -> in_progress -> finalizing -> completed
+        state = json.loads(CliRunner().invoke(app, ["batch", "status", job_id, "--json"], env=env).stdout)
+        if state["state"] == "completed":
+            break
+    assert state["state"] == "completed"
+    assert [ln["custom_id"] for ln in bt.read_results(out.read_text())] == ["q0", "q1"]
