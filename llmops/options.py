@@ -8,10 +8,16 @@ Short options are decided here, once, and mean one thing in every command:
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _names(kind: str, incomplete: str) -> list[str]:
@@ -54,22 +60,6 @@ NodeOpt = Annotated[
         autocompletion=complete_node,
     ),
 ]
-TpOpt = Annotated[
-    int | None, typer.Option("--tp", min=1, help="Tensor-parallel size (GPUs per model replica).")
-]
-PpOpt = Annotated[int | None, typer.Option("--pp", min=1, help="Pipeline-parallel size.")]
-MaxModelLenOpt = Annotated[
-    int | None, typer.Option("--max-model-len", min=1, help="Longest sequence (prompt + output) in tokens.")
-]
-GpuMemUtilOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--gpu-memory-utilization",
-        min=0.01,
-        max=1.0,
-        help="Fraction of each GPU's memory the engine may use.",
-    ),
-]
 ProviderOpt = Annotated[
     str | None,
     typer.Option(
@@ -105,7 +95,79 @@ ModelNameOpt = Annotated[
         help="Model name sent in requests (default: the profile's served name, else the target's first model).",
     ),
 ]
-EngineOpt = Annotated[
-    str | None,
-    typer.Option("--engine", "-e", help="Engine: vllm, llamacpp, sglang, trtllm (default: the profile's)."),
-]
+# --- serving settings: flags built from the one table in llmops/profiles/serving.py ----------------
+
+
+def _setting_option(spec: Any) -> Any:
+    """The Annotated type of one setting's flag: its name, short form, choices, bounds and help."""
+    from llmops.settings import env_var
+
+    help_text = f"{spec.help} (env {env_var('serve', spec.name)})"
+    if spec.type is bool:
+        negative = "--no-" + spec.flag.removeprefix("--")
+        return Annotated[
+            bool | None, typer.Option(f"{spec.flag}/{negative}", help=help_text, show_default=False)
+        ]
+    names = [spec.flag, *([spec.short] if spec.short else [])]
+    if spec.choices:
+        choice = Enum(spec.name.title().replace("_", ""), {v: v for v in spec.choices}, type=str)  # type: ignore[misc]
+        return Annotated[choice | None, typer.Option(*names, help=help_text, show_default=False)]
+    bounds = {"min": spec.ge, "max": spec.le}
+    kind = spec.type if spec.type in (int, float, str) else str
+    return Annotated[
+        kind | None,
+        typer.Option(
+            *names, help=help_text, show_default=False, **{k: v for k, v in bounds.items() if v is not None}
+        ),
+    ]
+
+
+def setting_flags(command: str, *, after: str) -> Callable[[F], F]:
+    """Give a command the serving-setting flags the table offers it, placed after parameter `after`.
+
+    The command takes them as one keyword argument, `settings`: {setting name: value, None when not given}.
+    """
+    from llmops.profiles.serving import flags_for
+
+    specs = flags_for(command)
+
+    def decorate(func: F) -> F:
+        signature = inspect.signature(func, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != "settings"]
+        cut = next(i for i, p in enumerate(own) if p.name == after) + 1
+        added = [
+            inspect.Parameter(
+                spec.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_setting_option(spec)
+            )
+            for spec in specs
+        ]
+        params = [*own[:cut], *added, *own[cut:]]
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.name != "ctx" else p for p in params]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {}
+            for spec in specs:
+                value = kwargs.pop(spec.name, None)
+                values[spec.name] = value.value if isinstance(value, Enum) else value
+            return func(*args, settings=values, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _table_option(name: str) -> Any:
+    from llmops.profiles.serving import BY_NAME
+
+    return _setting_option(BY_NAME[name])
+
+
+# Single serving flags for commands that take one or two of them by hand (serve and plan take them all
+# through `setting_flags`).
+EngineOpt = _table_option("engine")
+TpOpt = _table_option("tensor_parallel_size")
+PpOpt = _table_option("pipeline_parallel_size")
+MaxModelLenOpt = _table_option("max_model_len")
+GpuMemUtilOpt = _table_option("gpu_memory_utilization")

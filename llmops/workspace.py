@@ -1,17 +1,20 @@
 """The workspace file, `llmops.yaml`: a repository's defaults so CI lines stay short.
 
-Each command group owns one section. Precedence everywhere: flags > workspace > profile > defaults.
+Each command group owns one section. Precedence everywhere: flags > environment (`LLMOPS_*`) > workspace >
+profile > defaults.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, ValidationError
 
 from llmops.errors import ProfileProblems
-from llmops.profiles.schema import StrictModel
+from llmops.gateway.config import GatewaySection
+from llmops.profiles.schema import StrictModel, settings_model
+from llmops.profiles.serving import SETTINGS
 from llmops.profiles.yamlsrc import load_yaml, problems_from_validation
 
 WORKSPACE_FILE = "llmops.yaml"
@@ -19,11 +22,13 @@ DEFAULT_MODEL = "smollm2"
 DEFAULT_NODE = "local-cpu"
 
 
-class ServeSection(StrictModel):
-    host: str | None = None
-    port: PositiveInt | None = None
-    engine: str | None = None
-    ready_timeout_s: PositiveInt | None = None
+# Every serving setting (llmops/profiles/serving.py) may be set here; None = not set.
+ServeSection = settings_model(
+    "ServeSection",
+    SETTINGS,
+    defaults=False,
+    doc="`serve:` in llmops.yaml: defaults for `serve` and `plan` (any serving setting).",
+)
 
 
 class BenchSection(StrictModel):
@@ -85,6 +90,51 @@ class TrtSection(StrictModel):
     max_seq: PositiveInt | None = None
 
 
+class TrySection(StrictModel):
+    """`llmops try`: where to send prompts and the sampling defaults for them (flags win)."""
+
+    target: str | None = Field(default=None, description="base URL to send to; else serve the model")
+    model: str | None = Field(default=None, description="model profile, provider model or route name")
+    provider: str | None = None
+    system: str | None = Field(default=None, description="system prompt")
+    preset: str | None = Field(default=None, description="exact | assistant | creative | explore")
+    temperature: Annotated[float, Field(ge=0)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_k: PositiveInt | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    repetition_penalty: PositiveFloat | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    max_tokens: PositiveInt | None = None
+    timeout: PositiveFloat | None = Field(default=None, description="seconds for a whole answer")
+
+
+class MonitorSection(StrictModel):
+    """Alert thresholds and scrape job names for `llmops monitor` (rules, dashboard, diagnose)."""
+
+    vllm_version: str | None = Field(default=None, description="vLLM version the rules target (names change)")
+    gateway_job: str | None = Field(default=None, description="Prometheus job of the gateway")
+    vllm_job: str | None = Field(default=None, description="Prometheus job of the vLLM servers")
+    llamacpp_job: str | None = Field(default=None, description="Prometheus job of llama-server")
+    rate_window: str | None = Field(default=None, description="window of the alerts' rates, e.g. 5m")
+    eval_interval: str | None = Field(default=None, description="how often Prometheus evaluates the groups")
+    slo_source: Literal["gateway", "vllm"] | None = Field(
+        default=None, description="whose histograms the bench.slos burn-rate alerts read"
+    )
+    error_rate: float | None = Field(default=None, gt=0, lt=1, description="5xx share that alerts")
+    latency_p95_s: PositiveFloat | None = None
+    cost_per_hour_usd: PositiveFloat | None = None
+    kv_cache_usage: float | None = Field(default=None, gt=0, le=1)
+    queue_waiting: PositiveInt | None = None
+    ttft_p99_s: PositiveFloat | None = Field(default=None, description="default: bench.slos ttft_p99_ms")
+    aborted_ratio: float | None = Field(default=None, gt=0, lt=1)
+    llamacpp_deferred: PositiveInt | None = None
+    alert_for: dict[str, str] = Field(
+        default_factory=dict, description="per-alert `for:` override, e.g. {HighLLMErrorRate: 10m}"
+    )
+
+
 class Workspace(StrictModel):
     """Schema of llmops.yaml."""
 
@@ -96,6 +146,9 @@ class Workspace(StrictModel):
     batch: BatchSection = Field(default_factory=BatchSection)
     quantize: QuantizeSection = Field(default_factory=QuantizeSection)
     trt: TrtSection = Field(default_factory=TrtSection)
+    try_: TrySection = Field(default_factory=TrySection, alias="try")
+    gateway: GatewaySection = Field(default_factory=GatewaySection)
+    monitor: MonitorSection = Field(default_factory=MonitorSection)
 
     source: Path | None = Field(default=None, exclude=True, description="the file this came from")
 
@@ -135,7 +188,7 @@ def load_workspace(config: Path | None = None, cwd: Path | None = None) -> Works
 STARTER = """\
 # llmops.yaml: this repository's defaults, so CI lines stay short
 # (`llmops bench`, `llmops quantize --bits 4`, `llmops batch submit prompts.jsonl`).
-# Precedence: command-line flags > this file > profiles > built-in defaults.
+# Precedence: command-line flags > LLMOPS_* environment variables > this file > profiles > defaults.
 # `llmops profiles list` shows the model, node and provider names you can use.
 
 model: {model}              # default model profile (name, alias, checkpoint dir or .gguf)
@@ -168,6 +221,11 @@ quantize:
 
 trt:
   precision: fp16
+
+try:                            # `llmops try "prompt"`
+  # target: http://127.0.0.1:4000/v1   # a gateway; unset = serve the model for the duration
+  # preset: assistant                  # exact | assistant | creative | explore
+  max_tokens: 256
 """
 
 

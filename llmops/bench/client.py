@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl as _ssl
+from collections.abc import Callable
 from time import perf_counter
 from urllib.parse import urlsplit
 
@@ -92,6 +93,7 @@ class _Conn(asyncio.Protocol):
             self._body(rec, data, now)
 
     def _headers(self, rec: Record, head: bytes) -> None:
+        rec.head = head
         lines = head.split(b"\r\n")
         rec.status = int(lines[0].split(b" ", 2)[1])
         chunked, length = False, None
@@ -174,10 +176,20 @@ class StreamingClient:
         self.idle: list[_Conn] = []
         self.opened = 0
 
-    async def request(self, raw: bytes, scanner: Scanner, keep_text: bool = False) -> Record:
+    async def request(
+        self,
+        raw: bytes,
+        scanner: Scanner,
+        keep_text: bool = False,
+        on_event: Callable[[bytes, float], None] | None = None,
+    ) -> Record:
+        """Send one request and wait for its whole response; `on_event` sees each event as it arrives.
+
+        Cancelling the awaiting task aborts the connection, which is how a server learns to stop generating.
+        """
         loop = asyncio.get_running_loop()
         for attempt in (0, 1):
-            rec = Record(content_payloads=[] if keep_text else None)
+            rec = Record(content_payloads=[] if keep_text else None, on_event=on_event)
             rec.t_send = perf_counter()
             conn = self.idle.pop() if self.idle else None
             reused = conn is not None

@@ -9,18 +9,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from llmops.bench.sse import SCANNERS, Scanner
 from llmops.bench.workload import Prompt
+from llmops.sampling.params import SAMPLING_FIELDS
 
 ANTHROPIC_VERSION = "2023-06-01"
-_OPENAI_SAMPLING = (
-    "temperature",
-    "top_p",
-    "top_k",
-    "frequency_penalty",
-    "presence_penalty",
-    "repetition_penalty",
-    "stop",
-    "seed",
-)
+_OPENAI_SAMPLING = SAMPLING_FIELDS  # one list of sampling fields, llmops.sampling's
 _ANTHROPIC_SAMPLING = ("temperature", "top_p", "top_k")
 
 

@@ -5,6 +5,12 @@ measured against ground truth (tests, `benchmarks/bench_client_overhead.py`). It
 pre-built bytes and absolute-time timers, so it stays far cheaper than the client it calibrates.
 
 Run it: python -m llmops.bench.fake_server --port 8123 --ttft-ms 50 --gap-ms 10 --tokens 64
+
+It also injects faults, for the gateway's tests (`--fault MODE`, or at run time `POST /fault` with
+`{"mode": MODE, "retry_after": S}`): status429 (with Retry-After), status500, stall (first token, then
+silence), no_done (stream ends without its final event), silent (never answers), garbage (200 with bytes
+that are not a stream), close_mid (connection closed mid-stream). A request with `"stream": false` gets one
+JSON body. `GET /stats` reports requests, streams cut by the client (`disconnects`) and the last bodies.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ import os
 import statistics
 import subprocess
 import sys
+from collections import deque
 from dataclasses import dataclass, field
+
+FAULTS = ("none", "status429", "status500", "stall", "no_done", "silent", "garbage", "close_mid")
 
 
 @dataclass
@@ -28,6 +37,8 @@ class Spec:
     die_after: int | None = None  # exit the process shortly after this many requests arrived
     stall_after: int | None = None  # requests after this many get no answer at all
     model: str = "fake-model"
+    fault: str = "none"  # one of FAULTS; settable at run time with POST /fault
+    retry_after: float = 1.0  # the Retry-After of status429
 
 
 @dataclass
@@ -37,6 +48,8 @@ class Stats:
     first_token_lateness: list[float] = field(default_factory=list)  # actual - scheduled first write (s)
     ttft_sum: float = 0.0
     ttft_count: int = 0
+    disconnects: int = 0  # streams whose client went away before the end
+    bodies: deque = field(default_factory=lambda: deque(maxlen=20))  # the last request bodies
 
 
 def _chunk(payload: bytes) -> bytes:
@@ -133,12 +146,16 @@ class _Conn(asyncio.Protocol):
         self.buf = b""
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.streaming = False  # a response is being written
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.streaming:
+            self.streaming = False
+            self.server.stats.disconnects += 1
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -192,10 +209,23 @@ class FakeServer:
                 data = {
                     "requests": self.stats.requests,
                     "median_first_token_lateness_ms": statistics.median(lat) * 1000 if lat else None,
+                    "running": self.stats.running,
+                    "disconnects": self.stats.disconnects,
+                    "fault": self.spec.fault,
+                    "bodies": list(self.stats.bodies),
                 }
                 t.write(_simple("200 OK", json.dumps(data).encode()))
             else:
                 t.write(_simple("200 OK", b"{}"))
+            return
+        if path == "/fault":
+            doc = json.loads(body or b"{}")
+            if doc.get("mode", "none") not in FAULTS:
+                t.write(_simple("400 Bad Request", b'{"error":{"message":"unknown fault"}}'))
+                return
+            self.spec.fault = doc.get("mode", "none")
+            self.spec.retry_after = float(doc.get("retry_after", self.spec.retry_after))
+            t.write(_simple("200 OK", json.dumps({"fault": self.spec.fault}).encode()))
             return
         endpoint = (
             "chat"
@@ -221,14 +251,32 @@ class FakeServer:
             )
             return
         req = json.loads(body)
+        if isinstance(req.get("max_tokens"), int) and req["max_tokens"] < 1:  # as the real APIs refuse it
+            msg = (
+                b'{"error":{"message":"max_tokens must be at least 1","type":"invalid_request_error",'
+                b'"param":"max_tokens","code":null}}'
+            )
+            t.write(_simple("400 Bad Request", msg))
+            return
         self.stats.requests += 1
+        self.stats.bodies.append(req)
         n = self.stats.requests
         spec = self.spec
         if spec.die_after is not None and n == spec.die_after:
             self.loop.call_later(spec.ttft_s + 3 * spec.gap_s, os._exit, 1)
-        if spec.stall_after is not None and n > spec.stall_after:
+        if (spec.stall_after is not None and n > spec.stall_after) or spec.fault == "silent":
+            return
+        if spec.fault in ("status429", "status500"):
+            self._fail(t, endpoint, spec.fault)
             return
         model = req.get("model") or spec.model
+        if not req.get("stream"):
+            conn.streaming = True
+            self.loop.call_later(spec.ttft_s, self._whole, conn, endpoint, model, req)
+            return
+        if spec.fault == "garbage":
+            t.write(_simple("200 OK", b"<html>this is not an event stream</html>\n\n", b"text/event-stream"))
+            return
         frames = self._frames(endpoint, model)
         tokens = spec.tokens or int(req.get("max_tokens") or 16)
         prompt = req.get("prompt") or json.dumps(req.get("messages", ""))
@@ -236,14 +284,84 @@ class FakeServer:
         usage = bool((req.get("stream_options") or {}).get("include_usage"))
         end = frames.end_bytes(prompt_tokens, tokens, usage)
         start = frames.headers + frames.head_bytes(prompt_tokens)
-        if spec.ttft_s <= 0 and spec.gap_s <= 0:
+        if spec.ttft_s <= 0 and spec.gap_s <= 0 and spec.fault == "none":
             t.write(start + frames.tok * tokens + end)
             self.stats.first_token_lateness.append(0.0)
             return
         t.write(start)
+        conn.streaming = True
         self.stats.running += 1
         t0 = self.loop.time()
         self.loop.call_at(t0 + spec.ttft_s, self._emit, conn, frames.tok, end, tokens, 0, t0)
+
+    def _fail(self, t: asyncio.Transport, endpoint: str, fault: str) -> None:
+        if endpoint == "anthropic":
+            kind = "rate_limit_error" if fault == "status429" else "api_error"
+            body = json.dumps({"type": "error", "error": {"type": kind, "message": fault}}).encode()
+        else:
+            kind = "rate_limit_exceeded" if fault == "status429" else "server_error"
+            body = json.dumps(
+                {"error": {"message": fault, "type": kind, "param": None, "code": None}}
+            ).encode()
+        if fault == "status429":
+            head = (
+                b"HTTP/1.1 429 Too Many Requests\r\nretry-after: %s\r\n" % str(self.spec.retry_after).encode()
+            )
+        else:
+            head = b"HTTP/1.1 500 Internal Server Error\r\n"
+        t.write(head + b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+
+    def _whole(self, conn: _Conn, endpoint: str, model: str, req: dict) -> None:
+        """A non-streamed reply: one JSON body, shaped as each API documents it."""
+        if conn.closed or conn.transport is None:
+            return
+        conn.streaming = False
+        n = self.spec.tokens or int(req.get("max_tokens") or 16)
+        prompt = req.get("prompt") or json.dumps(req.get("messages", ""))
+        p = max(1, len(prompt) // 4)
+        text = "tok " * n
+        if endpoint == "anthropic":
+            doc: dict = {
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "max_tokens",
+                "stop_sequence": None,
+                "usage": {"input_tokens": p, "output_tokens": n},
+            }
+        else:
+            usage = {"prompt_tokens": p, "completion_tokens": n, "total_tokens": p + n}
+            if endpoint == "chat":
+                choice = {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "length",
+                    "logprobs": None,
+                }
+                doc = {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": model,
+                    "choices": [choice],
+                    "usage": usage,
+                }
+            else:
+                choice = {"index": 0, "text": text, "finish_reason": "length", "logprobs": None}
+                doc = {
+                    "id": "cmpl-fake",
+                    "object": "text_completion",
+                    "created": 0,
+                    "model": model,
+                    "choices": [choice],
+                    "usage": usage,
+                }
+        if self.spec.fault == "garbage":
+            conn.transport.write(_simple("200 OK", b"<html>not json</html>", b"text/html"))
+            return
+        conn.transport.write(_simple("200 OK", json.dumps(doc).encode()))
 
     def _emit(self, conn: _Conn, tok: bytes, end: bytes, tokens: int, i: int, t0: float) -> None:
         spec = self.spec
@@ -256,8 +374,18 @@ class FakeServer:
             self.stats.first_token_lateness.append(now - t0 - spec.ttft_s)
             self.stats.ttft_sum += now - t0
             self.stats.ttft_count += 1
+            if spec.fault in ("stall", "close_mid"):
+                conn.transport.write(tok)
+                self.stats.running -= 1
+                if spec.fault == "close_mid":
+                    conn.streaming = False
+                    conn.transport.abort()
+                return
         if i == tokens - 1:
+            if spec.fault == "no_done":
+                end = b"0\r\n\r\n"
             conn.transport.write(tok + end)
+            conn.streaming = False
             self.stats.running -= 1
             return
         conn.transport.write(tok)
@@ -326,6 +454,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--die-after", type=int, default=None)
     p.add_argument("--stall-after", type=int, default=None)
     p.add_argument("--model", default="fake-model")
+    p.add_argument("--fault", choices=FAULTS, default="none")
+    p.add_argument("--retry-after", type=float, default=1.0)
     a = p.parse_args(argv)
     spec = Spec(
         ttft_s=a.ttft_ms / 1000,
@@ -334,6 +464,8 @@ def main(argv: list[str] | None = None) -> None:
         die_after=a.die_after,
         stall_after=a.stall_after,
         model=a.model,
+        fault=a.fault,
+        retry_after=a.retry_after,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(spec, port=a.port))

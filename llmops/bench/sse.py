@@ -7,6 +7,7 @@ usage chunk and of the text (for tokenizer counting) happens after the run, from
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # A non-empty string value for content (or reasoning text): `"content":"x` but not `"content":""`.
@@ -32,6 +33,9 @@ class Record:
     content_payloads: list[bytes] | None = None
     got_bytes: bool = False
     done: bool = False  # the stream's own end marker was seen
+    head: bytes = b""  # the response's status line and headers
+    # Called with every event's data as it arrives (interactive clients: `llmops try`); None in benchmarks.
+    on_event: Callable[[bytes, float], None] | None = None
 
     @property
     def ok(self) -> bool:
@@ -63,6 +67,8 @@ class Scanner:
         if ev == b"[DONE]":
             rec.done = True
             return
+        if rec.on_event is not None:
+            rec.on_event(ev, now)
         if self.content_re.search(ev):
             rec.content_times.append(now)
             if rec.content_payloads is not None:
@@ -89,6 +95,8 @@ class AnthropicScanner(Scanner):
             return
         nl = ev.find(b"\n")
         name = ev[6:nl].strip() if nl > 0 else ev[6:].strip()
+        if rec.on_event is not None:
+            rec.on_event(_data_of(ev) or b"", now)
         if name == b"content_block_delta":
             rec.content_times.append(now)
             if rec.content_payloads is not None:

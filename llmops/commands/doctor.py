@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from llmops.context import state
-from llmops.options import JsonOpt
+from llmops.options import EngineOpt, JsonOpt
 
 
-def doctor(ctx: typer.Context, json: JsonOpt = False) -> None:
+def doctor(
+    ctx: typer.Context,
+    json: JsonOpt = False,
+    endpoint: Annotated[
+        str | None,
+        typer.Option("--endpoint", help="Diagnose this running endpoint instead (monitor diagnose)."),
+    ] = None,
+    log: Annotated[Path | None, typer.Option("--log", help="Diagnose this engine log instead.")] = None,
+    engine: EngineOpt = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.5, help="Seconds for --endpoint's test request.")
+    ] = 30.0,
+) -> None:
     """Check Python, GPUs, engines, libraries, SDKs and which API keys are set (never their values).
 
-    Example: llmops doctor --json
+    With --endpoint URL or --log FILE: diagnose a running server or an engine's log, exit 1 on trouble.
+    Example: llmops doctor --json; llmops doctor --endpoint http://127.0.0.1:8000/v1
     """
+    if endpoint or log:
+        from llmops.commands.monitor import run_diagnosis, run_log_diagnosis
+
+        if log is not None:
+            run_log_diagnosis(ctx, log, engine, json)
+        if endpoint is not None:
+            run_diagnosis(ctx, endpoint, None, timeout, None, json)
+        return
     from llmops.doctor import collect
 
     st = state(ctx, json=json)
@@ -27,9 +51,10 @@ def doctor(ctx: typer.Context, json: JsonOpt = False) -> None:
 
     gpu_text = ", ".join(f"{g.name} ({g.memory_gib:g} GiB)" for g in report.gpus) or "none"
     out.print(
-        f"Python {report.python} on {report.platform}; {report.cpu_cores} cores, {report.ram_gib} GiB RAM"
+        f"Python {report.python} on {report.platform}; {report.cpu_cores} cores, {report.ram_gib} GiB RAM",
+        markup=False,
     )
-    out.print(f"GPUs: {gpu_text}; torch CUDA: {report.torch_cuda}")
+    out.print(f"GPUs: {gpu_text}; torch CUDA: {report.torch_cuda}", markup=False)  # names from nvidia-smi
     out.print(
         table(
             "capabilities",

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from llmops.context import state
+from llmops.options import ForceOpt
 
 
 def init(
@@ -16,21 +17,20 @@ def init(
     model: Annotated[str, typer.Option(help="Default model profile.")] = "smollm2",
     node: Annotated[str, typer.Option(help="Default node profile.")] = "local-cpu",
     provider: Annotated[str, typer.Option(help="Default provider for batch jobs.")] = "local",
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    force: ForceOpt = False,
 ) -> None:
     """Write a commented starter workspace file (llmops.yaml) for this repository.
 
     Example: llmops init --model llama-8b --node rtx4090-x8
     """
-    from llmops.errors import UsageError
+    from llmops.output import check_output_file, write_output_file
     from llmops.workspace import starter_text
 
     st = state(ctx)
+    check_output_file(path, force=force)
     catalog = st.catalog()
     catalog.model(model)
     catalog.node(node)
     catalog.provider(provider)
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists", hint="edit it, or pass --force to replace it")
-    path.write_text(starter_text(model, node, provider), encoding="utf-8")
+    write_output_file(path, starter_text(model, node, provider), force=force)
     typer.echo(f"wrote {path}")

@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from llmops.context import state
-from llmops.options import GpuMemUtilOpt, JsonOpt, MaxModelLenOpt, ModelArg, NodeOpt, PpOpt, TpOpt
-
-# The schema's Literal values, spelled out so `llmops --help` skips pydantic (a test keeps them equal).
-DTYPES = ("auto", "bfloat16", "float16", "float32")
-QUANTIZATIONS = (
-    "none",
-    "fp8",
-    "int8",
-    "w8a8",
-    "w4a16",
-    "gptq",
-    "awq",
-    "bnb-4bit",
-    "bnb-8bit",
-    "gguf",
-    "compressed-tensors",
-)
-KV_CACHE_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
-DtypeChoice = Enum("DtypeChoice", {v: v for v in DTYPES}, type=str)  # type: ignore[misc]
-QuantChoice = Enum("QuantChoice", {v: v for v in QUANTIZATIONS}, type=str)  # type: ignore[misc]
-KvChoice = Enum("KvChoice", {v: v for v in KV_CACHE_DTYPES}, type=str)  # type: ignore[misc]
+from llmops.options import JsonOpt, ModelArg, NodeOpt, setting_flags
 
 
+@setting_flags("plan", after="node")
 def plan(
     ctx: typer.Context,
     model: ModelArg = None,
@@ -46,56 +26,31 @@ def plan(
             help="What if each GPU had this much memory (GiB, as CUDA reports it)?",
         ),
     ] = None,
-    tp: TpOpt = None,
-    pp: PpOpt = None,
-    max_model_len: MaxModelLenOpt = None,
-    dtype: Annotated[DtypeChoice | None, typer.Option("--dtype", help="Weight and activation dtype.")] = None,
-    quantization: Annotated[
-        QuantChoice | None, typer.Option("--quantization", "-q", help="Weight quantization.")
-    ] = None,
-    kv_cache_dtype: Annotated[
-        KvChoice | None, typer.Option("--kv-cache-dtype", help="KV cache dtype.")
-    ] = None,
-    gpu_memory_utilization: GpuMemUtilOpt = None,
     all_nodes: Annotated[
         bool, typer.Option("--all-nodes", help="Compare every node profile in one table.")
     ] = False,
     json: JsonOpt = False,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Will MODEL fit the node? Per-GPU weights, KV cache tokens, concurrency, a verdict and what to change.
 
     Example: llmops plan llama-70b --node a100-40gb-x4 --tp 4
     """
-    from llmops.plan import PlanRequest, make_plan
+    from llmops.plan import plan_for
 
     st = state(ctx, json=json)
-    catalog, ws = st.catalog(), st.workspace()
-    loaded = catalog.model(model or ws.default_model())
-    req = PlanRequest(
-        tp=tp,
-        pp=pp,
-        dtype=_v(dtype),
-        quantization=_v(quantization),
-        kv_cache_dtype=_v(kv_cache_dtype),
-        gpu_memory_utilization=gpu_memory_utilization,
-        max_model_len=max_model_len,
+    result = plan_for(
+        st.catalog(),
+        st.workspace(),
+        model,
+        node,
+        settings or {},
         gpus=gpus,
         gpu_memory_gib=gpu_memory_gib,
+        all_nodes=all_nodes,
     )
-    if all_nodes:
-        from llmops.plan.compare import plan_nodes
-
-        rows = plan_nodes(loaded.profile, [n.profile for n in catalog.all("node")], req)
-        return _render_rows(st.json, loaded.profile.name, rows)
-    node_name = node or ws.node or loaded.profile.default_node
-    if node_name is None:
-        from llmops.errors import UsageError
-
-        raise UsageError(
-            f"no node to plan {loaded.profile.name} on",
-            hint="pass --node (`llmops profiles list --kind node`)",
-        )
-    result = make_plan(loaded.profile, catalog.node(node_name).profile, req)
+    if isinstance(result, tuple):
+        return _render_rows(st.json, *result)
     if st.json:
         from llmops.ui import print_json
 
@@ -103,18 +58,20 @@ def plan(
     _render_plan(result)
 
 
-def _v(choice: Enum | None) -> str | None:
-    return None if choice is None else choice.value
-
-
 def _render_plan(p) -> None:
+    from rich.markup import escape
+
+    from llmops.profiles.serving import BY_NAME
     from llmops.ui import out, table
 
     where = "node RAM" if p.device == "cpu" else f"{p.gpus} x {p.gpu_memory_gib:g} GiB GPUs"
     layout = (
         "llama.cpp on the CPU" if p.device == "cpu" else f"TP {p.tp} x PP {p.pp}, {p.replicas} replica(s)"
     )
-    out.print(f"[bold]{p.model}[/bold] on [bold]{p.node}[/bold] ({where}; {layout})", highlight=False)
+    out.print(
+        f"[bold]{escape(p.model)}[/bold] on [bold]{escape(p.node)}[/bold] ({where}; {layout})",
+        highlight=False,
+    )
     unit = "RAM" if p.device == "cpu" else "per GPU"
     kib = p.kv_bytes_per_token_per_gpu / 1024
     rows = [
@@ -138,9 +95,9 @@ def _render_plan(p) -> None:
     ]
     out.print(table(None, ["", ""], rows))
     color = {"fits": "green", "poor": "yellow", "does-not-fit": "red"}[p.verdict]
-    out.print(f"[{color}]{p.summary()}[/{color}]", highlight=False)
+    out.print(f"[{color}]{escape(p.summary())}[/{color}]", highlight=False)
     for note in p.notes:
-        out.print(f"note: {note}", highlight=False)
+        out.print(f"note: {note}", highlight=False, markup=False)
     if p.recommendations:
         out.print(
             table(
@@ -149,7 +106,7 @@ def _render_plan(p) -> None:
                 (
                     [
                         r.description,
-                        " ".join(f"--{k.replace('_', '-')} {v}" for k, v in r.changes.items()),
+                        " ".join(f"{BY_NAME[k].flag} {v}" for k, v in r.changes.items()),
                         r.result.verdict,
                         f"{r.result.kv_cache_tokens:,}",
                         f"{r.result.max_concurrency:.1f}",

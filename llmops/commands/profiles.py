@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from llmops.context import state
+from llmops.errors import LlmopsError
 from llmops.options import JsonOpt, complete_model, complete_node, complete_provider
 
 app = typer.Typer(help="List, show and validate node, model and provider profiles.", no_args_is_help=True)
@@ -32,13 +34,17 @@ def list_(
     Example: llmops profiles list --kind model
     """
     from llmops.errors import UsageError
-    from llmops.profiles.summary import summarize
+    from llmops.profiles.summary import shadow_warnings, summarize
+    from llmops.ui import warn
 
     st = state(ctx, json=json)
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown kind '{kind}'", hint="use node, model or provider")
     catalog = st.catalog()
-    rows = {k: [summarize(loaded) for loaded in catalog.all(k)] for k in KINDS if kind in (None, k)}
+    kinds = [k for k in KINDS if kind in (None, k)]
+    rows = {k: [summarize(loaded) for loaded in catalog.all(k)] for k in kinds}
+    for line in shadow_warnings(catalog, kinds):  # type: ignore[arg-type]
+        warn(line)
     if st.json:
         from llmops.ui import print_json
 
@@ -51,7 +57,15 @@ def list_(
             table(
                 f"{k}s",
                 ["name", "aliases", "summary", "file"],
-                ([r["name"], ", ".join(r["aliases"]), r["summary"], r["file"]] for r in items),
+                (
+                    [
+                        r["name"] + (" (stale)" if r["stale"] else ""),
+                        ", ".join(r["aliases"]),
+                        r["summary"] + (f"; stale: {r['stale']}" if r["stale"] else ""),
+                        r["file"],
+                    ]
+                    for r in items
+                ),
             )
         )
 
@@ -103,11 +117,16 @@ def validate(
 
     Example: llmops profiles validate configs/
     """
+    from llmops.profiles.summary import shadow_warnings
     from llmops.profiles.validate import validate_paths
+    from llmops.ui import warn
 
     st = state(ctx, json=json)
     targets = list(paths) if paths else [d for d in st.catalog().dirs if d.is_dir()]
     report = validate_paths(targets, st.catalog())
+    with contextlib.suppress(LlmopsError):  # a broken search path is reported as problems above
+        for line in shadow_warnings(st.catalog(), list(KINDS), [Path(f) for f in report.files]):  # type: ignore[arg-type]
+            warn(line)
     if st.json:
         from llmops.ui import print_json
 

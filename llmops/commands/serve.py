@@ -8,63 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from llmops.context import state
-from llmops.options import (
-    DryRunOpt,
-    GpuMemUtilOpt,
-    JsonOpt,
-    MaxModelLenOpt,
-    ModelArg,
-    NodeOpt,
-    PpOpt,
-    TpOpt,
-    VerboseOpt,
-)
-
-ENGINES = "vllm, llamacpp, sglang, trtllm"
+from llmops.options import DryRunOpt, JsonOpt, ModelArg, NodeOpt, OutputOpt, VerboseOpt, setting_flags
 
 
+@setting_flags("serve", after="node")
 def serve(
     ctx: typer.Context,
     model: ModelArg = None,
     node: NodeOpt = None,
-    tp: TpOpt = None,
-    pp: PpOpt = None,
-    port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Port (default 8000).")] = None,
-    host: Annotated[
-        str | None, typer.Option("--host", help="Address to listen on (default 127.0.0.1).")
-    ] = None,
-    engine: Annotated[
-        str | None, typer.Option("--engine", "-e", help=f"Engine: {ENGINES} (default: profile's).")
-    ] = None,
-    max_model_len: MaxModelLenOpt = None,
-    gpu_memory_utilization: GpuMemUtilOpt = None,
-    dtype: Annotated[str | None, typer.Option("--dtype", help="auto, bfloat16, float16 or float32.")] = None,
-    quantization: Annotated[
-        str | None, typer.Option("--quantization", "-q", help="fp8, awq, gptq, w4a16, ...")
-    ] = None,
-    kv_cache_dtype: Annotated[
-        str | None, typer.Option("--kv-cache-dtype", help="auto, fp8, fp8_e4m3, fp8_e5m2.")
-    ] = None,
-    prefix_caching: Annotated[
-        bool | None,
-        typer.Option(
-            "--enable-prefix-caching/--no-enable-prefix-caching",
-            help="vLLM automatic prefix caching.",
-            show_default=False,
-        ),
-    ] = None,
-    max_num_seqs: Annotated[
-        int | None, typer.Option("--max-num-seqs", min=1, help="Most sequences per batch.")
-    ] = None,
-    max_num_batched_tokens: Annotated[
-        int | None, typer.Option("--max-num-batched-tokens", min=1, help="Most tokens per scheduler step.")
-    ] = None,
-    served_model_name: Annotated[
-        str | None, typer.Option("--served-model-name", help="Name clients send.")
-    ] = None,
-    ready_timeout: Annotated[
-        float | None, typer.Option("--ready-timeout", min=1, help="Seconds to wait (120).")
-    ] = None,
     log_file: Annotated[
         Path | None, typer.Option("--log-file", help="Engine log (default: the data dir).")
     ] = None,
@@ -72,7 +23,7 @@ def serve(
         bool,
         typer.Option(
             "--force",
-            help="Start even when the plan says it does not fit; overwrite files written by --k8s -o.",
+            help="Start even when the plan says it does not fit; overwrite a file written by --k8s -o.",
         ),
     ] = False,
     k8s: Annotated[
@@ -81,60 +32,39 @@ def serve(
     replicas: Annotated[
         int, typer.Option("--replicas", min=1, help="--k8s: replicas (groups when multi-node).")
     ] = 1,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="--k8s: write NAME.yaml in this folder.")
-    ] = None,
+    output: OutputOpt = None,
     dry_run: DryRunOpt = False,
     json: JsonOpt = False,
     verbose: VerboseOpt = False,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Serve a model with the engine its profile names; Ctrl-C stops it cleanly.
 
     Example: llmops serve smollm2 --port 8000      (vLLM: llmops serve llama-70b --tp 4 --dry-run)
     """
-    from llmops.serve import prepare
-    from llmops.serve.api import resolve_targets
+    from llmops.serve import prepare_for
 
+    if output is not None and not k8s:
+        from llmops.errors import UsageError
+
+        raise UsageError("-o/--output is where --k8s writes its manifests", hint="add --k8s, or drop -o")
     st = state(ctx, json=json, verbose=verbose)
-    ws = st.workspace()
-    model_p, node_p, targets = resolve_targets(st.catalog(), ws, model, node)
-    overrides: dict[str, Any] = {
-        "tensor_parallel_size": tp,
-        "pipeline_parallel_size": pp,
-        "port": port,
-        "host": host,
-        "engine": engine,
-        "max_model_len": max_model_len,
-        "gpu_memory_utilization": gpu_memory_utilization,
-        "dtype": dtype,
-        "quantization": quantization,
-        "kv_cache_dtype": kv_cache_dtype,
-        "enable_prefix_caching": prefix_caching,
-        "max_num_seqs": max_num_seqs,
-        "max_num_batched_tokens": max_num_batched_tokens,
-        "served_model_name": served_model_name,
-        "ready_timeout": ready_timeout,
-    }
-    prepared = prepare(model_p, node_p, overrides, ws.serve)
+    prepared = prepare_for(st.catalog(), st.workspace(), model, node, settings or {})
     if k8s:
         return _k8s(prepared, replicas=replicas, output=output, force=force, as_json=st.json)
     if dry_run:
-        return _dry_run(prepared, targets, force=force, as_json=st.json)
+        return _dry_run(prepared, force=force, as_json=st.json)
     _serve(prepared, log_file=log_file, force=force, as_json=st.json, stream=st.verbose)
 
 
-def _dry_run(prepared: Any, targets: dict, *, force: bool, as_json: bool) -> None:
-    from llmops.serve.api import describe
-    from llmops.serve.preflight import config_checks, enforce
-
-    checks = config_checks(prepared.settings, prepared.launch, force=force)
-    enforce(checks)
-    doc = describe(prepared, checks, targets)
+def _dry_run(prepared: Any, *, force: bool, as_json: bool) -> None:
+    from llmops.serve import dry_run
     from llmops.ui import out, print_json, table
 
+    doc = dry_run(prepared, force=force)
     if as_json:
         return print_json(doc)
-    out.print(doc["command"], markup=False, highlight=False, soft_wrap=True)
+    out.print(doc["command_line"], markup=False, highlight=False, soft_wrap=True)
     if doc["env_from_host"]:
         out.print("environment passed through by name: " + ", ".join(doc["env_from_host"]), highlight=False)
     out.print(
@@ -159,45 +89,37 @@ def _dry_run(prepared: Any, targets: dict, *, force: bool, as_json: bool) -> Non
 
 def _show(value: Any) -> str:
     if isinstance(value, list):
-        return ", ".join(str(getattr(v, "name", v)) for v in value) or "-"
+        return ", ".join(str(v.get("name", v) if isinstance(v, dict) else v) for v in value) or "-"
     return "-" if value is None else str(value)
 
 
 def _k8s(prepared: Any, *, replicas: int, output: Path | None, force: bool, as_json: bool) -> None:
-    from llmops.serve.k8s import k8s_name, manifests, to_yaml
+    from llmops.serve import manifests, to_yaml, write_manifests
     from llmops.serve.preflight import config_checks, enforce
+    from llmops.ui import hint, out, print_json
 
     enforce(config_checks(prepared.settings, prepared.launch, force=force))
-    docs = manifests(prepared, replicas=replicas)
-    from llmops.ui import err, out, print_json
-
     if output is None:
+        docs = manifests(prepared, replicas=replicas)
         return print_json(docs) if as_json else out.print(to_yaml(docs), markup=False, highlight=False)
-    from llmops.errors import UsageError
-
-    path = output / f"{k8s_name(prepared.settings.served_name)}.yaml"
-    if path.exists() and not force:
-        raise UsageError(
-            f"{path} already exists", hint="choose another -o folder, or pass --force to overwrite"
-        )
-    output.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_yaml(docs))
+    path, docs = write_manifests(prepared, output=output, replicas=replicas, force=force)
     if as_json:
         return print_json({"path": str(path), "kinds": [d["kind"] for d in docs]})
-    err.print(
-        f"wrote {path} ({', '.join(d['kind'] for d in docs)}); apply with: kubectl apply -f {path}",
-        highlight=False,
-    )
+    hint(f"wrote {path} ({', '.join(d['kind'] for d in docs)}); apply with: kubectl apply -f {path}")
 
 
 def _serve(prepared: Any, *, log_file: Path | None, force: bool, as_json: bool, stream: bool) -> None:
+    import os
+
+    from rich.markup import escape
+
     from llmops.paths import user_data_dir
-    from llmops.serve.foreground import serve_foreground
-    from llmops.serve.ray import ray_steps
+    from llmops.serve import ray_steps, serve_foreground
     from llmops.ui import err, hint, interactive, out, print_json, warn
 
     launch = prepared.launch
-    log = log_file or user_data_dir() / "serve" / f"{launch.engine}-{launch.port}.log"
+    # one log per run: two serves racing for a port must not truncate each other's log
+    log = log_file or user_data_dir() / "serve" / f"{launch.engine}-{launch.port}-{os.getpid()}.log"
     if steps := ray_steps(prepared.settings, launch):
         warn("TP x PP spans several nodes; start Ray on them first:\n" + "\n".join(steps))
 
@@ -212,8 +134,8 @@ def _serve(prepared: Any, *, log_file: Path | None, force: bool, as_json: bool, 
                     "log": str(ep.log_path),
                 }
             )
-        out.print(f"serving {ep.model} ({ep.engine}, pid {ep.pid}) at {ep.base_url}", highlight=False)
-        out.print(f"model name: {ep.model}", highlight=False)
+        out.print(f"serving {escape(ep.model)} ({ep.engine}, pid {ep.pid}) at {ep.base_url}", highlight=False)
+        out.print(f"model name: {ep.model}", highlight=False, markup=False)
         out.print(f"try it:\n  {_curl(ep.base_url, ep.model)}", markup=False, highlight=False)
         hint(f"engine log: {ep.log_path} · Ctrl-C stops it")
 

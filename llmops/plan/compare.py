@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from llmops.errors import UsageError
-from llmops.plan.model import Plan, PlanRequest
-from llmops.plan.planner import make_plan
+from llmops.plan.model import Plan
+from llmops.plan.planner import plan_settings
 from llmops.profiles.schema import ModelProfile, NodeProfile, StrictModel
 
 
@@ -17,12 +20,13 @@ class NodeRow(StrictModel):
 
 
 def plan_nodes(
-    model: ModelProfile, nodes: list[NodeProfile], req: PlanRequest | None = None
+    model: ModelProfile, nodes: list[NodeProfile], resolved: Mapping[str, Any], **what_if: Any
 ) -> list[NodeRow]:
+    """The same resolved settings planned on each node."""
     rows = []
     for node in nodes:
         try:
-            rows.append(NodeRow(node=node.name, plan=make_plan(model, node, req)))
+            rows.append(NodeRow(node=node.name, plan=plan_settings(model, node, resolved, **what_if)))
         except UsageError as exc:
             rows.append(NodeRow(node=node.name, error=exc.message))
     return rows

@@ -1,7 +1,8 @@
 """Pure memory arithmetic: weight bytes, KV bytes per token, and vLLM's non-KV reserve.
 
 Every function takes plain numbers or an `Architecture` and returns bytes; nothing here reads files.
-The reserve model follows vLLM's start-up profiling (see docs/plan.md for the derivation and sources):
+The reserve model follows vLLM's start-up profiling, per vLLM version (docs/plan.md has the derivation
+and the logs it is calibrated on):
 
     budget  = gpu_memory_utilization x total memory as CUDA reports it
     KV      = budget - weights - activation peak of a dummy forward pass - non-torch memory
@@ -120,8 +121,61 @@ def layers_per_stage(num_layers: int, pp: int) -> int:
 
 # --- the non-KV reserve (vLLM's profiling run) ---------------------------------------------------
 
-NON_TORCH_GIB_TP1 = 0.35  # cuBLAS workspaces and allocator slack: "non_torch_memory=0.35GiB" in vllm#10517
-NON_TORCH_GIB_TP = 0.75  # plus NCCL and custom all-reduce buffers when tp x pp > 1 (logs show 0.2 to 3.6)
+
+@dataclass(frozen=True)
+class Reserve:
+    """vLLM's non-torch memory per GPU from one version on: the CUDA context's leftovers and cuBLAS
+    workspaces, plus NCCL and custom all-reduce buffers when tp x pp > 1 (docs/plan.md cites the logs)."""
+
+    since: str  # the first vLLM version it describes
+    single_gib: float  # tp x pp = 1
+    parallel_gib: float  # tp x pp > 1
+    source: str
+
+
+RESERVES: tuple[Reserve, ...] = (
+    Reserve(
+        "0.6",
+        0.35,
+        0.75,
+        "V0 logs: 0.35 GiB at TP 1 (vllm#10517); 0.20 to 3.58 GiB under TP (vllm#13061, #14447, #10511)",
+    ),
+    Reserve(
+        "0.19",
+        0.25,
+        2.1,
+        "v0.19 H100 start-up logs: 0.25 GiB at TP 1, about 2.1 GiB per GPU at TP 2 and 4 (issue 11)",
+    ),
+)
+NEWEST_VLLM = RESERVES[-1].since
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """'v0.19.1rc2+cu130' -> (0, 19, 1): the numeric release parts of a version string."""
+    import re
+
+    match = re.match(r"v?(\d+(?:\.\d+)*)", version.strip())
+    if not match:
+        from llmops.errors import UsageError
+
+        raise UsageError(
+            f"cannot read the vLLM version {version!r}", hint=f"give a version such as {NEWEST_VLLM}"
+        )
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+def reserve_for(version: str | None) -> Reserve:
+    """The reserve of the newest calibrated version not after `version` (the newest when None)."""
+    if version is None:
+        return RESERVES[-1]
+    wanted = version_tuple(version)
+    found = RESERVES[0]
+    for reserve in RESERVES:
+        if version_tuple(reserve.since) <= wanted:
+            found = reserve
+    return found
+
+
 SAMPLER_COPIES = 3  # fp32 logits, softmax probabilities and log-probabilities of the dummy sampler run
 
 
@@ -145,9 +199,11 @@ def activation_peak_bytes(
     return max(forward, sampler)
 
 
-def non_torch_bytes(tp: int, pp: int) -> float:
-    """Memory vLLM counts as non-torch: library workspaces, and communication buffers under parallelism."""
-    return (NON_TORCH_GIB_TP if tp * pp > 1 else NON_TORCH_GIB_TP1) * GIB
+def non_torch_bytes(tp: int, pp: int, version: str | None = None) -> float:
+    """Memory vLLM counts as non-torch at `version`: library workspaces, and communication buffers
+    under parallelism."""
+    reserve = reserve_for(version)
+    return (reserve.parallel_gib if tp * pp > 1 else reserve.single_gib) * GIB
 
 
 def kv_cache_tokens(

@@ -6,26 +6,33 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from llmops.profiles.schema import Dtype, KvCacheDtype, Quantization, StrictModel
+from llmops.profiles.schema import StrictModel, settings_model
+from llmops.profiles.serving import PLAN_SETTINGS
 
 Verdict = Literal["fits", "poor", "does-not-fit"]
 
 
-class PlanRequest(StrictModel):
-    """What to plan for; None means: take it from the model profile, else the defaults."""
+def _plan_name(spec: Any) -> str:
+    return spec.plan_name
 
-    tp: int | None = Field(default=None, ge=1)
-    pp: int | None = Field(default=None, ge=1)
-    dtype: Dtype | None = None
-    quantization: Quantization | None = None
-    kv_cache_dtype: KvCacheDtype | None = None
-    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
-    max_model_len: int | None = Field(default=None, ge=1)
+
+class _WhatIf(StrictModel):
+    """What the node does not say but a question may ask: more GPUs, bigger GPUs."""
+
     gpus: int | None = Field(default=None, ge=1, description="override the node's GPU count")
     gpu_memory_gib: float | None = Field(default=None, gt=0, description="override the node's memory per GPU")
-    max_num_batched_tokens: int | None = Field(default=None, ge=1)
-    max_num_seqs: int | None = Field(default=None, ge=1)
-    min_concurrency: float | None = Field(default=None, gt=0, description="below this the verdict is 'poor'")
+
+
+# The serving settings the planner reads, by its names (tp, pp, ...), from the one settings table;
+# None means: take it from the model profile, else the default.
+PlanRequest = settings_model(
+    "PlanRequest",
+    PLAN_SETTINGS,
+    defaults=False,
+    field_name=_plan_name,
+    base=_WhatIf,
+    doc="What to plan for; None means: take it from the model profile, else the defaults.",
+)
 
 
 class Capacity(StrictModel):
@@ -46,27 +53,15 @@ class Recommendation(StrictModel):
     result: Capacity
 
 
-class Plan(StrictModel):
+class _PlanFigures(StrictModel):
     """Every figure of a memory plan, per GPU (per node RAM when device is 'cpu')."""
 
     model: str
     node: str
-    engine: str
     device: Literal["gpu", "cpu"]
-    # inputs used, and where each came from (flag, profile, checkpoint, default)
     gpus: int
     gpu_memory_gib: float
-    tp: int
-    pp: int
-    dtype: str
-    quantization: str
-    kv_cache_dtype: str
-    gpu_memory_utilization: float
-    max_model_len: int
-    max_num_batched_tokens: int
-    max_num_seqs: int
-    min_concurrency: float
-    origins: dict[str, str] = Field(default_factory=dict)
+    origins: dict[str, str] = Field(default_factory=dict, description="where each input came from")
     # figures
     num_params: float
     weights_source: str
@@ -93,6 +88,8 @@ class Plan(StrictModel):
     notes: list[str] = Field(default_factory=list)
     recommendations: list[Recommendation] = Field(default_factory=list)
 
+
+class _PlanMethods(_PlanFigures):
     def capacity(self) -> Capacity:
         return Capacity(
             verdict=self.verdict,
@@ -130,3 +127,15 @@ class Plan(StrictModel):
             f"{self.max_concurrency:.1f} concurrent requests of "
             f"{self.max_model_len:,} tokens"
         )
+
+
+# The plan repeats every input it used (resolved: never None), by the planner's names.
+Plan = settings_model(
+    "Plan",
+    PLAN_SETTINGS,
+    required=True,
+    nullable=("vllm_version",),
+    field_name=_plan_name,
+    base=_PlanMethods,
+    doc=_PlanFigures.__doc__ or "",
+)

@@ -6,7 +6,7 @@ GPU plans follow vLLM's start-up memory profiling; CPU plans follow llama.cpp's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from llmops.errors import UsageError
@@ -14,42 +14,56 @@ from llmops.plan import memory as mem
 from llmops.plan.model import Plan, PlanRequest, Recommendation
 from llmops.plan.sources import ModelFacts, model_facts
 from llmops.profiles.schema import ModelProfile, NodeProfile
-from llmops.settings import pick
+from llmops.profiles.serving import PLAN_SETTINGS, resolve_serving
+from llmops.settings import Resolved, Resolver
 
 GIB = mem.GIB
-DEFAULT_MIN_CONCURRENCY = 2.0  # 'poor' below this many max-length requests at once (profile can set its own)
 RAM_FRACTION = 0.9  # share of a CPU node's RAM a llama.cpp plan may use (the rest: OS, server, page cache)
 LLAMACPP_N_CTX = 2048  # llama-cpp-python server's default n_ctx
 LLAMACPP_N_UBATCH = 512
 ENGINES_ON_CPU = ("llamacpp",)
 QUANT_LADDER = ("fp8", "awq")  # tried in this order when the weights do not fit
+PLANNED = tuple(spec.name for spec in PLAN_SETTINGS)
 
 
-@dataclass(frozen=True)
-class _Settings:
-    tp: int
-    pp: int
-    dtype: str
-    quantization: str
-    kv_cache_dtype: str
-    gpu_memory_utilization: float
-    max_model_len: int
-    gpus: int
-    gpu_memory_gib: float
-    max_num_batched_tokens: int
-    max_num_seqs: int
-    min_concurrency: float
+class _Inputs(dict[str, Any]):
+    """The planner's inputs by its names (tp, pp, ... from the settings table, plus gpus and
+    gpu_memory_gib): read as attributes, changed by copying."""
 
-    def with_(self, **changes: Any) -> _Settings:
-        return _Settings(**{**self.__dict__, **changes})
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def with_(self, **changes: Any) -> _Inputs:
+        return _Inputs({**self, **changes})
 
 
 def make_plan(model: ModelProfile, node: NodeProfile, req: PlanRequest | None = None) -> Plan:
-    """The memory plan for `model` on `node`, with recommendations that would make it fit or serve better."""
+    """The memory plan for `model` on `node`; `req` fields are what a caller asks (None: the profile's,
+    else the default). The library entry point: no environment or workspace is read."""
     req = req or PlanRequest()
+    flags = {spec.name: getattr(req, spec.plan_name) for spec in PLAN_SETTINGS}
+    resolver = Resolver("serve")
+    resolve_serving(resolver, model, flags, env=False, names=PLANNED)
+    return plan_settings(model, node, resolver.resolved, gpus=req.gpus, gpu_memory_gib=req.gpu_memory_gib)
+
+
+def plan_settings(
+    model: ModelProfile,
+    node: NodeProfile,
+    resolved: Mapping[str, Any],
+    *,
+    gpus: int | None = None,
+    gpu_memory_gib: float | None = None,
+) -> Plan:
+    """The plan for serving settings already resolved (by `make_plan`, `serve`'s pre-flight or
+    `llmops plan`), with recommendations that would make it fit or serve better."""
+    resolved = resolved if isinstance(resolved, Resolved) else Resolved(resolved)
     facts = model_facts(model)
-    on_cpu = _on_cpu(model, node)
-    settings, origins = _resolve(model, node, req, facts, on_cpu)
+    on_cpu = _on_cpu(model, node, resolved.value("engine") or model.engine)
+    settings, origins = _inputs(model, node, resolved, facts, on_cpu, gpus, gpu_memory_gib)
     compute = _cpu_plan if on_cpu else _gpu_plan
     plan = compute(model, node, facts, settings, origins)
     plan.recommendations = (_cpu_recommendations if on_cpu else _gpu_recommendations)(
@@ -58,77 +72,67 @@ def make_plan(model: ModelProfile, node: NodeProfile, req: PlanRequest | None = 
     return plan
 
 
-def _on_cpu(model: ModelProfile, node: NodeProfile) -> bool:
-    if model.engine in ENGINES_ON_CPU:
+def _on_cpu(model: ModelProfile, node: NodeProfile, engine: str) -> bool:
+    if engine in ENGINES_ON_CPU:
         return True
     if node.gpu is None:
         raise UsageError(
-            f"{model.name} uses engine {model.engine}, which needs GPUs; node {node.name} has none",
+            f"{model.name} uses engine {engine}, which needs GPUs; node {node.name} has none",
             hint="pick a GPU node with --node (`llmops profiles list --kind node`), "
             "or plan a GGUF model, which llama.cpp serves from RAM",
         )
     return False
 
 
-def _resolve(
-    model: ModelProfile, node: NodeProfile, req: PlanRequest, facts: ModelFacts, on_cpu: bool
-) -> tuple[_Settings, dict[str, str]]:
-    serving = model.serving
-    set_in_profile = serving.model_fields_set
+def _inputs(
+    model: ModelProfile,
+    node: NodeProfile,
+    resolved: Resolved,
+    facts: ModelFacts,
+    on_cpu: bool,
+    gpus: int | None,
+    gpu_memory_gib: float | None,
+) -> tuple[_Inputs, dict[str, str]]:
+    """The resolved settings by the planner's names, with the defaults that depend on the hardware."""
+    values = _Inputs()
     origins: dict[str, str] = {}
+    for spec in PLAN_SETTINGS:
+        setting = resolved.get(spec.name)
+        values[spec.plan_name] = None if setting is None else setting.value
+        origins[spec.plan_name] = "default" if setting is None else setting.origin
 
-    def choose(name: str, flag: Any, default: Any) -> Any:
-        profile_value = (
-            getattr(serving, _SERVING_NAMES.get(name, name), None)
-            if (_SERVING_NAMES.get(name, name) in set_in_profile)
-            else None
-        )
-        setting = pick(flag, profile=profile_value, default=default)
-        origins[name] = setting.origin
-        return setting.value
+    def default(name: str, value: Any) -> None:
+        if values.get(name) is None:
+            values[name], origins[name] = value, "default"
 
     arch = facts.architecture
+    if values.engine is None:
+        values["engine"] = model.engine
     if on_cpu:
-        gpus, memory = 0, node.cpu.ram_gib
-        origins["gpus"], origins["gpu_memory_gib"] = "default", "profile"
-        default_len = LLAMACPP_N_CTX
-        default_tokens, default_seqs = LLAMACPP_N_UBATCH, 1
+        values.update(gpus=0, gpu_memory_gib=node.cpu.ram_gib, tp=1, pp=1)
+        values["gpu_memory_utilization"] = RAM_FRACTION
+        origins.update(gpus="default", gpu_memory_gib="profile", gpu_memory_utilization="default")
+        default("max_model_len", LLAMACPP_N_CTX)
+        default("max_num_batched_tokens", LLAMACPP_N_UBATCH)
+        default("max_num_seqs", 1)
     else:
         assert node.gpu is not None
-        gpus = choose("gpus", req.gpus, node.gpu.count)
-        origins["gpus"] = "flag" if req.gpus else "profile"
-        memory = req.gpu_memory_gib or node.gpu.memory_gib
-        origins["gpu_memory_gib"] = "flag" if req.gpu_memory_gib else "profile"
-        default_len = arch.max_position_embeddings or 4096
-        default_tokens, default_seqs = mem.default_batched_tokens(memory, node.gpu.model)
-    quantization = choose("quantization", req.quantization, "none")
-    if facts.quantization and quantization != facts.quantization:
-        quantization, origins["quantization"] = facts.quantization, "checkpoint"
-    max_len = choose("max_model_len", req.max_model_len, default_len)
-    settings = _Settings(
-        tp=1 if on_cpu else choose("tp", req.tp, 1),
-        pp=1 if on_cpu else choose("pp", req.pp, 1),
-        dtype=choose("dtype", req.dtype, "auto"),
-        quantization=quantization,
-        kv_cache_dtype=choose("kv_cache_dtype", req.kv_cache_dtype, "auto"),
-        gpu_memory_utilization=choose(
-            "gpu_memory_utilization", req.gpu_memory_utilization, RAM_FRACTION if on_cpu else 0.9
-        ),
-        max_model_len=max_len,
-        gpus=gpus,
-        gpu_memory_gib=memory,
-        max_num_batched_tokens=choose("max_num_batched_tokens", req.max_num_batched_tokens, default_tokens),
-        max_num_seqs=choose("max_num_seqs", req.max_num_seqs, default_seqs),
-        min_concurrency=choose("min_concurrency", req.min_concurrency, DEFAULT_MIN_CONCURRENCY),
-    )
-    _check_parallel(model, node, settings, arch.num_attention_heads, arch.num_layers)
-    return settings, origins
+        values["gpus"] = gpus or node.gpu.count
+        values["gpu_memory_gib"] = gpu_memory_gib or node.gpu.memory_gib
+        origins["gpus"] = "flag" if gpus else "profile"
+        origins["gpu_memory_gib"] = "flag" if gpu_memory_gib else "profile"
+        default("max_model_len", arch.max_position_embeddings or 4096)
+        tokens, seqs = mem.default_batched_tokens(values.gpu_memory_gib, node.gpu.model)
+        default("max_num_batched_tokens", tokens)
+        default("max_num_seqs", seqs)
+        default("vllm_version", mem.NEWEST_VLLM)
+    if facts.quantization and values.quantization != facts.quantization:
+        values["quantization"], origins["quantization"] = facts.quantization, "checkpoint"
+    _check_parallel(model, node, values, arch.num_attention_heads, arch.num_layers)
+    return values, origins
 
 
-_SERVING_NAMES = {"tp": "tensor_parallel_size", "pp": "pipeline_parallel_size"}
-
-
-def _check_parallel(model: ModelProfile, node: NodeProfile, s: _Settings, heads: int, layers: int) -> None:
+def _check_parallel(model: ModelProfile, node: NodeProfile, s: _Inputs, heads: int, layers: int) -> None:
     if s.gpus and s.tp * s.pp > s.gpus:
         raise UsageError(
             f"tp {s.tp} x pp {s.pp} needs {s.tp * s.pp} GPUs; node {node.name} has {s.gpus}",
@@ -177,7 +181,7 @@ def _weights(
     return emb, head, body, counts.total, source
 
 
-def _gpu_weights_per_gpu(emb: float, head: float, body: float, layers: int, s: _Settings) -> float:
+def _gpu_weights_per_gpu(emb: float, head: float, body: float, layers: int, s: _Inputs) -> float:
     """The busiest GPU's share: tensor parallel shards every matrix (vocab too); pipeline stages split layers,
     with the embedding on the first stage and lm_head on the last."""
     stage = mem.layers_per_stage(layers, s.pp)
@@ -189,7 +193,7 @@ def _gpu_weights_per_gpu(emb: float, head: float, body: float, layers: int, s: _
 
 
 def _gpu_plan(
-    model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Settings, origins: dict[str, str]
+    model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Inputs, origins: dict[str, str]
 ) -> Plan:
     arch = facts.architecture
     dtype_bytes = _dtype_bytes(facts, s.dtype)
@@ -199,7 +203,7 @@ def _gpu_plan(
     activation = mem.activation_peak_bytes(
         arch, tp=s.tp, num_tokens=s.max_num_batched_tokens, num_seqs=s.max_num_seqs, act_bytes=dtype_bytes
     )
-    non_torch = mem.non_torch_bytes(s.tp, s.pp)
+    non_torch = mem.non_torch_bytes(s.tp, s.pp, s.vllm_version)
     kv_available = budget - weights - activation - non_torch
     kv_elem = 1 if s.kv_cache_dtype.startswith("fp8") else dtype_bytes
     stage_layers = mem.layers_per_stage(arch.num_layers, s.pp)
@@ -217,8 +221,13 @@ def _gpu_plan(
             f"max_model_len {s.max_model_len} is longer than the model's "
             f"{arch.max_position_embeddings} positions; vLLM refuses it without rope scaling"
         )
-    if model.engine != "vllm":
-        notes.append(f"engine {model.engine} is planned with vLLM's memory model")
+    if s.engine != "vllm":
+        notes.append(f"engine {s.engine} is planned with vLLM's memory model")
+    reserve = mem.reserve_for(s.vllm_version)
+    if mem.version_tuple(s.vllm_version) < mem.version_tuple(reserve.since):
+        notes.append(
+            f"vLLM {s.vllm_version} is older than the calibrated versions; planned with {reserve.since}'s reserve"
+        )
     return _finish(
         model,
         node,
@@ -244,7 +253,7 @@ def _finish(
     model: ModelProfile,
     node: NodeProfile,
     device: str,
-    s: _Settings,
+    s: _Inputs,
     origins: dict[str, str],
     notes: list[str],
     *,
@@ -265,22 +274,12 @@ def _finish(
     needed = weights + activation + non_torch + s.max_model_len * kv_per_token
     verdict = "does-not-fit" if not fits else ("poor" if concurrency < s.min_concurrency else "fits")
     return Plan(
+        **{spec.plan_name: s[spec.plan_name] for spec in PLAN_SETTINGS},
         model=model.name,
         node=node.name,
-        engine=model.engine,
         device=device,  # type: ignore[arg-type]
         gpus=s.gpus,
         gpu_memory_gib=round(s.gpu_memory_gib, 2),
-        tp=s.tp,
-        pp=s.pp,
-        dtype=s.dtype,
-        quantization=s.quantization,
-        kv_cache_dtype=s.kv_cache_dtype,
-        gpu_memory_utilization=s.gpu_memory_utilization,
-        max_model_len=s.max_model_len,
-        max_num_batched_tokens=s.max_num_batched_tokens,
-        max_num_seqs=s.max_num_seqs,
-        min_concurrency=s.min_concurrency,
         origins=origins,
         num_params=params,
         weights_source=source,
@@ -310,7 +309,7 @@ def _gib(value: float) -> float:
 
 
 def _cpu_plan(
-    model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Settings, origins: dict[str, str]
+    model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Inputs, origins: dict[str, str]
 ) -> Plan:
     """llama.cpp in RAM: the GGUF is memory-mapped whole, the KV cache is f16 (q8_0 for 'fp8') for n_ctx
     tokens, and the compute buffer holds one micro-batch of logits and activations in fp32."""
@@ -357,7 +356,7 @@ def _cpu_plan(
 # --- recommendations --------------------------------------------------------------------------------
 
 
-def _evaluate(model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Settings, on_cpu: bool) -> Plan:
+def _evaluate(model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Inputs, on_cpu: bool) -> Plan:
     return (_cpu_plan if on_cpu else _gpu_plan)(model, node, facts, s, {})
 
 
@@ -373,13 +372,13 @@ def _parallel_options(heads: int, layers: int, gpus: int) -> list[tuple[int, int
 
 
 def _gpu_recommendations(
-    model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Settings, base: Plan
+    model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Inputs, base: Plan
 ) -> list[Recommendation]:
     arch = facts.architecture
     recs: list[Recommendation] = []
     good = ("fits",) if base.verdict != "fits" else ("fits", "poor")
 
-    def try_(settings: _Settings) -> Plan:
+    def try_(settings: _Inputs) -> Plan:
         return _evaluate(model, node, facts, settings, on_cpu=False)
 
     parallel = _parallel_options(arch.num_attention_heads, arch.num_layers, s.gpus)
@@ -437,8 +436,8 @@ _QUANT_WORDS = {"fp8": "fp8, 1 byte per weight", "awq": "AWQ/GPTQ 4-bit, group s
 
 
 def _first_fit(
-    try_: Any, s: _Settings, parallel: list[tuple[int, int]], quants: list[str], want: tuple[str, ...]
-) -> tuple[_Settings, Plan] | None:
+    try_: Any, s: _Inputs, parallel: list[tuple[int, int]], quants: list[str], want: tuple[str, ...]
+) -> tuple[_Inputs, Plan] | None:
     for q in quants:
         for tp, pp in parallel:
             settings = s.with_(tp=tp, pp=pp, quantization=q)
@@ -448,7 +447,7 @@ def _first_fit(
     return None
 
 
-def _describe_parallel(new: _Settings, old: _Settings) -> str:
+def _describe_parallel(new: _Inputs, old: _Inputs) -> str:
     parts = []
     if (new.tp, new.pp) != (old.tp, old.pp):
         layout = f"tensor parallel {new.tp}" + (f" x pipeline parallel {new.pp}" if new.pp > 1 else "")
@@ -458,7 +457,7 @@ def _describe_parallel(new: _Settings, old: _Settings) -> str:
     return " and ".join(parts)
 
 
-def _shorter_len(base: Plan, s: _Settings, try_: Any) -> list[Recommendation]:
+def _shorter_len(base: Plan, s: _Inputs, try_: Any) -> list[Recommendation]:
     """The longest max_model_len (a multiple of 256) reaching the concurrency threshold, when weights fit."""
     if base.verdict == "fits" or base.kv_cache_tokens < 256:
         return []
@@ -472,21 +471,12 @@ def _shorter_len(base: Plan, s: _Settings, try_: Any) -> list[Recommendation]:
 
 
 def _cpu_recommendations(
-    model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Settings, base: Plan
+    model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Inputs, base: Plan
 ) -> list[Recommendation]:
     recs: list[Recommendation] = []
 
-    def try_(settings: _Settings) -> Plan:
+    def try_(settings: _Inputs) -> Plan:
         return _evaluate(model, node, facts, settings, on_cpu=True)
 
-    if base.verdict != "fits" and not s.kv_cache_dtype.startswith("fp8"):
-        plan = try_(s.with_(kv_cache_dtype="fp8"))
-        recs.append(
-            _rec(
-                "store the KV cache as q8_0 (llama.cpp --cache-type-k/v q8_0)",
-                {"kv_cache_dtype": "fp8"},
-                plan,
-            )
-        )
     recs += _shorter_len(base, s, try_)
     return recs

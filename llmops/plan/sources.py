@@ -86,7 +86,9 @@ def _read_checkpoint(directory: Path, facts: ModelFacts) -> None:
     if config.is_file():
         try:
             raw = json.loads(config.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return
+        if not isinstance(raw, dict):
             return
         qc = raw.get("quantization_config") or (raw.get("text_config") or {}).get("quantization_config")
         if isinstance(qc, dict):

@@ -59,16 +59,31 @@ def _dtype(value: Any) -> str | None:
 
 
 def read_config_json(path: Path) -> Architecture:
+    """A checkpoint's config.json as architecture numbers; anything unreadable is a usage error naming it."""
+    from pydantic import ValidationError
+
+    from llmops.errormap import field_message, field_path
+
+    hint = "point at a Hugging Face config.json"
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}", hint="point at a Hugging Face config.json") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}", hint=hint) from exc
+    if not isinstance(config, dict) or not isinstance(config.get("text_config") or config, dict):
+        raise UsageError(
+            f"{path}: expected a JSON object of model settings, got {type(config).__name__}", hint=hint
+        )
     try:
         return architecture_from_config(config)
     except KeyError as exc:
         raise UsageError(
             f"{path}: field {exc.args[0]} is missing", hint="is this a Hugging Face config.json?"
         ) from exc
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise UsageError(
+            f"{path}: {field_path(tuple(err['loc']))}: {field_message(err)}", hint=hint
+        ) from None
 
 
 def architecture_from_gguf(path: Path) -> Architecture:
@@ -77,7 +92,17 @@ def architecture_from_gguf(path: Path) -> Architecture:
         from gguf import GGUFReader
     except ImportError as exc:
         raise MissingExtra("gguf", "quantize", purpose="reading GGUF metadata") from exc
-    reader = GGUFReader(str(path))
+    try:
+        return _gguf_architecture(GGUFReader(str(path)))
+    except Exception as exc:  # the gguf parser raises whatever a corrupt file makes it meet
+        raise UsageError(
+            f"{path}: not a readable GGUF file ({type(exc).__name__}: {exc})",
+            hint="check the file (a partial download?) or point at another .gguf",
+        ) from None
+
+
+def _gguf_architecture(reader: Any) -> Architecture:
+    """The architecture numbers in a parsed GGUF file's metadata."""
 
     def value(key: str) -> Any:
         field = reader.fields.get(key)

@@ -110,6 +110,7 @@ class Catalog:
 
     dirs: list[Path]
     _loaded: dict[ProfileKind, dict[str, Loaded]] = field(default_factory=dict)
+    _every: dict[ProfileKind, list[Loaded]] = field(default_factory=dict)  # shadowed ones too
 
     @classmethod
     def discover(cls, profiles_dir: Path | None = None) -> Catalog:
@@ -121,6 +122,7 @@ class Catalog:
     def _by_name(self, kind: ProfileKind) -> dict[str, Loaded]:
         if kind not in self._loaded:
             found: dict[str, Loaded] = {}
+            every: list[Loaded] = []
             problems: list[Problem] = []
             folder = {v: k for k, v in FOLDER_KINDS.items()}[kind]
             for directory in self.dirs:
@@ -134,10 +136,28 @@ class Catalog:
                         problems += exc.problems
                         continue
                     found.setdefault(loaded.profile.name, loaded)
+                    every.append(loaded)
             if problems:
                 raise ProfileProblems(problems)
             self._loaded[kind] = found
+            self._every[kind] = every
         return self._loaded[kind]
+
+    def shadows(self, kind: ProfileKind) -> list[tuple[Loaded, Loaded, str]]:
+        """(user profile, shipped profile, name) for each shipped name or alias a user profile also claims:
+        the user's file wins, so the shipped one no longer resolves by that name."""
+        self._by_name(kind)
+        shipped_dir = shipped_configs_dir().resolve()
+        shipped = [x for x in self._every[kind] if x.source.resolve().is_relative_to(shipped_dir)]
+        found = []
+        for user in self._every[kind]:
+            if user.source.resolve().is_relative_to(shipped_dir):
+                continue
+            claims = {user.profile.name, *user.profile.aliases}
+            for builtin in shipped:
+                for name in sorted(claims & {builtin.profile.name, *builtin.profile.aliases}):
+                    found.append((user, builtin, name))
+        return found
 
     def names(self, kind: ProfileKind) -> list[str]:
         names = []

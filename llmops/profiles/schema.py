@@ -7,25 +7,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, create_model, model_validator
+
+from llmops.profiles.serving import (
+    DTYPES,
+    ENGINE_NAMES,
+    KV_CACHE_DTYPES,
+    PROFILE_SETTINGS,
+    QUANTIZATIONS,
+    ServingSetting,
+)
 
 ProfileKind = Literal["node", "model", "provider"]
-Engine = Literal["vllm", "llamacpp", "sglang", "trtllm"]
-Dtype = Literal["auto", "bfloat16", "float16", "float32"]
-Quantization = Literal[
-    "none",
-    "fp8",
-    "int8",
-    "w8a8",
-    "w4a16",
-    "gptq",
-    "awq",
-    "bnb-4bit",
-    "bnb-8bit",
-    "gguf",
-    "compressed-tensors",
-]
-KvCacheDtype = Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"]
+Engine = Literal[ENGINE_NAMES]  # type: ignore[valid-type]
+Dtype = Literal[DTYPES]  # type: ignore[valid-type]
+Quantization = Literal[QUANTIZATIONS]  # type: ignore[valid-type]
+KvCacheDtype = Literal[KV_CACHE_DTYPES]  # type: ignore[valid-type]
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
@@ -141,29 +138,59 @@ class LoraModule(StrictModel):
     path: str
 
 
-class ServingSettings(StrictModel):
-    """Engine settings; names follow vLLM's flags."""
+def setting_annotation(spec: ServingSetting, *, optional: bool | None = None) -> Any:
+    """The pydantic type of a serving setting, from the one table (choices, bounds, None allowed)."""
+    base: Any = spec.type
+    if spec.choices:
+        base = Literal[spec.choices]  # type: ignore[valid-type]
+    elif isinstance(base, str):
+        base = {"list[LoraModule]": list[LoraModule]}[base]
+    bounds = {k: v for k, v in (("ge", spec.ge), ("gt", spec.gt), ("le", spec.le)) if v is not None}
+    if bounds:
+        base = Annotated[base, Field(**bounds)]
+    if spec.optional if optional is None else optional:
+        base = base | None
+    return base
 
-    tensor_parallel_size: PositiveInt = 1
-    pipeline_parallel_size: PositiveInt = 1
-    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9
-    max_model_len: PositiveInt | None = None
-    dtype: Dtype = "auto"
-    quantization: Quantization = "none"
-    kv_cache_dtype: KvCacheDtype = "auto"
-    enable_prefix_caching: bool | None = None
-    max_num_seqs: PositiveInt | None = None
-    max_num_batched_tokens: PositiveInt | None = None
-    lora_modules: list[LoraModule] = Field(default_factory=list)
-    max_lora_rank: PositiveInt | None = None
-    speculative_config: dict[str, Any] | None = None
-    served_model_name: str | None = None
-    chat_template: str | None = Field(default=None, description="chat template name or file")
-    n_threads: PositiveInt | None = Field(default=None, description="llama.cpp CPU threads")
-    min_concurrency: Annotated[float, Field(gt=0)] = Field(
-        default=1.0, description="plan calls a fit 'poor' below this many concurrent max-length requests"
-    )
-    extra_args: list[str] = Field(default_factory=list, description="passed to the engine as they are")
+
+def settings_model(
+    name: str,
+    specs: tuple[ServingSetting, ...],
+    *,
+    defaults: bool = True,
+    field_name: Any = None,
+    doc: str = "",
+    base: type[BaseModel] | None = None,
+    required: bool = False,
+    nullable: tuple[str, ...] = (),
+) -> Any:
+    """A strict pydantic model with one field per setting: the table's defaults, or all None (unset)."""
+    fields: dict[str, Any] = {}
+    for spec in specs:
+        key = field_name(spec) if field_name else spec.name
+        if required:  # a resolved value: never None unless listed in `nullable`
+            if spec.name in nullable:
+                fields[key] = (setting_annotation(spec, optional=True), Field(None, description=spec.help))
+            else:
+                fields[key] = (setting_annotation(spec, optional=False), Field(description=spec.help))
+            continue
+        annotation = setting_annotation(spec, optional=spec.optional or not defaults)
+        if not defaults:
+            fields[key] = (annotation, Field(default=None, description=spec.help))
+        elif isinstance(spec.default, tuple):
+            fields[key] = (annotation, Field(default_factory=list, description=spec.help))
+        else:
+            fields[key] = (annotation, Field(default=spec.default, description=spec.help))
+    model = create_model(name, __base__=base or StrictModel, __module__=__name__, **fields)
+    model.__doc__ = doc
+    return model
+
+
+ServingSettings = settings_model(
+    "ServingSettings",
+    PROFILE_SETTINGS,
+    doc="A model profile's `serving:` block: engine settings (vLLM's names) and planner settings.",
+)
 
 
 class SamplingDefaults(StrictModel):
@@ -213,6 +240,9 @@ class ProviderModel(StrictModel):
     name: str
     input_per_1m: Annotated[float, Field(ge=0)] = Field(description="USD per 1M input tokens")
     output_per_1m: Annotated[float, Field(ge=0)] = Field(description="USD per 1M output tokens")
+    cached_input_per_1m: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="USD per 1M input tokens served from the provider's prompt cache"
+    )
     context_window: PositiveInt | None = None
     rpm: PositiveInt | None = None
     tpm: PositiveInt | None = None

@@ -29,6 +29,19 @@ def one_line(profile: Any) -> str:
     return ""
 
 
+def stale_reason(profile: Any) -> str | None:
+    """Why a model profile no longer works on this machine: the local files it points at are gone."""
+    if not isinstance(profile, ModelProfile):
+        return None
+    src = profile.source
+    local = [("source.path", src.path), ("source.gguf", None if src.package else src.gguf)]
+    local.append(("config", profile.config))
+    for key, value in local:
+        if value and not Path(value).expanduser().exists():
+            return f"{key} {value} is gone"
+    return None
+
+
 def summarize(loaded: Loaded) -> dict[str, Any]:
     p = loaded.profile
     return {
@@ -36,7 +49,23 @@ def summarize(loaded: Loaded) -> dict[str, Any]:
         "aliases": list(p.aliases),
         "summary": one_line(p),
         "file": display_path(loaded.source),
+        "stale": stale_reason(p),
     }
+
+
+def shadow_warnings(catalog: Catalog, kinds: list[ProfileKind], files: list[Path] | None = None) -> list[str]:
+    """One line per shipped name a user profile takes over (only for `files`, when given)."""
+    wanted = {f.resolve() for f in files} if files is not None else None
+    lines = []
+    for kind in kinds:
+        for user, builtin, name in catalog.shadows(kind):
+            if wanted is not None and user.source.resolve() not in wanted:
+                continue
+            lines.append(
+                f"{display_path(user.source)} shadows the shipped {kind} '{name}' "
+                f"({display_path(builtin.source)}): '{name}' now means the file above"
+            )
+    return lines
 
 
 def display_path(path: Path) -> str:

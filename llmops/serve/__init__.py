@@ -4,6 +4,22 @@
 Nothing heavy is imported here: engines run as subprocesses.
 """
 
-from llmops.serve.api import Endpoint, Prepared, prepare, running, supervise
+from llmops.serve.api import Endpoint, Prepared, dry_run, prepare, prepare_for, running, supervise
+from llmops.serve.foreground import serve_foreground
+from llmops.serve.k8s import manifests, to_yaml, write_manifests
+from llmops.serve.ray import ray_steps
 
-__all__ = ["Endpoint", "Prepared", "prepare", "running", "supervise"]
+__all__ = [
+    "Endpoint",
+    "Prepared",
+    "dry_run",
+    "manifests",
+    "prepare",
+    "prepare_for",
+    "ray_steps",
+    "running",
+    "serve_foreground",
+    "supervise",
+    "to_yaml",
+    "write_manifests",
+]

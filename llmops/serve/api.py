@@ -11,12 +11,12 @@ from typing import Any
 
 from llmops.profiles.schema import ModelProfile, NodeProfile
 from llmops.progress import ProgressReporter
-from llmops.serve.engines import Launch, get_engine
+from llmops.serve.engines import Launch, check_supported, get_engine
 from llmops.serve.ports import free_port
-from llmops.serve.preflight import config_checks, enforce, environment_checks
+from llmops.serve.preflight import Check, config_checks, enforce, environment_checks
 from llmops.serve.process import EngineProcess
 from llmops.serve.settings import ServeSettings, resolve_settings
-from llmops.workspace import ServeSection
+from llmops.settings import Resolver, dry_run_document, resolve_model_node
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,24 @@ def prepare(
     model: ModelProfile,
     node: NodeProfile,
     overrides: dict[str, Any] | None = None,
-    workspace: ServeSection | None = None,
+    workspace: Any = None,
+    *,
+    resolver: Resolver | None = None,
+    env: bool = True,
 ) -> Prepared:
-    settings = resolve_settings(model, node, overrides, workspace)
-    launch = get_engine(settings.engine).launch(settings)
+    """Resolve the settings (flags in `overrides`), build the launch, refuse settings the engine ignores."""
+    settings = resolve_settings(model, node, overrides, workspace, resolver=resolver, env=env)
+    engine = get_engine(settings.engine)
+    launch = engine.launch(settings)
+    check_supported(engine, settings.resolved)
     return Prepared(settings, launch)
+
+
+def prepare_for(catalog: Any, workspace: Any, model: str | None, node: str | None, flags: dict) -> Prepared:
+    """What `llmops serve` runs: the model and node by name (resolve_model_node), then `prepare`."""
+    resolver = Resolver("serve", workspace.serve)
+    loaded_model, loaded_node = resolve_model_node(catalog, workspace, model, node, resolver=resolver)
+    return prepare(loaded_model.profile, loaded_node.profile, flags, resolver=resolver)
 
 
 def default_log_path(engine: str) -> Path:
@@ -75,7 +88,7 @@ def supervise(
     if on_start is not None:
         on_start(proc)
     try:
-        proc.wait_ready(ready_timeout if ready_timeout is not None else float(s["ready_timeout"]), progress)
+        proc.wait_ready(ready_timeout if ready_timeout is not None else float(s["ready_timeout_s"]), progress)
         yield (
             Endpoint(launch.base_url, launch.served_name, proc.pid, launch.engine, proc.log_path, launch),
             proc,
@@ -103,7 +116,7 @@ def running(
     """
     settings = {**(overrides or {}), "host": host, "port": port or free_port(host)}
     with supervise(
-        prepare(model, node, settings),
+        prepare(model, node, settings, env=False),
         log_path=log_path,
         ready_timeout=ready_timeout,
         force=force,
@@ -112,36 +125,19 @@ def running(
         yield endpoint
 
 
-def describe(prepared: Prepared, checks: list | None = None, targets: dict | None = None) -> dict[str, Any]:
-    """What would run, and why: the --dry-run / --json document (environment variable names, never values)."""
+def dry_run(prepared: Prepared, *, force: bool) -> dict[str, Any]:
+    """The --dry-run document: every setting with its origin, then the launch and the pre-flight checks
+    (environment variable names, never values)."""
     from llmops.serve.ray import ray_steps
 
-    s, launch = prepared.settings, prepared.launch
-    return {
-        "model": s.model.name,
-        "node": s.node.name,
+    checks: list[Check] = config_checks(prepared.settings, prepared.launch, force=force)
+    enforce(checks)
+    launch = prepared.launch
+    return dry_run_document(
+        "serve",
+        prepared.settings.resolved,
         **launch.to_json(),
-        "command": launch.command_line(),
-        "settings": {
-            **{k: {"value": v.value, "origin": v.origin} for k, v in (targets or {}).items()},
-            **s.origins(),
-        },
-        "checks": [c.to_json() for c in checks or []],
-        "ray_steps": ray_steps(s, launch),
-    }
-
-
-def resolve_targets(
-    catalog: Any, workspace: Any, model: str | None, node: str | None
-) -> tuple[Any, Any, dict]:
-    """Model: argument > workspace > smollm2; node: flag > workspace > model default_node > local-cpu."""
-    from llmops.settings import pick
-    from llmops.workspace import DEFAULT_MODEL, DEFAULT_NODE
-
-    model_pick = pick(model, workspace=workspace.model, default=DEFAULT_MODEL)
-    loaded_model = catalog.model(model_pick.value)
-    node_pick = pick(
-        node, workspace=workspace.node, profile=loaded_model.profile.default_node, default=DEFAULT_NODE
+        command_line=launch.command_line(),
+        checks=[c.to_json() for c in checks],
+        ray_steps=ray_steps(prepared.settings, launch),
     )
-    loaded_node = catalog.node(node_pick.value)
-    return loaded_model.profile, loaded_node.profile, {"model": model_pick, "node": node_pick}

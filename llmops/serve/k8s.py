@@ -6,17 +6,16 @@ starts the Ray head and the engine once every worker has joined; workers join th
 
 from __future__ import annotations
 
-import re
 import shlex
+from pathlib import Path
 from typing import Any
 
 from llmops.errors import UsageError
+from llmops.k8s import k8s_name, service, service_monitor, to_yaml
 from llmops.serve.api import Prepared
 from llmops.serve.engines import get_engine
 from llmops.serve.preflight import nodes_needed
 from llmops.serve.ray import RAY_PORT
-from llmops.serve.settings import ServeSettings
-from llmops.settings import Setting
 
 VLLM_IMAGE = "vllm/vllm-openai:latest"
 CONTAINER_PORT = 8000
@@ -25,17 +24,10 @@ SHM_SIZE = "16Gi"
 LWS_API = "leaderworkerset.x-k8s.io/v1"
 
 
-def k8s_name(name: str) -> str:
-    """A DNS-1123 label from a profile name (dots and capitals are not allowed)."""
-    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
-    return label[:63].rstrip("-") or "llmops"
-
-
 def _container_argv(prepared: Prepared) -> list[str]:
     """The engine argv for a pod: listen on every interface, on the container port."""
-    s = prepared.settings
-    values = {**s.values, "host": Setting("0.0.0.0", "default"), "port": Setting(CONTAINER_PORT, "default")}
-    return get_engine(s.engine).launch(ServeSettings(s.model, s.node, values)).argv
+    s = prepared.settings.with_values(host="0.0.0.0", port=CONTAINER_PORT)
+    return get_engine(s.engine).launch(s).argv
 
 
 def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
@@ -97,10 +89,12 @@ def manifests(prepared: Prepared, *, replicas: int = 1, image: str = VLLM_IMAGE)
         return [
             _deployment(name, image, labels, argv, s.tp * s.pp, s.node.labels, replicas),
             _service(name, labels),
+            service_monitor(name),
         ]
     return [
         _leader_worker_set(name, image, labels, argv, s.node.gpu_count, nodes, s.node.labels, replicas),
         _service(name, {**labels, "role": "leader"}),
+        service_monitor(name),
     ]
 
 
@@ -137,19 +131,7 @@ def _deployment(
 
 
 def _service(name: str, selector: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": name,
-            "labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "llmops"},
-        },
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector,
-            "ports": [{"name": "http", "port": CONTAINER_PORT, "targetPort": "http", "protocol": "TCP"}],
-        },
-    }
+    return service(name, selector, CONTAINER_PORT)
 
 
 def _leader_worker_set(
@@ -199,12 +181,43 @@ def _leader_worker_set(
     }
 
 
-def to_yaml(docs: list[dict[str, Any]]) -> str:
-    """Multi-document YAML without anchors (shared label dicts would otherwise become &id001 aliases)."""
-    import yaml
+YAML_SUFFIXES = (".yaml", ".yml")
 
-    class _NoAliases(yaml.SafeDumper):
-        def ignore_aliases(self, data: Any) -> bool:
-            return True
 
-    return "---\n".join(yaml.dump(d, Dumper=_NoAliases, sort_keys=False) for d in docs)
+def manifest_path(output: Path, name: str, *, force: bool) -> Path:
+    """Where `-o` puts the manifests: OUTPUT itself when it names a .yaml file, else OUTPUT/NAME.yaml.
+
+    Checked before anything is written: an existing file is replaced only with --force, a file given where
+    a folder is meant, or a missing parent folder, is a usage error."""
+    from llmops.output import check_output_file
+
+    output = output.expanduser()
+    if output.suffix in YAML_SUFFIXES and not output.is_dir():
+        path = output
+    elif output.exists() and not output.is_dir():
+        raise UsageError(
+            f"-o {output} is a file, not a folder",
+            hint=f"give a folder (NAME.yaml is written in it) or a .yaml path such as {output}.yaml",
+        )
+    else:
+        path = output / f"{name}.yaml"
+        if not output.is_dir():
+            return path  # a new folder: nothing to overwrite
+    check_output_file(path, force=force)
+    return path
+
+
+def write_manifests(
+    prepared: Prepared, *, output: Path, replicas: int, force: bool
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Write the manifests for `-o` through the staged writer (whole file, swapped in when complete)."""
+    from llmops.output import write_output_file
+
+    path = manifest_path(output, k8s_name(prepared.settings.served_name), force=force)
+    docs = manifests(prepared, replicas=replicas)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_output_file(path, to_yaml(docs), force=force)
+    return path, docs
+
+
+__all__ = ["k8s_name", "manifest_path", "manifests", "to_yaml", "write_manifests"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from llmops.errors import EnvironmentMissing, LlmopsError, MissingExtra, UsageError
 from llmops.serve.engines.base import Engine, Launch
-from llmops.serve.ports import port_free
+from llmops.serve.ports import describe_holders, port_free
 from llmops.serve.settings import ServeSettings
 
 
@@ -39,27 +39,11 @@ def nodes_needed(s: ServeSettings) -> int:
 
 def check_plan(s: ServeSettings, launch: Launch, *, force: bool) -> Check:
     """The planner's verdict on this configuration; refuse one that does not fit unless forced."""
-    from llmops.plan import PlanRequest, make_plan
+    from llmops.plan import plan_settings
 
-    model = s.model if s.model.engine == s.engine else s.model.model_copy(update={"engine": s.engine})
     need = s.tp * s.pp
     gpus = max(need, s.node.gpu_count) if launch.needs_gpu and need > s.node.gpu_count else None
-    plan = make_plan(
-        model,
-        s.node,
-        PlanRequest(
-            tp=s.tp,
-            pp=s.pp,
-            gpus=gpus,
-            max_model_len=s.get("max_model_len"),
-            gpu_memory_utilization=s["gpu_memory_utilization"],
-            dtype=s["dtype"],
-            quantization=s["quantization"],
-            kv_cache_dtype=s["kv_cache_dtype"],
-            max_num_seqs=s.get("max_num_seqs"),
-            max_num_batched_tokens=s.get("max_num_batched_tokens"),
-        ),
-    )
+    plan = plan_settings(s.model, s.node, s.resolved, gpus=gpus)
     if plan.fits:
         return Check("plan", True, plan.summary())
     advice = "; ".join(r.description for r in plan.recommendations) or "see `llmops plan`"
@@ -71,10 +55,6 @@ def check_plan(s: ServeSettings, launch: Launch, *, force: bool) -> Check:
         hint="`llmops plan` shows the figures; --force starts it anyway",
     )
     return Check("plan", False, plan.summary(), error)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def check_pool(s: ServeSettings, *, force: bool) -> Check:
@@ -119,11 +99,15 @@ def check_engine(engine: Engine) -> Check:
 def check_port(launch: Launch) -> Check:
     if port_free(launch.host, launch.port):
         return Check("port", True, f"{launch.host}:{launch.port} free")
+    holders = describe_holders(launch.port)
     return Check(
         "port",
         False,
-        f"{launch.host}:{launch.port} in use",
-        UsageError(f"port {launch.port} on {launch.host} is already in use", hint="pick another with --port"),
+        f"{launch.host}:{launch.port} in use, {holders}",
+        UsageError(
+            f"port {launch.port} on {launch.host} is already in use ({holders})",
+            hint="pick another with --port, or stop that process",
+        ),
     )
 
 

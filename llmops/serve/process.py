@@ -1,4 +1,11 @@
-"""One engine process: start it in its own process group, wait until it serves, stop it cleanly."""
+"""One engine process: start it in its own process group, wait until it serves, stop it cleanly.
+
+The engine's group dies with llmops even when llmops is killed with SIGKILL: a tiny watchdog process
+(`watchdog.py`) holds the read end of a pipe only llmops writes to, and stops the group when the pipe
+closes without llmops having stopped the engine itself. Readiness counts only when the port's listening
+socket belongs to our engine's group, so a second `serve` on a busy port never reports the first one's
+engine as its own.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,9 +24,11 @@ import httpx
 from llmops.errors import OperationFailed
 from llmops.progress import NullProgress, ProgressReporter
 from llmops.serve.engines.base import Engine, FailurePattern, Launch
-from llmops.serve.ports import wait_port_free
+from llmops.serve.ports import describe_holders, listens_in_group, wait_port_free
 
 STOP_GRACE_S = 15.0
+WATCHDOG = Path(__file__).with_name("watchdog.py")
+DISARM = b"disarm"
 TAIL_LINES = 20
 
 
@@ -42,6 +52,9 @@ class EngineProcess:
         self.log_path = log_path
         self.on_line = on_line
         self.proc: subprocess.Popen[bytes] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._watch_fd: int | None = None
+        self._foreign_port = False  # another process answered on our port: do not wait for it to free
         self._stop_tail = threading.Event()
         self._tail_thread: threading.Thread | None = None
 
@@ -68,9 +81,42 @@ class EngineProcess:
                     f"cannot start {self.launch.engine}: {exc.filename} not found",
                     hint=f"install it with: pip install 'llmops[{self.engine.extra}]'",
                 ) from exc
+        try:
+            self._start_watchdog(self.proc.pid)
+        except BaseException:
+            self.stop()
+            raise
         if self.on_line is not None:
             self._tail_thread = threading.Thread(target=self._follow, daemon=True)
             self._tail_thread.start()
+
+    def _start_watchdog(self, pgid: int) -> None:
+        """The process that stops the engine's group if llmops dies without stopping it."""
+        read_fd, self._watch_fd = os.pipe()  # both ends close-on-exec: the engine never holds them
+        try:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(WATCHDOG), str(pgid), str(STOP_GRACE_S)],
+                stdin=read_fd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # not in our group: a signal to llmops's group leaves it be
+            )
+        finally:
+            os.close(read_fd)
+
+    def _disarm_watchdog(self) -> None:
+        if self._watch_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._watch_fd, DISARM)
+            os.close(self._watch_fd)
+            self._watch_fd = None
+        if self._watchdog is not None:
+            try:
+                self._watchdog.wait(5)
+            except subprocess.TimeoutExpired:
+                self._watchdog.kill()
+                self._watchdog.wait()
+            self._watchdog = None
 
     def _follow(self) -> None:
         """Stream new log lines to on_line until stopped (the -v view)."""
@@ -108,15 +154,30 @@ class EngineProcess:
         progress.start(None, f"waiting for {self.launch.engine} on port {self.launch.port}")
         root = self.launch.base_url.removesuffix("/v1")
         deadline = time.monotonic() + timeout
+        answered_by_other = False
         try:
             with httpx.Client(timeout=2.0, trust_env=False) as client:
                 while True:
                     if (rc := self.exited()) is not None:
-                        raise self._failure(f"{self.launch.engine} exited with status {rc} during start-up")
+                        what = f"{self.launch.engine} exited with status {rc} during start-up"
+                        if answered_by_other:
+                            what += (
+                                f"; port {self.launch.port} is served by another process, "
+                                f"{describe_holders(self.launch.port)}"
+                            )
+                        raise self._failure(what)
                     if _ready(client, root, self.launch):
-                        return
+                        owned = listens_in_group(self.launch.port, self.pid)
+                        if owned is not False:  # ours, or /proc cannot tell (not Linux)
+                            return
+                        answered_by_other = self._foreign_port = True
                     if time.monotonic() > deadline:
-                        raise self._failure(f"{self.launch.engine} was not ready after {timeout:g} s")
+                        what = f"{self.launch.engine} was not ready after {timeout:g} s"
+                        if answered_by_other:
+                            what += f"; port {self.launch.port} answers from another process, " + (
+                                describe_holders(self.launch.port)
+                            )
+                        raise self._failure(what)
                     progress.update(0)
                     time.sleep(0.25)
         finally:
@@ -125,6 +186,7 @@ class EngineProcess:
     def stop(self, grace: float = STOP_GRACE_S) -> int | None:
         """SIGTERM to the process group, SIGKILL after the grace period; wait for the port to free."""
         if self.proc is None:
+            self._disarm_watchdog()
             return None
         if self.proc.poll() is None:
             _signal_group(self.proc.pid, signal.SIGTERM)
@@ -135,10 +197,12 @@ class EngineProcess:
                 self.proc.wait()
         # Children that outlived the leader (engine workers) go too.
         _signal_group(self.proc.pid, signal.SIGKILL)
+        self._disarm_watchdog()
         self._stop_tail.set()
         if self._tail_thread is not None:
             self._tail_thread.join(2)
-        wait_port_free(self.launch.host, self.launch.port, timeout=10)
+        if not self._foreign_port:
+            wait_port_free(self.launch.host, self.launch.port, timeout=10)
         return self.proc.returncode
 
 

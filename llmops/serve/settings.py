@@ -1,39 +1,41 @@
-"""Resolve every serving setting from flags > workspace > profile > defaults, keeping each value's origin."""
+"""A serve run's settings: every value resolved once (llmops.settings.Resolver), with where it came from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from llmops.errors import UsageError
-from llmops.profiles.schema import ModelProfile, NodeProfile, ServingSettings
-from llmops.settings import Setting, pick
+from llmops.profiles.schema import ModelProfile, NodeProfile
+from llmops.profiles.serving import BY_NAME, resolve_serving
+from llmops.settings import Resolved, Resolver, Setting, env_var
 from llmops.workspace import ServeSection
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
-DEFAULT_READY_TIMEOUT = 120.0
-# Settings that are not engine settings of the profile but belong to a serve run.
-RUN_KEYS = ("engine", "host", "port", "ready_timeout")
-SERVING_KEYS = tuple(ServingSettings.model_fields)
 
 
 @dataclass
 class ServeSettings:
-    """Every value a launch needs, each with where it came from (flag, workspace, profile, default)."""
+    """Every value a launch needs; `resolved` holds each with its origin (the --dry-run document)."""
 
     model: ModelProfile
     node: NodeProfile
-    values: dict[str, Setting] = field(default_factory=dict)
+    resolved: Resolved
 
     def __getitem__(self, key: str) -> Any:
-        return self.values[key].value
+        return self.resolved[key].value
 
     def get(self, key: str, default: Any = None) -> Any:
-        setting = self.values.get(key)
-        return default if setting is None or setting.value is None else setting.value
+        value = self.resolved.value(key)
+        return default if value is None else value
+
+    def with_values(self, **values: Any) -> ServeSettings:
+        """A copy with some values replaced (a pod's host and port)."""
+        resolved = Resolved(self.resolved)
+        for key, value in values.items():
+            resolved[key] = Setting(value, "default")
+        return ServeSettings(self.model, self.node, resolved)
 
     @property
     def engine(self) -> str:
@@ -49,56 +51,53 @@ class ServeSettings:
 
     @property
     def served_name(self) -> str:
-        return self["served_model_name"]
+        return self.get("served_model_name") or self.model.name
 
-    def origins(self) -> dict[str, dict[str, Any]]:
-        """{setting: {value, origin}} for --dry-run and --json."""
-        return {k: {"value": s.value, "origin": s.origin} for k, s in self.values.items()}
+
+def where(name: str, origin: str) -> str:
+    """How a user finds a value again: the flag, the variable, the file key."""
+    spec = BY_NAME.get(name)
+    if origin == "flag" and spec is not None and spec.flag:
+        return spec.flag
+    if origin == "env":
+        return env_var("serve", name)
+    if origin == "workspace":
+        return f"serve.{name} in llmops.yaml"
+    if origin == "profile":
+        return f"serving.{name} in the model profile"
+    return name
+
+
+def validate_values(resolved: Resolved) -> None:
+    """Check merged values with the table's types and bounds, so a bad flag, variable or key is one clear
+    error naming where it was set."""
+    try:
+        ServeSection.model_validate({k: resolved.value(k) for k in BY_NAME if k in resolved})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        key = str(first["loc"][0])
+        spec = BY_NAME[key]
+        allowed = f" (allowed: {spec.describe_choices()})" if spec.choices else ""
+        raise UsageError(
+            f"invalid {where(key, resolved.origin(key) or 'default')} = {resolved.value(key)!r}: "
+            f"{first['msg']}{allowed}",
+            hint="`llmops serve --help` lists the accepted values",
+        ) from None
 
 
 def resolve_settings(
     model: ModelProfile,
     node: NodeProfile,
-    overrides: dict[str, Any] | None = None,
-    workspace: ServeSection | None = None,
+    flags: Mapping[str, Any] | None = None,
+    workspace: Any = None,
+    *,
+    resolver: Resolver | None = None,
+    env: bool = True,
 ) -> ServeSettings:
-    """Merge overrides (flags the user set; None = not set) over the workspace and the profiles."""
-    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
-    unknown = sorted(set(flags) - set(SERVING_KEYS) - set(RUN_KEYS))
-    if unknown:
-        raise UsageError(
-            f"unknown serve setting(s): {', '.join(unknown)}",
-            hint=f"known: {', '.join((*RUN_KEYS, *SERVING_KEYS))}",
-        )
-    ws = workspace or ServeSection()
-    serving = model.serving
-    explicit = serving.model_fields_set
-    values: dict[str, Setting] = {
-        "engine": pick(flags.get("engine"), workspace=ws.engine, profile=model.engine),
-        "host": pick(flags.get("host"), workspace=ws.host, default=DEFAULT_HOST),
-        "port": pick(flags.get("port"), workspace=ws.port, default=DEFAULT_PORT),
-        "ready_timeout": pick(
-            flags.get("ready_timeout"), workspace=ws.ready_timeout_s, default=DEFAULT_READY_TIMEOUT
-        ),
-    }
-    for key in SERVING_KEYS:
-        value = getattr(serving, key)
-        values[key] = pick(flags.get(key), profile=value if key in explicit else None, default=value)
-    if values["served_model_name"].value is None:
-        values["served_model_name"] = Setting(model.name, "default")
-    if values["n_threads"].value is None:
-        values["n_threads"] = Setting(node.cpu.cores, "profile")  # the node's cores
-    # Validate the merged engine settings with the profile's own schema, so a bad flag is a clear error.
-    try:
-        ServingSettings.model_validate({k: values[k].value for k in SERVING_KEYS})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = str(first["loc"][0])
-        where = (
-            f"--{key.replace('_', '-')}" if values[key].origin == "flag" else f"{values[key].origin} {key}"
-        )
-        raise UsageError(
-            f"invalid {where} = {values[key].value!r}: {first['msg']}",
-            hint="`llmops serve --help` lists the accepted values",
-        ) from None
-    return ServeSettings(model=model, node=node, values=values)
+    """flags > environment (LLMOPS_SERVE_*) > workspace `serve:` > profile > defaults, then validated."""
+    r = resolver or Resolver("serve", workspace)
+    if r.workspace is None:
+        r.workspace = workspace
+    resolve_serving(r, model, flags, env=env)
+    validate_values(r.resolved)
+    return ServeSettings(model=model, node=node, resolved=r.resolved)

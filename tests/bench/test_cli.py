@@ -82,7 +82,9 @@ def test_slo_breach_exits_1_and_says_by_how_much(fake_server) -> None:
 
 def test_server_dying_mid_run_is_counted_not_hung(fake_server) -> None:
     base = fake_server(ttft_ms=20, gap_ms=20, tokens=20, die_after=10)
-    res = bench("--target", base, "--num-prompts", "40", "--max-concurrency", "4", "--timeout", "10", "--json")
+    res = bench(
+        "--target", base, "--num-prompts", "40", "--max-concurrency", "4", "--timeout", "10", "--json"
+    )
     assert res.exit_code == 1
     doc = json.loads(res.stdout)
     assert doc["failed"] > 0 and doc["completed"] + doc["failed"] == 40
@@ -101,10 +103,21 @@ def test_stalled_server_times_out(fake_server) -> None:
 def test_baseline_regression_gates(fake_server, tmp_path: Path) -> None:
     fast = fake_server(ttft_ms=10, gap_ms=2, tokens=8)
     old = tmp_path / "old.json"
-    assert bench("--target", fast, "--num-prompts", "8", "--max-concurrency", "2", "-o", str(old)).exit_code == 0
+    assert (
+        bench("--target", fast, "--num-prompts", "8", "--max-concurrency", "2", "-o", str(old)).exit_code == 0
+    )
     slow = fake_server(ttft_ms=60, gap_ms=2, tokens=8)
     res = bench(
-        "--target", slow, "--num-prompts", "8", "--max-concurrency", "2", "--baseline", str(old), "--max-regression", "10"
+        "--target",
+        slow,
+        "--num-prompts",
+        "8",
+        "--max-concurrency",
+        "2",
+        "--baseline",
+        str(old),
+        "--max-regression",
+        "10",
     )
     assert res.exit_code == 1
     assert "median_ttft_ms vs baseline" in res.stderr

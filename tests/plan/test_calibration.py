@@ -1,6 +1,6 @@
 """The planner against KV cache sizes that vLLM logged at start-up, as published in its issue tracker.
 
-Each case names its source. Where the log printed the available KV memory rather than the token count
+Each case names its source and the vLLM version that logged it (the non-torch reserve is per version). Where the log printed the available KV memory rather than the token count
 (vLLM 0.6 printed `available_kv_cache_memory`), the logged tokens are that memory over the model's KV
 bytes per token, which is how vLLM itself turns one into the other.
 """
@@ -14,6 +14,8 @@ import pytest
 from llmops.plan import PlanRequest, make_plan
 from llmops.plan import memory as mem
 from llmops.profiles.schema import Architecture, CpuSpec, GpuSpec, ModelProfile, ModelSource, NodeProfile
+
+from .test_memory import LLAMA_70B
 
 LLAMA3_8B = Architecture(
     num_layers=32,
@@ -48,7 +50,11 @@ CASES = {
         "NVIDIA GeForce RTX 3090",
         23.58,
         PlanRequest(
-            gpu_memory_utilization=0.9, max_model_len=20000, max_num_batched_tokens=20000, max_num_seqs=256
+            gpu_memory_utilization=0.9,
+            max_model_len=20000,
+            max_num_batched_tokens=20000,
+            max_num_seqs=256,
+            vllm_version="0.6",
         ),
         1952 * 16,
     ),
@@ -58,7 +64,11 @@ CASES = {
         "NVIDIA GeForce RTX 3090",
         23.58,
         PlanRequest(
-            gpu_memory_utilization=0.9, max_model_len=29000, max_num_batched_tokens=29000, max_num_seqs=256
+            gpu_memory_utilization=0.9,
+            max_model_len=29000,
+            max_num_batched_tokens=29000,
+            max_num_seqs=256,
+            vllm_version="0.6",
         ),
         23648,
     ),
@@ -73,6 +83,7 @@ CASES = {
             max_model_len=8192,
             max_num_batched_tokens=8192,
             max_num_seqs=256,
+            vllm_version="0.6",
         ),
         int(53.29 * GIB // (128 * 1024)),
     ),
@@ -87,6 +98,7 @@ CASES = {
             max_model_len=8192,
             max_num_batched_tokens=8192,
             max_num_seqs=256,
+            vllm_version="0.6",
         ),
         int((71.29 - 7.48 - 3.58 - 1.26) * GIB // (64 * 1024)),
     ),
@@ -161,3 +173,42 @@ def test_kv_tokens_from_logged_kv_memory(name: str) -> None:
     per_token = arch.num_layers * mem.kv_bytes_per_token_per_layer(arch, tp, 2)
     tokens = mem.kv_cache_tokens(kv_gib * GIB, per_token)
     assert abs(tokens / logged - 1) < 0.02, f"{name}: {tokens} vs {logged} ({source})"
+
+
+# The non-torch reserve per vLLM version and parallelism, as the start-up logs report it per GPU.
+RESERVE_LOGS = [
+    # version, tp, logged GiB, source
+    ("0.6", 1, 0.35, "https://github.com/vllm-project/vllm/issues/10517: non_torch_memory=0.35GiB, TP 1"),
+    ("0.19", 1, 0.25, "vLLM v0.19 H100 start-up log, TP 1 (issue 11)"),
+    ("0.19", 2, 2.1, "vLLM v0.19 H100 start-up log, TP 2 (issue 11)"),
+    ("0.19", 4, 2.1, "vLLM v0.19 H100 start-up log, TP 4 (issue 11)"),
+]
+
+
+@pytest.mark.parametrize(("version", "tp", "logged", "source"), RESERVE_LOGS)
+def test_non_torch_reserve_per_version(version: str, tp: int, logged: float, source: str) -> None:
+    assert mem.non_torch_bytes(tp, 1, version) / GIB == pytest.approx(logged, abs=0.01), source
+    # a patch or later minor release plans with the newest calibrated version it is not older than
+    assert mem.reserve_for(version + ".3").since == version
+
+
+LLAMA31_70B = LLAMA_70B.model_copy(
+    update={"num_params": 70.55e9, "max_position_embeddings": 131072, "torch_dtype": "bfloat16"}
+)
+
+
+def test_tight_fit_at_tp2_uses_the_versions_reserve() -> None:
+    """Llama-3.1-70B in bf16 on 2 x H100 at TP 2 leaves about 2 GiB per GPU for the KV cache under
+    vLLM 0.19's 2.1 GiB reserve; the old 0.75 GiB reserve predicted 1.35 GiB more per GPU."""
+    model = ModelProfile(name="llama-70b", source=ModelSource(hf="x/y"), architecture=LLAMA31_70B)
+    node = NodeProfile(
+        name="h100x2",
+        gpu=GpuSpec(model="NVIDIA H100 80GB HBM3", count=2, memory_gib=79.22),
+        cpu=CpuSpec(cores=32, ram_gib=256),
+    )
+    new = make_plan(model, node, PlanRequest(tp=2, max_model_len=8192))
+    old = make_plan(model, node, PlanRequest(tp=2, max_model_len=8192, vllm_version="0.6"))
+    assert (new.vllm_version, new.non_torch_gib_per_gpu, old.non_torch_gib_per_gpu) == ("0.19", 2.1, 0.75)
+    assert new.kv_cache_gib_per_gpu == pytest.approx(old.kv_cache_gib_per_gpu - 1.35, abs=0.02)
+    assert 1.5 < new.kv_cache_gib_per_gpu < 2.5 and new.verdict == "poor"
+    assert old.max_concurrency > 1.6 * new.max_concurrency

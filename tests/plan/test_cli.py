@@ -33,7 +33,7 @@ def test_report_for_the_seed_deployment() -> None:
 
 def test_json_for_the_seed_deployment_at_tp4_and_tp1() -> None:
     tp4 = json.loads(invoke("plan", "llama-70b", "--node", "a100-40gb-x4", "--tp", "4", "--json").stdout)
-    assert tp4["fits"] is True and tp4["tp"] == 4 and tp4["kv_cache_tokens"] > 40_000
+    assert tp4["fits"] is True and tp4["tp"] == 4 and tp4["kv_cache_tokens"] > 25_000
     assert tp4["weights_gib_per_gpu"] == 32.85 and tp4["kv_bytes_per_token_per_gpu"] == 81920
     assert tp4["recommendations"]
     tp1 = json.loads(invoke("plan", "llama-70b", "--node", "a100-40gb-x4", "--tp", "1", "--json").stdout)
@@ -121,12 +121,41 @@ def test_cpu_node_plans_llamacpp_and_refuses_vllm_as_a_subprocess() -> None:
     assert "Traceback" not in refused.stderr
 
 
-def test_choices_match_the_profile_schema() -> None:
+def test_flag_choices_come_from_the_settings_table() -> None:
     from typing import get_args
 
-    from llmops.commands import plan as command
     from llmops.profiles.schema import Dtype, KvCacheDtype, Quantization
+    from llmops.profiles.serving import BY_NAME
 
-    assert get_args(Dtype) == command.DTYPES
-    assert get_args(Quantization) == command.QUANTIZATIONS
-    assert get_args(KvCacheDtype) == command.KV_CACHE_DTYPES
+    assert get_args(Dtype) == BY_NAME["dtype"].choices
+    assert get_args(Quantization) == BY_NAME["quantization"].choices
+    assert get_args(KvCacheDtype) == BY_NAME["kv_cache_dtype"].choices
+    help_text = invoke("plan", "--help").output
+    for flag in ("--tp", "--quantization", "--kv-cache-dtype", "--min-concurrency", "--vllm-version"):
+        assert flag in help_text
+
+
+def test_plan_resolves_model_node_and_settings_as_serve_does(monkeypatch) -> None:
+    Path("llmops.yaml").write_text("serve:\n  max_model_len: 2048\n")
+    monkeypatch.setenv("LLMOPS_NODE", "h100-80gb-x8")
+    monkeypatch.setenv("LLMOPS_SERVE_KV_CACHE_DTYPE", "fp8")
+    doc = json.loads(invoke("plan", "llama-70b", "--json").stdout)
+    assert doc["node"] == "h100-80gb-x8"  # -n/--node, else $LLMOPS_NODE, else workspace, else the model's
+    assert (doc["max_model_len"], doc["origins"]["max_model_len"]) == (2048, "workspace")
+    assert (doc["kv_cache_dtype"], doc["origins"]["kv_cache_dtype"]) == ("fp8", "env")
+    assert (doc["tp"], doc["origins"]["tp"]) == (4, "profile")
+    assert doc["min_concurrency"] == 2.0 and doc["vllm_version"] == "0.19"
+    flagged = json.loads(
+        invoke("plan", "llama-70b", "-n", "a100-40gb-x4", "--vllm-version", "0.6.4", "--json").stdout
+    )
+    assert flagged["node"] == "a100-40gb-x4" and flagged["non_torch_gib_per_gpu"] == 0.75
+
+
+def test_plan_refuses_a_setting_the_engine_ignores() -> None:
+    result = invoke("plan", "smollm2", "--kv-cache-dtype", "fp8")
+    assert result.exit_code == 2
+    assert (
+        "engine llamacpp does not use this setting: kv_cache_dtype='fp8' (--kv-cache-dtype)" in result.stderr
+    )
+    trt = invoke("plan", "llama-70b", "-e", "trtllm")
+    assert trt.exit_code == 2 and "engine trtllm does not use these settings" in trt.stderr

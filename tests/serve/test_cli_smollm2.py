@@ -140,4 +140,5 @@ def test_port_in_use_is_exit_2(llmops_env: dict[str, str]) -> None:
             timeout=60,
         )
     assert result.returncode == 2
-    assert f"error: port {port} on 127.0.0.1 is already in use; pick another with --port" in result.stderr
+    assert f"error: port {port} on 127.0.0.1 is already in use (held by pid {os.getpid()} (" in result.stderr
+    assert "; pick another with --port, or stop that process" in result.stderr

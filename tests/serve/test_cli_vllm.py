@@ -144,8 +144,50 @@ def test_beyond_one_node_uses_the_ray_backend_and_prints_ray_steps(cli, a100_poo
 def test_bad_flag_value_is_one_line_exit_2(cli) -> None:
     result = cli("serve", "llama-8b", "--dtype", "float8", "--dry-run")
     assert result.exit_code == 2
-    assert "invalid --dtype = 'float8'" in result.stderr
+    assert "Invalid value for '--dtype'" in result.stderr and "float8" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_bad_value_from_the_environment_or_workspace_names_where_it_came_from(
+    cli, isolated, monkeypatch
+) -> None:
+    monkeypatch.setenv("LLMOPS_SERVE_DTYPE", "float8")
+    env = cli("serve", "llama-8b", "--dry-run")
+    assert (
+        env.exit_code == 2 and "LLMOPS_SERVE_DTYPE='float8' is invalid: expected one of auto," in env.stderr
+    )
+    monkeypatch.delenv("LLMOPS_SERVE_DTYPE")
+    (isolated / "llmops.yaml").write_text("serve:\n  gpu_memory_utilization: 0.5\n")
+    monkeypatch.setenv("LLMOPS_SERVE_GPU_MEMORY_UTILIZATION", "1.5")
+    high = cli("serve", "llama-8b", "--dry-run")
+    assert high.exit_code == 2
+    assert (
+        "invalid LLMOPS_SERVE_GPU_MEMORY_UTILIZATION = 1.5: Input should be less than or equal to 1"
+        in high.stderr
+    )
+
+
+def test_dry_run_json_is_the_one_document_shape_with_env_and_workspace_origins(
+    cli, isolated, monkeypatch
+) -> None:
+    (isolated / "llmops.yaml").write_text("node: h100-80gb-x8\nserve:\n  max_model_len: 2048\n  port: 9000\n")
+    monkeypatch.setenv("LLMOPS_SERVE_PORT", "9100")
+    monkeypatch.setenv("LLMOPS_SERVE_ENABLE_PREFIX_CACHING", "false")
+    doc = json.loads(cli("serve", "llama-8b", "--dry-run", "--json", "--max-num-seqs", "32").stdout)
+    assert doc["command"] == "serve"
+    assert all(set(v) == {"value", "origin"} for v in doc["settings"].values())
+    assert doc["settings"]["model"] == {"value": "llama-8b", "origin": "flag"}
+    assert doc["settings"]["node"] == {"value": "h100-80gb-x8", "origin": "workspace"}
+    assert doc["settings"]["engine"] == {"value": "vllm", "origin": "profile"}
+    assert doc["settings"]["port"] == {"value": 9100, "origin": "env"}
+    assert doc["settings"]["max_model_len"] == {"value": 2048, "origin": "workspace"}
+    assert doc["settings"]["enable_prefix_caching"] == {"value": False, "origin": "env"}
+    assert doc["settings"]["max_num_seqs"] == {"value": 32, "origin": "flag"}
+    assert doc["settings"]["min_concurrency"] == {"value": 2.0, "origin": "default"}
+    assert (
+        "--no-enable-prefix-caching" in doc["argv"] and doc["argv"][doc["argv"].index("--port") + 1] == "9100"
+    )
+    assert doc["command_line"].startswith("vllm serve meta-llama/Llama-3.1-8B-Instruct")
 
 
 def test_llamacpp_dry_run_for_smollm2(cli, smollm2_gguf) -> None:
@@ -172,3 +214,12 @@ def test_llamacpp_dry_run_for_smollm2(cli, smollm2_gguf) -> None:
     ]
     assert doc["health_path"] is None
     assert doc["checks"][1]["name"] == "plan" and doc["checks"][1]["ok"] is True
+
+
+def test_run_settings_from_the_environment_are_checked_too(cli, monkeypatch) -> None:
+    monkeypatch.setenv("LLMOPS_SERVE_PORT", "70000")
+    result = cli("serve", "llama-8b", "--dry-run")
+    assert result.exit_code == 2 and "invalid LLMOPS_SERVE_PORT = 70000" in result.stderr
+    monkeypatch.delenv("LLMOPS_SERVE_PORT")
+    stray = cli("serve", "llama-8b", "-o", "out.yaml")
+    assert stray.exit_code == 2 and "-o/--output is where --k8s writes its manifests" in stray.stderr

@@ -6,6 +6,7 @@ import pytest
 
 from llmops.errors import UsageError
 from llmops.profiles.loader import Catalog
+from llmops.profiles.schema import ServingSettings
 from llmops.serve import prepare
 from llmops.serve.engines import ENGINES, get_engine
 from llmops.serve.process import diagnose
@@ -43,8 +44,17 @@ def test_sglang_and_trtllm_argv() -> None:
         "8192",
         "--dtype",
         "bfloat16",
+        "--max-running-requests",
+        "128",
     ]
-    trt = _prepare("llama-70b", "a100-40gb-x4", engine="trtllm").launch
+    catalog = Catalog.discover(None)
+    llama = catalog.model("llama-70b").profile
+    serving = ServingSettings(tensor_parallel_size=4, max_model_len=4096, max_num_seqs=64)
+    trt = prepare(
+        llama.model_copy(update={"serving": serving}),
+        catalog.node("a100-40gb-x4").profile,
+        {"engine": "trtllm"},
+    ).launch
     assert trt.argv == [
         "trtllm-serve",
         "meta-llama/Llama-3.1-70B-Instruct",
@@ -64,6 +74,36 @@ def test_sglang_and_trtllm_argv() -> None:
         "64",
     ]
     assert trt.served_name == "meta-llama/Llama-3.1-70B-Instruct"
+
+
+def test_a_setting_the_engine_ignores_is_refused_naming_it_and_where_it_was_set() -> None:
+    # llama-70b's profile sets dtype, prefix caching and a 0.95 utilization: trtllm-serve uses none of them
+    with pytest.raises(UsageError) as info:
+        _prepare("llama-70b", "a100-40gb-x4", engine="trtllm")
+    message = info.value.message
+    assert message.startswith("engine trtllm does not use these settings: ")
+    for part in (
+        "gpu_memory_utilization=0.95 (serving.gpu_memory_utilization in the model profile)",
+        "dtype='float16' (serving.dtype in the model profile)",
+        "enable_prefix_caching=True (serving.enable_prefix_caching in the model profile)",
+    ):
+        assert part in message
+    # a flag the engine drops names the flag; a value equal to the default changes nothing and passes
+    with pytest.raises(
+        UsageError, match=r"engine sglang does not use this setting: quantization='fp8' \(--quantization\)"
+    ):
+        _prepare("llama-8b", "rtx4090-x8", engine="sglang", quantization="fp8")
+    assert _prepare("llama-8b", "rtx4090-x8", engine="sglang", quantization="none").launch.engine == "sglang"
+    with pytest.raises(UsageError, match=r"engine llamacpp does not use this setting: kv_cache_dtype='fp8'"):
+        _prepare("smollm2", "local-cpu", kv_cache_dtype="fp8")
+
+
+def test_every_engine_declares_only_known_engine_settings() -> None:
+    from llmops.profiles.serving import BY_NAME
+
+    for name in ENGINES:
+        engine = get_engine(name)
+        assert engine.supports <= {n for n, spec in BY_NAME.items() if spec.scope == "engine"}, name
 
 
 @pytest.mark.parametrize(("engine", "label"), [("sglang", "SGLang"), ("trtllm", "trtllm-serve")])

@@ -51,10 +51,13 @@ def test_llama_8b_deployment_and_service(cli) -> None:
     result = cli("serve", "llama-8b", "--k8s", "--replicas", "2")
     assert result.exit_code == 0, result.output
     docs = load(result.stdout)
-    assert [d["kind"] for d in docs] == ["Deployment", "Service"]
-    for doc in docs:
-        validate_builtin(doc)
-    dep, svc = docs
+    assert [d["kind"] for d in docs] == ["Deployment", "Service", "ServiceMonitor"]
+    dep, svc, monitor = docs
+    validate_builtin(dep)
+    validate_builtin(svc)
+    # ServiceMonitor is a CRD the schemas do not know: check that it selects this Service's labels.
+    assert monitor["spec"]["selector"]["matchLabels"] == svc["metadata"]["labels"]
+    assert monitor["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"]
     assert dep["metadata"]["name"] == "llama-3-1-8b"
     assert dep["spec"]["replicas"] == 2
     assert dep["spec"]["strategy"] == {"type": "Recreate"}
@@ -103,7 +106,7 @@ def test_multi_node_llama_70b_is_a_leader_worker_set(cli, a100_pool, tmp_path, m
     path = out_dir / "llama-3-1-70b.yaml"
     text = path.read_text()
     assert "hf_should_never_appear" not in text
-    lws, svc = load(text)
+    lws, svc, _monitor = load(text)
     validate_lws(lws)
     validate_builtin(svc)
     tmpl = lws["spec"]["leaderWorkerTemplate"]
@@ -125,7 +128,7 @@ def test_multi_node_llama_70b_is_a_leader_worker_set(cli, a100_pool, tmp_path, m
 def test_k8s_json_and_refusals(cli) -> None:
     result = cli("serve", "llama-8b", "--k8s", "--json")
     assert result.exit_code == 0
-    assert [d["kind"] for d in json.loads(result.stdout)] == ["Deployment", "Service"]
+    assert [d["kind"] for d in json.loads(result.stdout)] == ["Deployment", "Service", "ServiceMonitor"]
     smol = cli("serve", "smollm2", "--k8s")
     assert smol.exit_code == 2 and "--k8s writes vLLM manifests" in smol.stderr
     no_fit = cli("serve", "llama-70b", "--tp", "1", "--k8s")

@@ -1,19 +1,21 @@
-"""The engine registry: adding an engine is adding one module that fills `base.Engine`."""
+"""The engine registry: adding an engine is adding one module that fills `base.Engine`.
+
+Modules are imported on first use (`llmops.registry.Registry`); the names come from the settings table.
+"""
 
 from __future__ import annotations
 
-from llmops.errors import UsageError
-from llmops.serve.engines import llamacpp, sglang, trtllm, vllm
-from llmops.serve.engines.base import Engine, FailurePattern, Launch
+from llmops.profiles.serving import ENGINE_NAMES
+from llmops.registry import Registry
+from llmops.serve.engines.base import Engine, FailurePattern, Launch, check_supported, unsupported
 
-ENGINES: dict[str, Engine] = {e.ENGINE.name: e.ENGINE for e in (vllm, llamacpp, sglang, trtllm)}
+ENGINES: Registry[Engine] = Registry(
+    "engine", {name: f"llmops.serve.engines.{name}:ENGINE" for name in ENGINE_NAMES}, flag="--engine"
+)
 
 
 def get_engine(name: str) -> Engine:
-    try:
-        return ENGINES[name]
-    except KeyError:
-        raise UsageError(f"unknown engine '{name}'", hint=f"use one of: {', '.join(ENGINES)}") from None
+    return ENGINES.get(name)
 
 
-__all__ = ["ENGINES", "Engine", "FailurePattern", "Launch", "get_engine"]
+__all__ = ["ENGINES", "Engine", "FailurePattern", "Launch", "check_supported", "get_engine", "unsupported"]

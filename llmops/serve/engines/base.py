@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from llmops.errors import UsageError
-from llmops.serve.settings import ServeSettings
+from llmops.profiles.serving import BY_NAME, is_set
+from llmops.serve.settings import ServeSettings, where
 
-SECRET_ENV = ("HF_TOKEN",)  # passed through from the caller's environment by name, never by value
+SECRET_ENV = ("HF_TOKEN",)
+# The engine settings every Hugging Face GPU server here takes (vLLM and SGLang; llmops/profiles/serving.py)
+GPU_SERVER_SETTINGS = frozenset(
+    {
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "gpu_memory_utilization",
+        "max_model_len",
+        "dtype",
+        "enable_prefix_caching",
+        "max_num_seqs",
+        "served_model_name",
+        "chat_template",
+        "extra_args",
+    }
+)  # passed through from the caller's environment by name, never by value
 
 
 @dataclass(frozen=True)
@@ -37,13 +53,13 @@ class Launch:
         return shlex.join(self.argv)
 
     def to_json(self) -> dict:
+        """The launch's facts for --dry-run --json (the engine and names are in its settings)."""
         return {
-            "engine": self.engine,
             "argv": self.argv,
             "env": self.env,
             "env_from_host": {name: f"${{{name}}}" for name in self.env_from_host},
             "base_url": self.base_url,
-            "served_model_name": self.served_name,
+            "client_model": self.served_name,
             "health_path": self.health_path,
         }
 
@@ -102,8 +118,49 @@ class Engine(Protocol):
     modules: tuple[str, ...]  # top-level modules that prove it is installed
     package: str  # the distribution to name in errors
     failures: tuple[FailurePattern, ...]
+    supports: frozenset[str]  # the engine settings (llmops/profiles/serving.py) its launch uses
 
     def launch(self, settings: ServeSettings) -> Launch: ...
+
+
+def unsupported(engine: Any, resolved: Any) -> list[str]:
+    """Engine settings that were set (flag, environment, workspace or profile) but this engine ignores."""
+    found = []
+    for name, setting in resolved.items():
+        spec = BY_NAME.get(name)
+        if spec is None or spec.scope != "engine" or name in engine.supports:
+            continue
+        if is_set(spec, setting.value, setting.origin):
+            found.append(f"{name}={setting.value!r} ({where(name, setting.origin)})")
+    return found
+
+
+def check_supported(engine: Any, resolved: Any) -> None:
+    """Refuse settings the engine would silently drop (and the plan would still count)."""
+    found = unsupported(engine, resolved)
+    if found:
+        raise UsageError(
+            f"engine {engine.name} does not use {'this setting' if len(found) == 1 else 'these settings'}: "
+            + "; ".join(found),
+            hint=f"remove {'it' if len(found) == 1 else 'them'}, or serve with an engine that uses "
+            f"{'it' if len(found) == 1 else 'them'} (--engine vllm)",
+        )
+
+
+def gpu_server_launch(
+    engine: str, s: ServeSettings, argv: list[str], *, served_name: str | None = None
+) -> Launch:
+    """A GPU server loading a Hugging Face checkpoint: secrets passed by name, ready on /health."""
+    return Launch(
+        engine=engine,
+        argv=[*argv, *s.get("extra_args", [])],
+        env_from_host=list(SECRET_ENV),
+        host=s["host"],
+        port=s["port"],
+        served_name=served_name or s.served_name,
+        health_path="/health",
+        needs_gpu=True,
+    )
 
 
 def hf_checkpoint(s: ServeSettings, engine: str) -> str:

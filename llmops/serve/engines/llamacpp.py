@@ -16,6 +16,9 @@ class LlamaCpp:
     extra = "llamacpp"
     modules = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings", "starlette_context")
     package = "llama-cpp-python[server]"
+    supports = frozenset(
+        {"max_model_len", "quantization", "served_model_name", "chat_template", "n_threads", "extra_args"}
+    )
     failures = (
         FailurePattern(
             r"Failed to load model from file|gguf_init_from_file|invalid magic",
@@ -60,7 +63,7 @@ class LlamaCpp:
         ]
         if s.get("max_model_len"):
             argv += ["--n_ctx", str(s["max_model_len"])]
-        argv += ["--n_threads", str(s["n_threads"])]
+        argv += ["--n_threads", str(s.get("n_threads") or s.node.cpu.cores)]
         # The server's default cuts off a running stream when a new request arrives; queue instead.
         argv += ["--interrupt_requests", "False"]
         if template := s.get("chat_template"):

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from llmops.serve.engines.base import COMMON_FAILURES, SECRET_ENV, Launch, hf_checkpoint
+from llmops.serve.engines.base import (
+    COMMON_FAILURES,
+    GPU_SERVER_SETTINGS,
+    Launch,
+    gpu_server_launch,
+    hf_checkpoint,
+)
 from llmops.serve.settings import ServeSettings
 
 
@@ -14,6 +20,7 @@ class SGLang:
     modules = ("sglang",)
     package = "sglang"
     failures = COMMON_FAILURES
+    supports = GPU_SERVER_SETTINGS
 
     def launch(self, s: ServeSettings) -> Launch:
         src = s.model.source
@@ -41,19 +48,15 @@ class SGLang:
             argv += ["--context-length", str(s["max_model_len"])]
         if s["dtype"] != "auto":
             argv += ["--dtype", s["dtype"]]
+        if s.get("max_num_seqs"):
+            argv += ["--max-running-requests", str(s["max_num_seqs"])]
+        if s.get("enable_prefix_caching") is False:  # SGLang's radix (prefix) cache is on by default
+            argv.append("--disable-radix-cache")
+        if template := s.get("chat_template"):
+            argv += ["--chat-template", template]
         if src.revision:
             argv += ["--revision", src.revision]
-        argv += list(s.get("extra_args", []))
-        return Launch(
-            engine=self.name,
-            argv=argv,
-            env_from_host=list(SECRET_ENV),
-            host=s["host"],
-            port=s["port"],
-            served_name=s.served_name,
-            health_path="/health",
-            needs_gpu=True,
-        )
+        return gpu_server_launch(self.name, s, argv)
 
 
 ENGINE = SGLang()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmops.serve.engines.base import COMMON_FAILURES, SECRET_ENV, Launch, hf_checkpoint
+from llmops.serve.engines.base import COMMON_FAILURES, Launch, gpu_server_launch, hf_checkpoint
 from llmops.serve.settings import ServeSettings
 
 
@@ -12,6 +12,16 @@ class TrtLlm:
     modules = ("tensorrt_llm",)
     package = "tensorrt-llm"
     failures = COMMON_FAILURES
+    supports = frozenset(
+        {
+            "tensor_parallel_size",
+            "pipeline_parallel_size",
+            "max_model_len",
+            "max_num_seqs",
+            "max_num_batched_tokens",
+            "extra_args",
+        }
+    )
 
     def launch(self, s: ServeSettings) -> Launch:
         checkpoint = hf_checkpoint(s, "trtllm-serve")
@@ -35,18 +45,8 @@ class TrtLlm:
             argv += ["--max_batch_size", str(s["max_num_seqs"])]
         if s.get("max_num_batched_tokens"):
             argv += ["--max_num_tokens", str(s["max_num_batched_tokens"])]
-        argv += list(s.get("extra_args", []))
         # trtllm-serve names the model after its source; clients must use that name.
-        return Launch(
-            engine=self.name,
-            argv=argv,
-            env_from_host=list(SECRET_ENV),
-            host=s["host"],
-            port=s["port"],
-            served_name=checkpoint,
-            health_path="/health",
-            needs_gpu=True,
-        )
+        return gpu_server_launch(self.name, s, argv, served_name=checkpoint)
 
 
 ENGINE = TrtLlm()

@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 
 from llmops.profiles.checkpoint import resolve_gguf_path
-from llmops.serve.engines.base import COMMON_FAILURES, SECRET_ENV, FailurePattern, Launch
+from llmops.serve.engines.base import (
+    COMMON_FAILURES,
+    GPU_SERVER_SETTINGS,
+    FailurePattern,
+    Launch,
+    gpu_server_launch,
+)
 from llmops.serve.settings import ServeSettings
 
 # Profile quantization names -> vLLM's --quantization; None = vLLM reads it from the checkpoint.
@@ -45,6 +51,14 @@ class Vllm:
     extra = "vllm"
     modules = ("vllm",)
     package = "vllm"
+    supports = GPU_SERVER_SETTINGS | {
+        "quantization",
+        "kv_cache_dtype",
+        "max_num_batched_tokens",
+        "lora_modules",
+        "max_lora_rank",
+        "speculative_config",
+    }
     failures = (
         FailurePattern(
             r"The model's max seq len \(\d+\) is larger than the maximum number of tokens that can be stored"
@@ -104,18 +118,7 @@ class Vllm:
             argv += ["--speculative-config", json.dumps(spec, separators=(",", ":"), sort_keys=True)]
         if template := s.get("chat_template"):
             argv += ["--chat-template", template]
-        argv += list(s.get("extra_args", []))
-        return Launch(
-            engine=self.name,
-            argv=argv,
-            env={},
-            env_from_host=list(SECRET_ENV),
-            host=s["host"],
-            port=s["port"],
-            served_name=s.served_name,
-            health_path="/health",
-            needs_gpu=True,
-        )
+        return gpu_server_launch(self.name, s, argv)
 
 
 ENGINE = Vllm()

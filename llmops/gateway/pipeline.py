@@ -1,0 +1,793 @@
+"""The request path: auth -> limits -> guard -> cache -> route -> call -> relay -> accounting.
+
+`Gateway.handle` runs one API request through the stages. Every failure becomes an answer in the
+client's API error shape; nothing a request does can take the gateway down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from llmops.gateway.auth import Authenticator, ClientKey, load_keys
+from llmops.gateway.balance import Health
+from llmops.gateway.config import GatewaySection
+from llmops.gateway.errors import GatewayError, error_body, error_doc, stream_error_event
+from llmops.gateway.limits import Held, Limiter, estimate
+from llmops.gateway.metrics import Metrics
+from llmops.gateway.relay import AnthropicPassthrough, OpenAIPassthrough, Relay, Translating
+from llmops.gateway.sse import Framer, looks_like_sse
+from llmops.gateway.stages import Api, Call, Outcome, Reply, Stage, StageContext, Usage, load_slot
+from llmops.gateway.store import MemoryStore, Store, open_store
+from llmops.gateway.table import Deployment, Route, RouteTable
+from llmops.gateway.translate import (
+    Assembler,
+    ChatToMessagesStream,
+    MessagesToChatStream,
+    chat_response_to_message,
+    chat_to_messages,
+    message_to_chat_response,
+    messages_to_chat,
+    replay,
+    usage_from_anthropic,
+    usage_from_openai,
+)
+from llmops.gateway.upstream import Upstream, UpstreamFailure, UpstreamRefusal
+from llmops.gateway.usage import UsageLog, default_path, read_spend
+
+JSON = b"application/json"
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+UPSTREAM_PATH = {"chat": "/chat/completions", "completions": "/completions"}
+CLIENT_GONE = 499  # the client closed the connection (nginx's convention)
+
+
+@dataclass
+class Exchange:
+    """Per-request bookkeeping the client never sees."""
+
+    send: Any
+    t0: float
+    upstream_s: float = 0.0  # time spent waiting on upstreams (not the gateway's overhead)
+    started: bool = False  # response headers went out: no retry from here on
+    client_gone: bool = False
+    complete: bool = False  # the last body message went out
+    overhead_s: float | None = None
+    answering: tuple[str, str] | None = None  # (route, deployment)
+    held: Held | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _chain(table: RouteTable, route: Route) -> list[Route]:
+    """The route, then its fallbacks (and theirs), each once."""
+    out, seen, queue = [], set(), [route.name]
+    while queue:
+        name = queue.pop(0)
+        if name in seen or name not in table.routes:
+            continue
+        seen.add(name)
+        r = table.routes[name]
+        out.append(r)
+        queue.extend(r.fallbacks)
+    return out
+
+
+class Gateway:
+    def __init__(
+        self,
+        section: GatewaySection,
+        table: RouteTable,
+        *,
+        store: Store | None = None,
+        environ: dict[str, str] | None = None,
+        usage_path: Path | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.section = section
+        self.table = table
+        self.metrics = metrics or Metrics()
+        self.store: Store = store or open_store(section.redis)
+        self.auth = Authenticator(load_keys(section.keys, environ))
+        self.limiter = Limiter(self.store, self.metrics)
+        self.health = Health(table, self.store, section.breaker, self.metrics)
+        self.upstream = Upstream(section.timeouts.connect_s, environ)
+        path = usage_path or (Path(section.usage_log) if section.usage_log else default_path())
+        self.usage = UsageLog(path)
+        self.guard: Stage = Stage()
+        self.cache: Stage = Stage()
+        self.draining = False
+
+    @property
+    def stages(self) -> list[Stage]:
+        return [s for s in (self.guard, self.cache) if type(s) is not Stage]
+
+    async def start(self) -> None:
+        await self.upstream.start()
+        if isinstance(self.store, MemoryStore):  # budgets outlive a restart: spend so far from the log
+            for name, usd in read_spend(self.usage.path).items():
+                self.store.spent[f"key:{name}"] = usd
+        else:
+            await self.store.ping()  # type: ignore[attr-defined]
+        self.usage.start()
+        ctx = StageContext(self.section, self.table, self.store, self.metrics, self.upstream.env)
+        self.guard = load_slot("guard", ctx)
+        self.cache = load_slot("cache", ctx)
+
+    async def close(self) -> None:
+        """Release everything; one part failing (a vanished log folder) does not keep the rest open."""
+        import logging
+
+        log = logging.getLogger("llmops.gateway")
+        for part in (*self.stages, self.usage, self.upstream, self.store):
+            try:
+                await part.close()
+            except Exception as exc:
+                log.warning("closing %s failed: %s", type(part).__name__, exc)
+
+    # --- the request path -------------------------------------------------------------------------
+
+    async def handle(self, api: Api, raw: bytes, headers: dict[str, str], send: Any, exch: Exchange) -> None:
+        call: Call | None = None
+        key: ClientKey | None = None
+        outcome: Outcome | None = None
+        inflight = None
+        try:
+            key = self.auth.check(headers)
+            body = self._parse(api, raw)
+            exch.extra["asked"] = body["model"]
+            route = self.table.get(body["model"])
+            if route is None:
+                near = self.table.close_matches(body["model"])
+                hint = (
+                    f"; did you mean {', '.join(repr(n) for n in near)}?"
+                    if near
+                    else "; GET /v1/models lists them"
+                )
+                raise GatewayError(
+                    404,
+                    f"unknown model (route) '{body['model']}'{hint}",
+                    code="model_not_found",
+                    param="model",
+                )
+            if key is not None and not key.may_use(route.name):
+                raise GatewayError(
+                    403, f"key '{key.name}' may not use route '{route.name}'", code="route_not_allowed"
+                )
+            call = Call(
+                api=api,
+                body=body,
+                route=route,
+                stream=bool(body.get("stream")),
+                headers=headers,
+                key_name=key.name if key else None,
+                request_id=uuid.uuid4().hex,
+                t_start=exch.t0,
+            )
+            inflight = self.metrics.child(self.metrics.inflight, route.name)
+            inflight.inc()
+            if key is not None:
+                held, over_budget = await self.limiter.admit_key(key, call.request_id, estimate(body))
+                exch.held = held
+                if over_budget and key.config.budget_route:
+                    call.route = self.table.lookup(key.config.budget_route)
+                    call.response_headers["x-llmops-budget"] = "downgraded"
+            else:
+                exch.held = Held(call.request_id, estimate(body))
+            for stage in self.stages:
+                reply = await stage.on_request(call)
+                if reply is not None:
+                    outcome = await self._answer(call, reply, exch, stage.name)
+                    return
+            outcome = await self._forward(call, exch)
+        except asyncio.CancelledError:
+            if not exch.client_gone:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            outcome = Outcome(CLIENT_GONE, False, error="client_disconnected")
+        except GatewayError as exc:
+            outcome = Outcome(exc.status, False, error=exc.reason or exc.code or "refused")
+            await self._send_error(api, exch, exc)
+        except Exception as exc:  # a bug must cost one request, never the gateway
+            outcome = Outcome(500, False, error=f"internal: {type(exc).__name__}")
+            await self._send_error(
+                api, exch, GatewayError(500, f"internal gateway error ({type(exc).__name__})")
+            )
+        finally:
+            if inflight is not None:
+                inflight.dec()
+            if outcome is not None:
+                await self._account(call, key, outcome, exch, api)
+
+    def _parse(self, api: Api, raw: bytes) -> dict[str, Any]:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GatewayError(400, f"request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise GatewayError(400, "request body must be a JSON object")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise GatewayError(
+                400, "'model' is required: the route name (GET /v1/models lists them)", param="model"
+            )
+        if api in ("chat", "messages"):
+            msgs = body.get("messages")
+            if not isinstance(msgs, list) or not msgs:
+                raise GatewayError(400, "'messages' must be a non-empty list", param="messages")
+            for i, m in enumerate(msgs):
+                if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+                    raise GatewayError(
+                        400, f"messages[{i}] must be an object with a 'role'", param="messages"
+                    )
+        else:
+            if not isinstance(body.get("prompt"), str | list):
+                raise GatewayError(400, "'prompt' is required (a string or a list)", param="prompt")
+        if api == "messages":
+            mt = body.get("max_tokens")
+            if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
+                raise GatewayError(400, "'max_tokens' is required: a positive integer", param="max_tokens")
+        stream = body.get("stream")
+        if stream is not None and not isinstance(stream, bool):
+            raise GatewayError(400, "'stream' must be true or false", param="stream")
+        return body
+
+    async def _forward(self, call: Call, exch: Exchange) -> Outcome:
+        routes = _chain(self.table, call.route)
+        deadline = exch.t0 + call.route.timeouts.total_s
+        last: UpstreamFailure | None = None
+        for i, route in enumerate(routes):
+            if i > 0:
+                self.metrics.fallbacks.labels(call.route.name, route.name).inc()
+            result = await self._try_route(call, route, exch, deadline)
+            if isinstance(result, Outcome):
+                return result
+            last = result or last
+            if perf_counter() >= deadline:
+                break
+        if last is None:
+            raise GatewayError(
+                503,
+                f"route '{call.route.name}' has no healthy deployment (all cooled down)",
+                reason="no_deployment",
+            )
+        if last.reason == "deployment_limit":
+            raise GatewayError(
+                429,
+                f"every deployment of route '{call.route.name}' is at its rate limit",
+                headers={"retry-after": "1"},
+                reason="deployment_limit",
+            )
+        status = 504 if last.reason in ("timeout", "stall") else 429 if last.reason == "status_429" else 502
+        headers = {}
+        if status == 429 and last.retry_after:
+            headers["retry-after"] = str(max(1, int(last.retry_after + 0.999)))
+        raise GatewayError(
+            status,
+            f"route '{call.route.name}': every try failed; last: {last.detail}",
+            headers=headers,
+            reason=last.reason,
+        )
+
+    async def _try_route(
+        self, call: Call, route: Route, exch: Exchange, deadline: float
+    ) -> Outcome | UpstreamFailure | None:
+        tried: set[str] = set()
+        last: UpstreamFailure | None = None
+        retry_cfg = self.section.retries
+        for n in range(1 + route.retries):
+            await self.health.sync()
+            dep = self.health.pick(route, tried)
+            if dep is None:
+                break
+            if (missing := self.upstream.missing_key(dep)) is not None:
+                tried.add(dep.key)
+                last = UpstreamFailure(
+                    "no_key", f"deployment '{dep.name}' needs {missing} set on the gateway"
+                )
+                continue
+            assert exch.held is not None
+            if (dep.rpm or dep.tpm) and not await self.limiter.admit_deployment(dep, exch.held):
+                tried.add(dep.key)
+                self.metrics.rejections.labels(call.key_name or "-", "deployment").inc()
+                last = UpstreamFailure("deployment_limit", f"deployment '{dep.name}' is at its rate limit")
+                continue
+            if n > 0:
+                self.metrics.retries.labels(route.name).inc()
+            tried.add(dep.key)
+            self.metrics.child(self.metrics.dep_requests, route.name, dep.name).inc()
+            self.health.inflight[dep.key] += 1
+            try:
+                return await self._attempt(call, route, dep, exch, deadline)
+            except UpstreamFailure as f:
+                self.metrics.dep_failures.labels(route.name, dep.name, f.reason).inc()
+                await self.health.report(dep, False)
+                last = f
+                if not f.retryable:
+                    break
+                fresh = [d for d in self.health.available(route) if d.key not in tried]
+                if fresh:
+                    delay = 0.0
+                elif f.retry_after is not None:
+                    if f.retry_after > retry_cfg.max_retry_after_s:
+                        break
+                    delay = f.retry_after
+                else:
+                    delay = retry_cfg.backoff_s * (2**n)
+                if perf_counter() + delay >= deadline:
+                    break
+                if delay:
+                    await asyncio.sleep(delay)
+            finally:
+                self.health.inflight[dep.key] -= 1
+        return last
+
+    def _upstream_request(self, call: Call, dep: Deployment) -> tuple[str, dict[str, Any], bool]:
+        """(path, body, strip_usage) for this deployment's API."""
+        body = call.body
+        if dep.api == "anthropic":
+            if call.api == "messages":
+                return "/messages", {**body, "model": dep.model}, False
+            if call.api == "chat":
+                return "/messages", chat_to_messages(body, dep.model), False
+            raise GatewayError(
+                400,
+                f"route '{call.route.name}' answers with the Anthropic Messages API; "
+                "/v1/completions is not available there (use /v1/chat/completions)",
+            )
+        if call.api == "messages":
+            return "/chat/completions", messages_to_chat(body, dep.model), False
+        out = {**body, "model": dep.model}
+        strip = False
+        if call.stream:
+            opts = body.get("stream_options") or {}
+            if not opts.get("include_usage"):
+                out["stream_options"] = {**opts, "include_usage": True}
+                strip = True
+        return UPSTREAM_PATH[call.api], out, strip
+
+    async def _attempt(
+        self, call: Call, route: Route, dep: Deployment, exch: Exchange, deadline: float
+    ) -> Outcome:
+        path, body, strip = self._upstream_request(call, dep)
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        if call.stream:
+            return await self._stream(call, route, dep, exch, deadline, path, raw, strip)
+        return await self._complete(call, route, dep, exch, deadline, path, raw)
+
+    def _headers(
+        self, call: Call, route: Route, dep: Deployment, exch: Exchange
+    ) -> list[tuple[bytes, bytes]]:
+        overhead = perf_counter() - exch.t0 - exch.upstream_s
+        exch.overhead_s = overhead
+        exch.answering = (route.name, dep.name)
+        h = [
+            (b"x-llmops-route", route.name.encode()),
+            (b"x-llmops-deployment", dep.name.encode()),
+            (b"x-llmops-overhead-ms", f"{overhead * 1000:.2f}".encode()),
+            (b"x-request-id", call.request_id.encode()),
+        ]
+        h += [(k.encode(), v.encode()) for k, v in call.response_headers.items()]
+        return h
+
+    async def _complete(
+        self,
+        call: Call,
+        route: Route,
+        dep: Deployment,
+        exch: Exchange,
+        deadline: float,
+        path: str,
+        raw: bytes,
+    ) -> Outcome:
+        import aiohttp
+
+        t_send = perf_counter()
+        opened = None
+        data = None
+        try:
+            # Without a stream the first byte is the whole answer: first_byte_s bounds each try.
+            limit = min(route.timeouts.first_byte_s, deadline - t_send)
+            async with asyncio.timeout(max(0.001, limit)):
+                opened = await self.upstream.open(dep, path, raw)
+                data = await opened.response.read()
+        except TimeoutError:
+            raise UpstreamFailure("timeout", f"no answer from '{dep.name}' in time") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamFailure(
+                "stream_cut", f"'{dep.name}' closed the connection: {type(exc).__name__}"
+            ) from None
+        except UpstreamRefusal as r:
+            refusal = r
+        else:
+            refusal = None
+        finally:
+            if opened is not None:
+                if data is not None:
+                    opened.response.release()
+                else:
+                    opened.close()  # cancelled or failed mid-body: drop the connection, free the engine's slot
+            exch.upstream_s += perf_counter() - t_send
+        if refusal is not None:
+            return await self._refusal(call, route, dep, exch, refusal)
+        ttft = perf_counter() - t_send
+        try:
+            doc = json.loads(data)
+            if not isinstance(doc, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            raise UpstreamFailure(
+                "bad_response", f"'{dep.name}' answered 200 with a body that is not JSON"
+            ) from None
+        if dep.api == "anthropic":
+            usage = usage_from_anthropic(doc.get("usage"))
+            if call.api == "chat":
+                doc = message_to_chat_response(doc, call.body["model"])
+                data = json.dumps(doc).encode()
+        else:
+            usage = usage_from_openai(doc.get("usage"))
+            if call.api == "messages":
+                doc = chat_response_to_message(doc, call.body["model"])
+                data = json.dumps(doc).encode()
+        await self.health.report(dep, True)
+        self.health.observe_latency(dep, ttft)
+        for stage in self.stages:
+            replaced = await stage.on_response(call, doc)
+            if replaced is not None:
+                return await self._answer(call, replaced, exch, stage.name)
+        headers = [(b"content-type", JSON), *self._headers(call, route, dep, exch)]
+        await exch.send({"type": "http.response.start", "status": 200, "headers": headers})
+        exch.started = True
+        await exch.send({"type": "http.response.body", "body": data})
+        return Outcome(200, True, route.name, dep.name, usage, response=doc, ttft_s=ttft)
+
+    async def _refusal(
+        self, call: Call, route: Route, dep: Deployment, exch: Exchange, r: UpstreamRefusal
+    ) -> Outcome:
+        """A 4xx from the upstream (bad request, context too long, content filter): the client's to see.
+
+        A 401/403 means the gateway's own provider key was refused: a 502 naming the deployment, so the
+        client does not think its key is wrong."""
+        same_api = (dep.api == "anthropic") == (call.api == "messages")
+        body = r.body
+        if r.status in (401, 403):
+            self.metrics.dep_failures.labels(route.name, dep.name, "auth").inc()
+            await self.health.report(dep, False)
+            r = UpstreamRefusal(
+                502,
+                error_body(
+                    call.api,
+                    502,
+                    f"deployment '{dep.name}' refused the gateway's "
+                    f"key (HTTP {r.status}); check {dep.api_key_env or 'its key'}",
+                ),
+                "application/json",
+            )
+            body = r.body
+        else:
+            await self.health.report(dep, True)  # the deployment works; the request was wrong
+        if not same_api or not body:
+            msg = f"upstream answered {r.status}"
+            try:
+                d = json.loads(body)
+                err = d.get("error") if isinstance(d, dict) else None
+                msg = (err.get("message") if isinstance(err, dict) else None) or msg
+            except ValueError:
+                pass
+            body = error_body(call.api, r.status, msg)
+        headers = [(b"content-type", JSON), *self._headers(call, route, dep, exch)]
+        await exch.send({"type": "http.response.start", "status": r.status, "headers": headers})
+        exch.started = True
+        await exch.send({"type": "http.response.body", "body": body})
+        return Outcome(r.status, False, route.name, dep.name, error=f"status_{r.status}")
+
+    def _relay(self, call: Call, dep: Deployment, strip: bool) -> Relay:
+        asm = Assembler(call.api) if call.capture else None
+        if dep.api == "anthropic":
+            if call.api == "messages":
+                return AnthropicPassthrough(asm)
+            include = bool((call.body.get("stream_options") or {}).get("include_usage"))
+            return Translating(asm, MessagesToChatStream(call.body["model"], include))
+        if call.api == "messages":
+            return Translating(asm, ChatToMessagesStream(call.body["model"]))
+        return OpenAIPassthrough(asm, strip)
+
+    async def _stream(
+        self,
+        call: Call,
+        route: Route,
+        dep: Deployment,
+        exch: Exchange,
+        deadline: float,
+        path: str,
+        raw: bytes,
+        strip: bool,
+    ) -> Outcome:
+        import aiohttp
+
+        t = route.timeouts
+        loop = asyncio.get_running_loop()
+        t_send = perf_counter()
+        deadline_loop = loop.time() + (deadline - t_send)
+        relay = self._relay(call, dep, strip)
+        framer = Framer()
+        opened = None
+        first = b""
+        ttft: float | None = None
+        failure: tuple[str, str] | None = None
+        try:
+            async with asyncio.timeout_at(min(loop.time() + t.first_byte_s, deadline_loop)) as tm:
+                try:
+                    opened = await self.upstream.open(dep, path, raw)
+                except UpstreamRefusal as r:
+                    exch.upstream_s += perf_counter() - t_send
+                    return await self._refusal(call, route, dep, exch, r)
+                content = opened.response.content
+                while not first:
+                    data = await content.readany()
+                    if not data:
+                        raise UpstreamFailure("stream_cut", f"'{dep.name}' ended the stream before any event")
+                    first = framer.feed(data)
+                if not looks_like_sse(first):
+                    raise UpstreamFailure(
+                        "bad_response", f"'{dep.name}' answered 200 with something that is not a stream"
+                    )
+                ttft = perf_counter() - t_send
+                exch.upstream_s += ttft
+                out = relay.process(first)
+                if relay.error is not None and not relay.events:
+                    raise UpstreamFailure(
+                        "bad_response", f"'{dep.name}' sent an error event: {relay.error.get('message')}"
+                    )
+                headers = [*SSE_HEADERS, *self._headers(call, route, dep, exch)]
+                tm.reschedule(None)
+                await exch.send({"type": "http.response.start", "status": 200, "headers": headers})
+                exch.started = True
+                send = exch.send
+                # The block that holds the end marker goes out as the last body message (one write less).
+                if out or relay.finished:
+                    done = relay.finished and relay.error is None
+                    if done:
+                        out += relay.end()
+                    await send({"type": "http.response.body", "body": out, "more_body": not done})
+                while not relay.finished:
+                    tm.reschedule(min(loop.time() + t.stall_s, deadline_loop))
+                    data = await content.readany()
+                    tm.reschedule(None)
+                    if not data:
+                        break
+                    block = framer.feed(data)
+                    if block:
+                        out = relay.process(block)
+                        done = relay.finished and relay.error is None
+                        if done:
+                            out += relay.end()
+                        if out or done:
+                            await send({"type": "http.response.body", "body": out, "more_body": not done})
+                if not relay.finished:
+                    failure = ("stream_cut", f"'{dep.name}' ended the stream without its final event")
+                elif relay.error is not None:
+                    failure = ("stream_error", f"'{dep.name}' sent an error: {relay.error.get('message')}")
+        except TimeoutError:
+            if not exch.started:
+                what = "first byte" if perf_counter() < deadline else "the request deadline"
+                exch.upstream_s += perf_counter() - t_send
+                raise UpstreamFailure("timeout", f"no {what} from '{dep.name}' in time") from None
+            late = loop.time() >= deadline_loop - 0.001
+            failure = (
+                ("timeout", "the request deadline passed")
+                if late
+                else ("stall", f"'{dep.name}' went silent for {t.stall_s:g} s mid-stream")
+            )
+        except aiohttp.ClientError as exc:
+            if not exch.started:
+                exch.upstream_s += perf_counter() - t_send
+                raise UpstreamFailure(
+                    "stream_cut", f"'{dep.name}' cut the stream: {type(exc).__name__}"
+                ) from None
+            failure = ("stream_cut", f"'{dep.name}' cut the stream: {type(exc).__name__}")
+        finally:
+            if opened is not None:
+                if relay.finished and not framer.pending:
+                    opened.response.release()
+                else:
+                    opened.close()
+        if failure is not None:
+            reason, detail = failure
+            self.metrics.dep_failures.labels(route.name, dep.name, reason).inc()
+            await self.health.report(dep, False)
+            status = 504 if reason in ("timeout", "stall") else 502
+            await exch.send(
+                {
+                    "type": "http.response.body",
+                    "more_body": False,
+                    "body": stream_error_event(call.api, status, detail, code=reason),
+                }
+            )
+            usage = relay.usage or Usage()
+            return Outcome(status, False, route.name, dep.name, usage, error=reason, ttft_s=ttft)
+        await self.health.report(dep, True)
+        if ttft is not None:
+            self.health.observe_latency(dep, ttft)
+        usage = (
+            relay.usage
+            if relay.usage is not None and relay.usage.reported
+            else Usage(output_tokens=relay.events)
+        )
+        response = relay.assembler.result() if relay.assembler is not None else None
+        return Outcome(200, True, route.name, dep.name, usage, response=response, ttft_s=ttft)
+
+    # --- answers the gateway gives itself ---------------------------------------------------------
+
+    async def _answer(self, call: Call, reply: Reply, exch: Exchange, stage: str) -> Outcome:
+        """A stage's reply: an error in the client's shape, or a complete response (streamed if asked)."""
+        extra = [(k.encode(), v.encode()) for k, v in {**call.response_headers, **reply.headers}.items()]
+        extra.append((b"x-request-id", call.request_id.encode()))
+        if reply.doc is None:
+            body = json.dumps(
+                error_doc(call.api, reply.status, reply.message or "refused", etype=reply.error_type)
+            ).encode()
+            await self._send(exch, reply.status, [(b"content-type", JSON), *extra], body)
+            return Outcome(
+                reply.status,
+                False,
+                call.route.name,
+                None,
+                error=f"{stage}:{reply.error_type}",
+                from_stage=stage,
+            )
+        usage = (usage_from_anthropic if call.api == "messages" else usage_from_openai)(
+            reply.doc.get("usage")
+        )
+        exch.overhead_s = perf_counter() - exch.t0
+        if call.stream:
+            include = call.api == "messages" or bool(
+                (call.body.get("stream_options") or {}).get("include_usage")
+            )
+            await self._send(exch, 200, [*SSE_HEADERS, *extra], replay(call.api, reply.doc, include))
+        else:
+            await self._send(exch, 200, [(b"content-type", JSON), *extra], json.dumps(reply.doc).encode())
+        return Outcome(
+            200,
+            True,
+            call.route.name,
+            None,
+            usage,
+            response=reply.doc,
+            from_stage=stage,
+            ttft_s=exch.overhead_s,
+        )
+
+    async def _send(self, exch: Exchange, status: int, headers: list, body: bytes) -> None:
+        await exch.send({"type": "http.response.start", "status": status, "headers": headers})
+        exch.started = True
+        await exch.send({"type": "http.response.body", "body": body})
+
+    async def _send_error(self, api: Api, exch: Exchange, exc: GatewayError) -> None:
+        if exch.client_gone:
+            return
+        if exch.started:  # headers are out (a stage failed late): end the stream with an error event
+            await exch.send(
+                {
+                    "type": "http.response.body",
+                    "more_body": False,
+                    "body": stream_error_event(api, exc.status, exc.message, code=exc.code),
+                }
+            )
+            return
+        headers = [(b"content-type", JSON), *((k.encode(), v.encode()) for k, v in exc.headers.items())]
+        body = error_body(api, exc.status, exc.message, code=exc.code, param=exc.param)
+        await self._send(exch, exc.status, headers, body)
+
+    # --- accounting ------------------------------------------------------------------------------
+
+    async def _account(
+        self, call: Call | None, key: ClientKey | None, outcome: Outcome, exch: Exchange, api: str
+    ) -> None:
+        try:
+            outcome.duration_s = perf_counter() - exch.t0
+            m = self.metrics
+            model = call.route.name if call is not None else "-"
+            status = outcome.status
+            m.finished(model, status, outcome.duration_s)
+            if call is None:  # refused before routing (auth, bad input, unknown route): one line all the same
+                self.usage.add(
+                    {
+                        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                        "key": key.name if key else None,
+                        "api": api,
+                        "route": None,
+                        "asked": exch.extra.get("asked"),
+                        "deployment": None,
+                        "status": status,
+                        "input_tokens": 0,
+                        "output_tokens": 0,
+                        "cost_usd": 0.0,
+                        "latency_ms": round(outcome.duration_s * 1000, 2),
+                        "error": outcome.error,
+                    }
+                )
+                return
+            dep = self._deployment(outcome)
+            u = outcome.usage
+            if not u.reported and outcome.deployment is not None:
+                u.input_tokens = u.input_tokens or max(
+                    1, (exch.held.estimate if exch.held else 0) - int(call.body.get("max_tokens") or 256)
+                )
+            if dep is not None and outcome.from_stage is None:
+                outcome.cost_usd = dep.cost(u.input_tokens, u.output_tokens, u.cached_tokens)
+            if outcome.from_stage is None and (u.input_tokens or u.output_tokens):
+                m.child(m.tokens, model, "input").inc(u.input_tokens)
+                m.child(m.tokens, model, "output").inc(u.output_tokens)
+            if outcome.cost_usd:
+                m.child(m.cost, model).inc(outcome.cost_usd)
+            if outcome.ttft_s is not None and outcome.route:
+                m.child(m.ttft, outcome.route).observe(outcome.ttft_s)
+            if exch.overhead_s is not None:
+                m.child(m.overhead, outcome.route or model).observe(exch.overhead_s)
+            if exch.held is not None and outcome.from_stage is None:
+                await self.limiter.settle(key, exch.held, u.input_tokens + u.output_tokens, outcome.cost_usd)
+            record: dict[str, Any] = {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "request_id": call.request_id,
+                "key": call.key_name,
+                "api": call.api,
+                "route": outcome.route or model,
+                "asked": call.body.get("model"),
+                "deployment": outcome.deployment,
+                "stream": call.stream,
+                "status": status,
+                "input_tokens": u.input_tokens,
+                "output_tokens": u.output_tokens,
+                "cached_tokens": u.cached_tokens,
+                "usage": "reported" if u.reported else "estimated",
+                "cost_usd": round(outcome.cost_usd, 8),
+                "latency_ms": round(outcome.duration_s * 1000, 2),
+                "ttft_ms": round(outcome.ttft_s * 1000, 2) if outcome.ttft_s is not None else None,
+                "error": outcome.error,
+            }
+            if outcome.from_stage:
+                record["answered_by"] = outcome.from_stage
+            if self.section.log_prompts:
+                record["request"] = call.body
+            self.usage.add(record)
+            for stage in self.stages:
+                await stage.on_complete(call, outcome)
+        except Exception:  # accounting must never take a request (or the gateway) down with it
+            import logging
+
+            logging.getLogger("llmops.gateway").exception("accounting failed")
+
+    def _deployment(self, outcome: Outcome) -> Deployment | None:
+        if outcome.route is None or outcome.deployment is None:
+            return None
+        route = self.table.routes.get(outcome.route)
+        if route is None:
+            return None
+        return next((d for d in route.deployments if d.name == outcome.deployment), None)
+
+    # --- small endpoints ---------------------------------------------------------------------------
+
+    def models(self, headers: dict[str, str]) -> dict[str, Any]:
+        key = self.auth.check(headers)
+        names = [n for n in self.table.routes if key is None or key.may_use(n)]
+        return {
+            "object": "list",
+            "data": [{"id": n, "object": "model", "created": 0, "owned_by": "llmops"} for n in names],
+        }
+
+    async def ready(self) -> dict[str, Any]:
+        await self.health.sync()
+        routes = self.health.ready(self.table)
+        return {"ready": all(routes.values()) and not self.draining, "routes": routes, "time": time.time()}

@@ -1,0 +1,111 @@
+"""Run the gateway in the foreground on uvicorn (uvloop + httptools); Ctrl-C drains, then stops."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from llmops.errors import UsageError
+from llmops.gateway.config import GatewaySection
+from llmops.gateway.table import RouteTable
+
+DRAIN_S = 30  # how long Ctrl-C waits for requests in flight
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen(section: GatewaySection, host: str, workers: int) -> None:
+    """Refuse what would be unsafe or wrong: open to the network without keys, workers without shared state."""
+    if not section.keys and not is_loopback(host):
+        raise UsageError(
+            f"refusing to listen on {host} with no client keys: anyone could spend your providers' money",
+            hint="add keys: to the gateway section, or listen on 127.0.0.1",
+        )
+    if workers > 1:
+        # One process per replica: a scrape of /metrics must see the whole replica, and without redis the
+        # limits would be per process. Scale out with replicas sharing redis (`--k8s` writes an HPA).
+        hint = "run more replicas that share gateway.redis (llmops gateway --k8s writes an HPA)"
+        if not section.redis:
+            hint = "set gateway.redis: redis://host:6379/0 and " + hint
+        raise UsageError(f"--workers {workers}: the gateway runs one process per replica", hint=hint)
+
+
+def require_extras(section: GatewaySection) -> None:
+    """The gateway extra's packages, or exit 3 naming `pip install 'llmops[gateway]'`."""
+    from llmops.errors import require_module
+
+    for module, package in (
+        ("uvicorn", "uvicorn"),
+        ("aiohttp", "aiohttp"),
+        ("prometheus_client", "prometheus-client"),
+    ):
+        require_module(module, package=package, extra="gateway", purpose="llmops gateway")
+    if section.redis:
+        require_module("redis", extra="gateway", purpose="gateway.redis")
+
+
+def build(section: GatewaySection, table: RouteTable, usage_path: Path | None = None) -> Any:
+    """The ASGI app for this configuration (the gateway starts on the app's lifespan)."""
+    from llmops.gateway.app import create_app
+    from llmops.gateway.pipeline import Gateway
+
+    return create_app(Gateway(section, table, usage_path=usage_path))
+
+
+def serve(
+    section: GatewaySection,
+    table: RouteTable,
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    usage_path: Path | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until Ctrl-C or SIGTERM; requests in flight get DRAIN_S seconds to finish."""
+    check_listen(section, host, workers)
+    require_extras(section)
+    import uvicorn
+
+    app = build(section, table, usage_path)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=DRAIN_S,
+        backlog=4096,
+    )
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        _announce(server, on_ready, f"http://{host}:{port}")
+    # SIGINT/SIGTERM: stop accepting, let requests in flight finish, then return; uvicorn re-raises the
+    # signal it captured once it has drained, which here is the normal end.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+
+
+def _announce(server: Any, on_ready: Callable[[str], None], url: str) -> None:
+    """Call on_ready once uvicorn is listening (its startup hook)."""
+    original = server.startup
+
+    async def startup(sockets: Any = None) -> None:
+        await original(sockets=sockets)
+        if server.started:
+            on_ready(url)
+
+    server.startup = startup
