@@ -32,14 +32,19 @@ def interrupt_after(job_id: str, kept: int) -> None:
     (store.job_dir(job_id) / "results.jsonl").unlink()
 
 
+def interrupted_job(tmp_path: Path, bt, server, n: int, kept: int) -> tuple[Path, str, Path, int]:
+    """A job of n prompts interrupted after `kept` results, and a file of the user's in the way."""
+    path = bt.prompt_file(tmp_path, n)
+    job_id = json.loads(submit(path, server).stdout)["id"]
+    interrupt_after(job_id, kept)
+    taken = tmp_path / "taken.jsonl"
+    taken.write_text("mine\n")
+    return path, job_id, taken, len(server.hits)
+
+
 def test_resume_o_never_overwrites_without_force(tmp_path: Path, bt, chat_server) -> None:
     server = chat_server()
-    path = bt.prompt_file(tmp_path, 6)
-    job_id = json.loads(submit(path, server).stdout)["id"]
-    interrupt_after(job_id, 2)
-    taken = tmp_path / "out.jsonl"
-    taken.write_text("mine\n")
-    sent = len(server.hits)
+    _, job_id, taken, sent = interrupted_job(tmp_path, bt, server, 6, kept=2)
     refused = invoke("batch", "resume", job_id, "--wait", "-o", str(taken))
     assert refused.exit_code == 2, refused.output
     assert "already exists" in refused.stderr and "--force" in refused.stderr
@@ -61,12 +66,7 @@ def test_resume_o_on_an_ended_job_writes_its_results(tmp_path: Path, bt, chat_se
 
 def test_same_file_again_after_a_kill_honours_o(tmp_path: Path, bt, chat_server) -> None:
     server = chat_server()
-    path = bt.prompt_file(tmp_path, 8)
-    job_id = json.loads(submit(path, server).stdout)["id"]
-    interrupt_after(job_id, 3)
-    taken = tmp_path / "taken.jsonl"
-    taken.write_text("mine\n")
-    sent = len(server.hits)
+    path, job_id, taken, sent = interrupted_job(tmp_path, bt, server, 8, kept=3)
     refused = submit(path, server, "-o", str(taken))
     assert refused.exit_code == 2 and "already exists" in refused.stderr
     assert taken.read_text() == "mine\n" and len(server.hits) == sent
@@ -111,22 +111,8 @@ def test_remote_job_without_wait_writes_o_when_it_ends(tmp_path: Path, bt, fake_
     env = {"OPENAI_API_KEY": bt.OPENAI_KEY}
     path = bt.write_lines(tmp_path / "in.jsonl", [bt.chat_line(f"q{i}", f"hi {i}") for i in range(2)])
     out = tmp_path / "out.jsonl"
-    sub = CliRunner().invoke(
-        app,
-        [
-            "batch",
-            "submit",
-            str(path),
-            "-p",
-            "openai",
-            "--base-url",
-            fake.url + "/v1",
-            "-o",
-            str(out),
-            "--json",
-        ],
-        env=env,
-    )
+    args = ["batch", "submit", str(path), "-p", "openai", "--base-url", fake.url + "/v1", "-o", str(out)]
+    sub = CliRunner().invoke(app, [*args, "--json"], env=env)
     assert sub.exit_code == 0, sub.output
     job_id = json.loads(sub.stdout)["id"]
     assert not out.exists()

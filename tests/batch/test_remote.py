@@ -372,18 +372,25 @@ def test_anthropic_missing_key_and_bad_lines(tmp_path: Path, bt, fake_anthropic)
 # --- answers in an unexpected shape: the job is never stuck, status and cancel always work --------
 
 
+def submit_meeting_odd_answer(path: Path, args: list[str], env: dict[str, str], doing: str) -> str:
+    """submit --wait against a provider answering oddly: one line naming what was being done, exit 1,
+    never a traceback; returns the job's ID."""
+    res = invoke("batch", "submit", str(path), *args, "--wait", "--poll-interval", "0.01", env=env)
+    assert res.exit_code == 1, res.output
+    assert f"answered in an unexpected shape while trying to {doing}" in res.stderr
+    assert "internal error" not in res.stderr and "Traceback" not in res.stderr
+    job_id = json.loads(invoke("batch", "list", "--json").stdout)[0]["id"]
+    assert f"llmops batch resume {job_id}" in res.stderr or f"llmops batch cancel {job_id}" in res.stderr
+    return job_id
+
+
 def test_anthropic_odd_create_answer_leaves_an_interrupted_job(tmp_path: Path, bt, fake_anthropic) -> None:
     env = {"ANTHROPIC_API_KEY": bt.ANTHROPIC_KEY}
     fake = fake_anthropic()
     fake.odd["create"] = {"type": "message_batch"}  # no id, no processing_status
     path = anthropic_input(tmp_path, bt, 3)
     common = ["-p", "anthropic", "--base-url", fake.url, "--model", "claude-haiku-4-5", "--max-tokens", "8"]
-    res = invoke("batch", "submit", str(path), *common, "--wait", "--poll-interval", "0.01", env=env)
-    assert res.exit_code == 1, res.output
-    assert "Anthropic answered in an unexpected shape while trying to create the message batch" in res.stderr
-    assert "internal error" not in res.stderr and "Traceback" not in res.stderr
-    job_id = json.loads(invoke("batch", "list", "--json").stdout)[0]["id"]
-    assert f"llmops batch resume {job_id}" in res.stderr
+    job_id = submit_meeting_odd_answer(path, common, env, "create the message batch")
     status = invoke("batch", "status", job_id, "--json", env=env)
     assert status.exit_code == 0, status.output
     assert json.loads(status.stdout)["state"] == "interrupted"  # not "running"
@@ -401,14 +408,10 @@ def test_openai_odd_answers_can_always_be_inspected_and_cancelled(
     env = {"OPENAI_API_KEY": bt.OPENAI_KEY}
     fake = fake_openai(done_before_expiry=1)
     path = openai_input(tmp_path, bt, 3)
-    base = ["-p", "openai", "--base-url", fake.url + "/v1"]
     fake.odd["retrieve"] = odd
-    res = invoke("batch", "submit", str(path), *base, "--wait", "--poll-interval", "0.01", env=env)
-    assert res.exit_code == 1, res.output
-    assert "OpenAI answered in an unexpected shape while trying to retrieve batch" in res.stderr
-    assert "Traceback" not in res.stderr and "internal error" not in res.stderr
-    job_id = json.loads(invoke("batch", "list", "--json").stdout)[0]["id"]
-    assert f"llmops batch cancel {job_id}" in res.stderr
+    job_id = submit_meeting_odd_answer(
+        path, ["-p", "openai", "--base-url", fake.url + "/v1"], env, "retrieve"
+    )
 
     status = invoke("batch", "status", job_id, "--json", env=env)
     assert status.exit_code == 1 and "unexpected shape" in status.stderr  # said, after the record
