@@ -2,7 +2,7 @@
 
 Short options are decided here, once, and mean one thing in every command:
 `-n --node`, `-m --model` (the model name sent to an endpoint), `-e --engine`, `-o --output`,
-`-p --provider`, `-t --target`, `-q --quantization`, `-v --verbose`, `-h --help`; `-c` is only the root
+`-p --provider`, `-t --target`, `-q --quantization`, `-w --wait`, `-v --verbose`, `-h --help`; `-c` is only the root
 `--config`. A command adds no other one-letter option without adding it to this list.
 """
 
