@@ -88,9 +88,13 @@ def field_parser(model: Any, name: str) -> Callable[[str], Any] | None:
     field = fields.get(name)
     if field is None:
         return None
+    from typing import Annotated
+
     from pydantic import TypeAdapter, ValidationError
 
-    adapter = TypeAdapter(field.annotation)
+    # The field's constraints (Field(ge=...), PositiveInt) travel in its metadata: keep them.
+    annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    adapter = TypeAdapter(annotation)
     text = str(field.annotation)
     if "dict" in text or "list" in text:
         return adapter.validate_json

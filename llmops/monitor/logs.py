@@ -18,7 +18,7 @@ def patterns(engine: str | None) -> list[FailurePattern]:
     if engine:
         return list(get_engine(engine).failures)
     seen: dict[str, FailurePattern] = {}
-    for e in ENGINES.values():
+    for _, e in ENGINES.items():
         for p in e.failures:
             seen.setdefault(p.regex, p)
     return list(seen.values())
