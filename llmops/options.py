@@ -2,8 +2,9 @@
 
 Short options are decided here, once, and mean one thing in every command:
 `-n --node`, `-m --model` (the model name sent to an endpoint), `-e --engine`, `-o --output`,
-`-p --provider`, `-t --target`, `-q --quantization`, `-v --verbose`, `-h --help`; `-c` is only the root
-`--config`. A command adds no other one-letter option without adding it to this list.
+`-p --provider`, `-t --target`, `-q --quantization`, `-w --wait`, `-r --request-rate`, `-b --bits`,
+`-g --group-size`, `-k --kind`, `-v --verbose`, `-h --help`; `-c` is only the root `--config`.
+A command adds no other one-letter option without adding it to SHORT_OPTIONS (a test walks the CLI).
 """
 
 from __future__ import annotations
@@ -16,6 +17,24 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+
+SHORT_OPTIONS = {
+    "-n": "--node",
+    "-m": "--model",
+    "-e": "--engine",
+    "-o": "--output",
+    "-p": "--provider",
+    "-t": "--target",
+    "-q": "--quantization",
+    "-w": "--wait",
+    "-r": "--request-rate",
+    "-b": "--bits",
+    "-g": "--group-size",
+    "-k": "--kind",
+    "-v": "--verbose",
+    "-h": "--help",
+    "-c": "--config",
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -88,13 +88,27 @@ def field_parser(model: Any, name: str) -> Callable[[str], Any] | None:
     field = fields.get(name)
     if field is None:
         return None
-    from pydantic import TypeAdapter
+    from typing import Annotated
 
-    adapter = TypeAdapter(field.annotation)
+    from pydantic import TypeAdapter, ValidationError
+
+    # The field's constraints (Field(ge=...), PositiveInt) travel in its metadata: keep them.
+    annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    adapter = TypeAdapter(annotation)
     text = str(field.annotation)
     if "dict" in text or "list" in text:
         return adapter.validate_json
-    return adapter.validate_python
+
+    def parse(raw: str) -> Any:
+        try:
+            return adapter.validate_python(raw)
+        except ValidationError as first:
+            try:  # a number where only numbers are allowed, e.g. Literal[4, 8] from "8"
+                return adapter.validate_json(raw)
+            except ValidationError:
+                raise first from None
+
+    return parse
 
 
 def jsonable(value: Any) -> Any:

@@ -78,11 +78,12 @@ class RichProgress:
             transient=True,
         )
         self._progress.start()
-        self._task = self._progress.add_task(description, total=total, info="")
+        # descriptions and fields carry file names and library log text: never rich markup
+        self._task = self._progress.add_task(escape(description), total=total, info="")
 
     def update(self, advance: float = 1, **fields: Any) -> None:
         if self._progress is not None:
-            info = " ".join(f"{k}={v}" for k, v in fields.items())
+            info = escape(" ".join(f"{k}={v}" for k, v in fields.items()))
             self._progress.update(self._task, advance=advance, info=info)
 
     def finish(self) -> None:

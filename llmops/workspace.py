@@ -58,6 +58,12 @@ class BatchSection(StrictModel):
     model: str | None = None
     base_url: str | None = None
     concurrency: PositiveInt | None = None
+    timeout: PositiveFloat | None = Field(default=None, description="per-request timeout, seconds (local)")
+    max_retries: int | None = Field(default=None, ge=0)
+    backoff: float | None = Field(default=None, ge=0, description="first retry delay, seconds")
+    endpoint_wait: float | None = Field(
+        ge=0, default=None, description="seconds to wait for a local endpoint that refuses connections"
+    )
 
 
 class QuantizeSection(StrictModel):
@@ -73,6 +79,9 @@ class QuantizeSection(StrictModel):
     output: str | None = None
     eval: bool | None = Field(default=None, description="measure perplexity before and after")
     eval_file: str | None = Field(default=None, description="held-out text for the perplexity")
+    profile: bool | None = Field(
+        default=None, description="write a model profile for the output (default true)"
+    )
 
 
 class TrtSection(StrictModel):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmops.batch.models import ChatUrl, ErrorPart, OutputLine, PlainLine, RequestLine, ResponsePart
+from llmops.batch.models import ChatUrl, ErrorPart, OutputLine, ResponsePart
+from llmops.prompts import PromptLine, RequestLine, prompt_messages
 
 SAMPLING_FIELDS = (
     "temperature",
@@ -24,21 +25,15 @@ SAMPLING_FIELDS = (
 
 
 def plain_to_request(
-    line: PlainLine, number: int, *, model: str | None, defaults: dict[str, Any]
+    line: PromptLine, number: int, *, model: str | None, defaults: dict[str, Any]
 ) -> RequestLine:
     """A `{"prompt"}` / `{"messages"}` line as a chat-completions request line; the line's fields beat the
-    model profile's sampling defaults."""
-    if line.messages is not None:
-        messages = list(line.messages)
-    else:
-        messages = [{"role": "user", "content": line.prompt}]
-    if line.system is not None:
-        messages.insert(0, {"role": "system", "content": line.system})
-    body: dict[str, Any] = {"model": line.model or model, "messages": messages}
+    model profile's sampling defaults (`output_len` is the same as `max_tokens`)."""
+    body: dict[str, Any] = {"model": line.model or model, "messages": prompt_messages(line)}
     for key, value in defaults.items():
         body.setdefault(key, value)
     for key in SAMPLING_FIELDS:
-        value = getattr(line, key)
+        value = line.max_output if key == "max_tokens" else getattr(line, key)
         if value is not None:
             body[key] = value
     if body["model"] is None:

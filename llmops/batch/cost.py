@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from llmops.prompts import content_text
+
 CHARS_PER_TOKEN = 4
 DEFAULT_OUTPUT_TOKENS = 256
 ESTIMATE_NOTE = "estimate: ~4 characters per input token, outputs at max_tokens (or 256 when unset)"
@@ -13,19 +15,11 @@ ESTIMATE_NOTE = "estimate: ~4 characters per input token, outputs at max_tokens 
 def estimate_tokens(body: dict[str, Any]) -> tuple[int, int]:
     """(input, output) tokens of one request, roughly: characters/4 in, max_tokens out."""
     if "messages" in body:
-        text = "".join(_content_text(m.get("content")) for m in body["messages"] if isinstance(m, dict))
+        text = "".join(content_text(m.get("content")) for m in body["messages"] if isinstance(m, dict))
     else:
         text = json.dumps(body.get("prompt", body.get("input", "")))
     out = body.get("max_tokens") or body.get("max_completion_tokens") or DEFAULT_OUTPUT_TOKENS
     return max(1, len(text) // CHARS_PER_TOKEN), int(out)
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
 
 
 def price(

@@ -1,4 +1,4 @@
-"""Pydantic models for every batch file format: input lines, output lines, and the job record."""
+"""Pydantic models for the batch output lines and the job record (input lines: `llmops.prompts`)."""
 
 from __future__ import annotations
 
@@ -13,34 +13,6 @@ ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 JobState = Literal["running", "completed", "failed", "cancelling", "cancelled", "expired", "interrupted"]
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled", "expired"})
 CUSTOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-
-
-class RequestLine(StrictModel):
-    """One line of the OpenAI batch input format, the one format every backend reads."""
-
-    custom_id: str = Field(min_length=1, max_length=512)
-    method: Literal["POST"]
-    url: str
-    body: dict[str, Any]
-
-
-class PlainLine(StrictModel):
-    """The convenience form: a prompt or a message list, with optional sampling fields."""
-
-    custom_id: str | None = Field(default=None, min_length=1, max_length=512)
-    prompt: str | None = None
-    messages: list[dict[str, Any]] | None = None
-    model: str | None = None
-    system: str | None = None
-    temperature: float | None = Field(default=None, ge=0)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    top_k: int | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    repetition_penalty: float | None = None
 
 
 class ResponsePart(StrictModel):
@@ -110,16 +82,20 @@ class Job(StrictModel):
     url: str = ChatUrl
     state: JobState = "running"
     counts: Counts = Field(default_factory=Counts)
-    base_url: str | None = None
+    base_url: str | None = Field(default=None, description="without credentials: they are never stored")
+    base_url_auth: bool = Field(default=False, description="the base URL had credentials (kept in memory)")
     api_key_env: str | None = None
     concurrency: int = 8
     timeout_s: float = 300.0
     max_retries: int = 6
     backoff_s: float = 1.0
+    endpoint_wait_s: float = 10.0
     rpm: int | None = None
     tpm: int | None = None
     parts: list[RemotePart] = Field(default_factory=list)
     output: str | None = Field(default=None, description="where the user asked for the results")
+    output_force: bool = Field(default=False, description="--force: the output may replace a file")
+    output_written: bool = False
     estimate_usd: float | None = None
     actual_usd: float | None = None
     usage: Usage = Field(default_factory=Usage)

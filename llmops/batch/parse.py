@@ -1,23 +1,24 @@
 """Read and validate a whole batch input file before anything is sent.
 
-Every bad line is reported (line number, field, reason); one bad line means nothing is submitted.
+Lines are read by the shared JSONL prompt parser (`llmops.prompts`); this module adds what a batch needs
+on top: one endpoint per file, unique custom_ids, a model for every request, the provider's limits and,
+for Anthropic, lines its Messages API can take. Every bad line is reported (line number, field, reason);
+one bad line means nothing is submitted.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from llmops.batch.convert import chat_to_anthropic, plain_to_request
-from llmops.batch.models import CUSTOM_ID_PATTERN, ENDPOINTS, ChatUrl, PlainLine, RequestLine
-from llmops.errors import Problem, ProfileProblems, UsageError
+from llmops.batch.models import CUSTOM_ID_PATTERN, ENDPOINTS, ChatUrl
+from llmops.errors import Problem, ProfileProblems
 from llmops.profiles.schema import BatchLimits
+from llmops.prompts import PromptLine, RequestLine, read_prompt_file
 
 REQUIRED_BODY_FIELD = {
     "/v1/chat/completions": "messages",
@@ -55,30 +56,6 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pydantic_problems(exc: ValidationError, where: str, number: int, prefix: str = "") -> list[Problem]:
-    out = []
-    for error in exc.errors():
-        loc = ".".join(str(p) for p in error["loc"])
-        msg = error["msg"]
-        if error["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif error["type"] == "literal_error":
-            msg = f"{msg} (got {error.get('input')!r})"
-        out.append(Problem(where, number, f"{prefix}{loc}" if loc else None, msg))
-    return out
-
-
-def _decode(raw: bytes, where: str, number: int) -> tuple[Any, Problem | None]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, Problem(where, number, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-    try:
-        return json.loads(text), None
-    except json.JSONDecodeError as exc:
-        return None, Problem(where, number, None, f"not valid JSON: {exc.msg} (column {exc.colno})")
-
-
 def parse_input(
     path: Path,
     *,
@@ -93,125 +70,101 @@ def parse_input(
 
     `split=False` makes going over the provider's count or size limit an error instead of a reason to split.
     """
-    if not path.is_file():
-        raise UsageError(f"input file '{path}' not found", hint="give a JSONL file of batch requests")
+    read = read_prompt_file(path, what="input file")
     where = str(path)
-    problems: list[Problem] = []
+    problems: list[Problem] = list(read.problems)
     parsed = ParsedInput(path=path, sha256=file_hash(path))
     seen: dict[str, int] = {}
     defaults = dict(sampling or {})
     if max_tokens is not None:
         defaults["max_tokens"] = max_tokens
     first_url: tuple[str, int] | None = None
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            data, problem = _decode(raw, where, number)
-            if problem:
-                problems.append(problem)
-                continue
-            if not isinstance(data, dict):
-                problems.append(
-                    Problem(where, number, None, f"expected a JSON object, got {type(data).__name__}")
+    for entry in read.entries:
+        number = entry.number
+        request = (
+            plain_to_request(entry.line, number, model=model, defaults=defaults)
+            if isinstance(entry.line, PromptLine)
+            else entry.line
+        )
+        line_problems = _check_request(
+            request, backend=backend, model=model, max_tokens=max_tokens, where=where, number=number
+        )
+        if request.custom_id in seen:
+            line_problems.append(
+                Problem(
+                    where,
+                    number,
+                    "custom_id",
+                    f"'{request.custom_id}' already used on line {seen[request.custom_id]}",
                 )
-                continue
-            try:
-                if {"url", "body", "method"} & data.keys():
-                    request = RequestLine.model_validate(data)
-                elif {"prompt", "messages"} & data.keys():
-                    plain = PlainLine.model_validate(data)
-                    if (plain.prompt is None) == (plain.messages is None):
-                        problems.append(
-                            Problem(where, number, None, "give exactly one of prompt or messages")
-                        )
-                        continue
-                    request = plain_to_request(plain, number, model=model, defaults=defaults)
-                else:
-                    problems.append(
-                        Problem(
-                            where,
-                            number,
-                            None,
-                            "neither a batch request line (custom_id, method, "
-                            "url, body) nor a plain line (prompt or messages)",
-                        )
-                    )
-                    continue
-            except ValidationError as exc:
-                problems.extend(_pydantic_problems(exc, where, number))
-                continue
-            line_problems = _check_request(
-                request, backend=backend, model=model, max_tokens=max_tokens, where=where, number=number
             )
-            if request.custom_id in seen:
+        else:
+            seen[request.custom_id] = number
+        if request.url in ENDPOINTS:
+            if first_url is None:
+                first_url = (request.url, number)
+            elif request.url != first_url[0]:
                 line_problems.append(
                     Problem(
                         where,
                         number,
-                        "custom_id",
-                        f"'{request.custom_id}' already used on line {seen[request.custom_id]}",
+                        "url",
+                        f"'{request.url}' differs from line "
+                        f"{first_url[1]}'s '{first_url[0]}'; one batch has one endpoint",
                     )
                 )
-            else:
-                seen[request.custom_id] = number
-            if request.url in ENDPOINTS:
-                if first_url is None:
-                    first_url = (request.url, number)
-                elif request.url != first_url[0]:
-                    line_problems.append(
-                        Problem(
-                            where,
-                            number,
-                            "url",
-                            f"'{request.url}' differs from line "
-                            f"{first_url[1]}'s '{first_url[0]}'; one batch has one endpoint",
-                        )
-                    )
-            size = len(request.model_dump_json().encode()) + 1
-            if size > limits.max_bytes:
-                line_problems.append(
-                    Problem(
-                        where,
-                        number,
-                        None,
-                        f"the request is {size} bytes, over the "
-                        f"provider's limit of {limits.max_bytes} bytes per batch",
-                    )
+        size = len(request.model_dump_json().encode()) + 1
+        if size > limits.max_bytes:
+            line_problems.append(
+                Problem(
+                    where,
+                    number,
+                    None,
+                    f"the request is {size} bytes, over the "
+                    f"provider's limit of {limits.max_bytes} bytes per batch",
                 )
-            if line_problems:
-                problems.extend(line_problems)
-                continue
-            parsed.requests.append(request)
-            parsed.sizes.append(size)
+            )
+        if line_problems:
+            problems.extend(line_problems)
+            continue
+        parsed.requests.append(request)
+        parsed.sizes.append(size)
     if first_url:
         parsed.url = first_url[0]
     if not problems and not parsed.requests:
         problems.append(Problem(where, None, None, "no requests in the file"))
     if not split and not problems:
-        if len(parsed.requests) > limits.max_requests:
-            problems.append(
-                Problem(
-                    where,
-                    None,
-                    None,
-                    f"{len(parsed.requests)} requests, over the provider's "
-                    f"limit of {limits.max_requests} per batch (drop --no-split to split it)",
-                )
-            )
-        if parsed.total_bytes > limits.max_bytes:
-            problems.append(
-                Problem(
-                    where,
-                    None,
-                    None,
-                    f"{parsed.total_bytes} bytes, over the provider's "
-                    f"limit of {limits.max_bytes} per batch (drop --no-split to split it)",
-                )
-            )
+        problems.extend(_over_limits(parsed, limits, where))
     if problems:
+        problems.sort(key=lambda p: p.line or 0)
         raise BatchInputProblems(problems)
     return parsed
+
+
+def _over_limits(parsed: ParsedInput, limits: BatchLimits, where: str) -> list[Problem]:
+    """With --no-split: the file as a whole over the provider's count or size limit."""
+    problems = []
+    if len(parsed.requests) > limits.max_requests:
+        problems.append(
+            Problem(
+                where,
+                None,
+                None,
+                f"{len(parsed.requests)} requests, over the provider's "
+                f"limit of {limits.max_requests} per batch (drop --no-split to split it)",
+            )
+        )
+    if parsed.total_bytes > limits.max_bytes:
+        problems.append(
+            Problem(
+                where,
+                None,
+                None,
+                f"{parsed.total_bytes} bytes, over the provider's "
+                f"limit of {limits.max_bytes} per batch (drop --no-split to split it)",
+            )
+        )
+    return problems
 
 
 def _check_request(

@@ -23,13 +23,25 @@ _HEADERS, _CHUNKED, _LENGTH, _UNTIL_CLOSE = 0, 1, 2, 3
 class _Conn(asyncio.Protocol):
     """One keep-alive connection; parses one streamed response at a time."""
 
-    __slots__ = ("buf", "fut", "keep", "mode", "rec", "remaining", "reusable", "sbuf", "scanner", "transport")
+    __slots__ = (
+        "buf",
+        "closed",
+        "fut",
+        "mode",
+        "rec",
+        "remaining",
+        "reusable",
+        "sbuf",
+        "scanner",
+        "transport",
+    )
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.fut: asyncio.Future[bool] | None = None
         self.rec: Record | None = None
         self.scanner: Scanner | None = None
+        self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -41,6 +53,10 @@ class _Conn(asyncio.Protocol):
         self.mode = _HEADERS
         self.remaining = 0
         self.reusable = True
+        if self.closed:
+            # The server closed the connection before the request went out (a port that accepts and
+            # closes at once): writing would go nowhere and the request would wait out its timeout.
+            self._finish(rec, perf_counter(), "disconnected", "the server closed the connection at once")
 
     def data_received(self, data: bytes) -> None:
         now = perf_counter()
@@ -142,6 +158,7 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         rec = self.rec
         self.reusable = False
+        self.closed = True
         if rec is None:
             return
         if self.mode == _UNTIL_CLOSE and rec.got_bytes and exc is None:
@@ -191,7 +208,11 @@ class StreamingClient:
         for attempt in (0, 1):
             rec = Record(content_payloads=[] if keep_text else None, on_event=on_event)
             rec.t_send = perf_counter()
-            conn = self.idle.pop() if self.idle else None
+            conn = None
+            while self.idle and conn is None:
+                conn = self.idle.pop()
+                if conn.closed:  # the server closed it while it was idle
+                    conn = None
             reused = conn is not None
             if conn is None:
                 try:
@@ -206,7 +227,8 @@ class StreamingClient:
             fut: asyncio.Future[bool] = loop.create_future()
             conn.start(rec, scanner, fut)
             assert conn.transport is not None
-            conn.transport.write(raw)
+            if not fut.done():
+                conn.transport.write(raw)
             handle = loop.call_later(self.timeout, conn.timeout, self.timeout)
             try:
                 reusable = await fut

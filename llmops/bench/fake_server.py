@@ -4,6 +4,10 @@ It speaks the streaming formats of OpenAI chat/completions and Anthropic Message
 measured against ground truth (tests, `benchmarks/bench_client_overhead.py`). It is raw asyncio with
 pre-built bytes and absolute-time timers, so it stays far cheaper than the client it calibrates.
 
+A request tagged with "user" (OpenAI) or metadata.user_id (Anthropic) has its timing logged: when it was
+read and when each content chunk was written (time.perf_counter(), just before the write), served at
+GET /timings, so a test can compare the client's timestamps with the server's own, request by request.
+
 Run it: python -m llmops.bench.fake_server --port 8123 --ttft-ms 50 --gap-ms 10 --tokens 64
 
 It also injects faults, for the gateway's tests (`--fault MODE`, or at run time `POST /fault` with
@@ -23,6 +27,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -49,6 +54,9 @@ class Stats:
     ttft_sum: float = 0.0
     ttft_count: int = 0
     disconnects: int = 0  # streams whose client went away before the end
+    # tag -> [when the request was read, when each content chunk was written], time.perf_counter() taken
+    # just before each write; only for requests tagged with "user" (OpenAI) or metadata.user_id (Anthropic)
+    timings: dict[str, list[float]] = field(default_factory=dict)
     bodies: deque = field(default_factory=lambda: deque(maxlen=20))  # the last request bodies
 
 
@@ -204,6 +212,8 @@ class FakeServer:
                 t.write(_simple("200 OK", json.dumps(data).encode()))
             elif path == "/metrics":
                 t.write(_simple("200 OK", self.metrics_text().encode(), b"text/plain; version=0.0.4"))
+            elif path == "/timings":
+                t.write(_simple("200 OK", json.dumps(self.stats.timings).encode()))
             elif path == "/stats":
                 lat = self.stats.first_token_lateness
                 data = {
@@ -258,6 +268,10 @@ class FakeServer:
             )
             t.write(_simple("400 Bad Request", msg))
             return
+        tag = req.get("user") or (req.get("metadata") or {}).get("user_id")
+        log = None
+        if isinstance(tag, str):
+            log = self.stats.timings[tag] = [time.perf_counter()]
         self.stats.requests += 1
         self.stats.bodies.append(req)
         n = self.stats.requests
@@ -285,6 +299,8 @@ class FakeServer:
         end = frames.end_bytes(prompt_tokens, tokens, usage)
         start = frames.headers + frames.head_bytes(prompt_tokens)
         if spec.ttft_s <= 0 and spec.gap_s <= 0 and spec.fault == "none":
+            if log is not None:
+                log.append(time.perf_counter())
             t.write(start + frames.tok * tokens + end)
             self.stats.first_token_lateness.append(0.0)
             return
@@ -292,7 +308,7 @@ class FakeServer:
         conn.streaming = True
         self.stats.running += 1
         t0 = self.loop.time()
-        self.loop.call_at(t0 + spec.ttft_s, self._emit, conn, frames.tok, end, tokens, 0, t0)
+        self.loop.call_at(t0 + spec.ttft_s, self._emit, conn, frames.tok, end, tokens, 0, t0, log)
 
     def _fail(self, t: asyncio.Transport, endpoint: str, fault: str) -> None:
         if endpoint == "anthropic":
@@ -363,12 +379,16 @@ class FakeServer:
             return
         conn.transport.write(_simple("200 OK", json.dumps(doc).encode()))
 
-    def _emit(self, conn: _Conn, tok: bytes, end: bytes, tokens: int, i: int, t0: float) -> None:
+    def _emit(
+        self, conn: _Conn, tok: bytes, end: bytes, tokens: int, i: int, t0: float, log: list[float] | None
+    ) -> None:
         spec = self.spec
         if conn.closed:
             self.stats.running -= 1
             return
         assert conn.transport is not None
+        if log is not None:
+            log.append(time.perf_counter())
         if i == 0:
             now = self.loop.time()
             self.stats.first_token_lateness.append(now - t0 - spec.ttft_s)
@@ -390,7 +410,7 @@ class FakeServer:
             return
         conn.transport.write(tok)
         self.loop.call_at(
-            t0 + spec.ttft_s + (i + 1) * spec.gap_s, self._emit, conn, tok, end, tokens, i + 1, t0
+            t0 + spec.ttft_s + (i + 1) * spec.gap_s, self._emit, conn, tok, end, tokens, i + 1, t0, log
         )
 
     def metrics_text(self) -> str:

@@ -119,6 +119,11 @@ def load_figures(path: Path) -> dict[str, Any]:
         raise UsageError(f"baseline file {path} not found", hint="pass a result written earlier with -o")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path}: baseline is not UTF-8 text (byte {exc.start})",
+            hint="pass a result written by `llmops bench -o`",
+        ) from exc
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"{path}:{exc.lineno}: baseline is not JSON ({exc.msg})",
@@ -138,3 +143,28 @@ def load_figures(path: Path) -> dict[str, Any]:
                 hint="the baseline must be an unmodified `llmops bench -o` result",
             ) from exc
     return data
+
+
+def baseline_figures(path: Path) -> dict[str, float]:
+    """The figures a --baseline comparison reads, checked before the run: a baseline that compares
+    nothing (`{}`) or holds a non-number would silently disable the CI gate, or crash after the run."""
+    from llmops.bench.slo import BASELINE_KEYS
+
+    data = load_figures(path)
+    figures: dict[str, float] = {}
+    for key in BASELINE_KEYS:
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise UsageError(
+                f"{path}: {key} is {value!r}, not a number",
+                hint="the baseline must be a result written by `llmops bench -o` (or vLLM's benchmark JSON)",
+            )
+        figures[key] = float(value)
+    if not figures:
+        raise UsageError(
+            f"{path}: the baseline has none of the figures a comparison reads ({', '.join(BASELINE_KEYS[:3])}, ...)",
+            hint="pass a result written by `llmops bench -o`; an empty baseline would compare nothing",
+        )
+    return figures

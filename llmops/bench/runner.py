@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
 
 from llmops.bench.client import StreamingClient
 from llmops.bench.sse import Record, Scanner
@@ -36,7 +35,6 @@ class LoadOutcome:
     started: float  # perf_counter at the start
     duration: float  # start to the last request's end
     connections: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 async def drive(

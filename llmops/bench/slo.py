@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal
 
@@ -85,8 +86,24 @@ def parse_slo(text: str) -> tuple[str, float]:
         raise UsageError(
             f"--slo '{text}': '{value}' is not a number", hint="e.g. --slo error_rate=0.01"
         ) from None
-    slo_key(name)
+    check_slo_limit(name, limit)
     return name.strip(), limit
+
+
+def check_slo_limit(name: str, limit: object) -> None:
+    """A gate that can hold and can break: a finite number, positive for latencies, 0..1 for error_rate.
+
+    Checked before the run: a negative or NaN limit would otherwise fail (or pass) a whole benchmark later.
+    """
+    key, _ = slo_key(name)
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit):
+        raise UsageError(f"SLO {name}={limit!r} is not a finite number", hint="e.g. --slo ttft_p99_ms=500")
+    if key == "error_rate" and not 0 <= limit <= 1:
+        raise UsageError(f"SLO {name}={limit:g} must be a fraction from 0 to 1", hint="e.g. error_rate=0.01")
+    if key.endswith("_ms") and limit <= 0:
+        raise UsageError(f"SLO {name}={limit:g} must be a positive number of milliseconds")
+    if limit < 0:
+        raise UsageError(f"SLO {name}={limit:g} must not be negative")
 
 
 def check_slos(slos: dict[str, float], figures: dict[str, Any]) -> list[Check]:

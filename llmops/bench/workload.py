@@ -1,7 +1,8 @@
 """Prompts for a run, prepared (and tokenized, when a tokenizer is at hand) before the first request leaves.
 
 Datasets: `random` (windows of the built-in prose, llmops/bench/corpus.txt, written for this project),
-`jsonl:FILE` (one {"prompt"} / {"messages"} object a line, or OpenAI batch lines), `sharegpt:FILE`.
+`jsonl:FILE` (the JSONL prompt format of `llmops batch`: {"prompt"} / {"messages"} lines or OpenAI batch
+lines, read by `llmops.prompts`), `sharegpt:FILE`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
 from llmops.errors import NotFoundError, Problem, ProfileProblems, UsageError
-from llmops.profiles.schema import StrictModel
+from llmops.prompts import line_max_tokens, line_text, read_prompt_file
 
 WORDS_PER_TOKEN = 0.75  # English prose with a BPE tokenizer; only used when no tokenizer is available
 
@@ -96,46 +95,20 @@ def _window(seq: list, start: int, length: int) -> list:
     return (seq * reps)[start : start + length]
 
 
-class JsonlPrompt(StrictModel):
-    """One line of a jsonl: dataset: a prompt, chat messages, or an OpenAI batch request line."""
-
-    prompt: str | None = None
-    messages: list[dict[str, Any]] | None = None
-    output_len: int | None = None
-    max_tokens: int | None = None
-    custom_id: str | None = None
-    method: str | None = None
-    url: str | None = None
-    body: dict[str, Any] | None = None
-
-
 def jsonl_prompts(path: Path, output_len: int | None, default_output_len: int) -> list[Prompt]:
-    if not path.is_file():
-        raise NotFoundError(f"dataset file {path} not found", hint="give jsonl:PATH to an existing file")
-    out, problems = [], []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = JsonlPrompt.model_validate(json.loads(line))
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(str(path), lineno, None, f"not JSON ({exc.msg})"))
-            continue
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            problems.append(Problem(str(path), lineno, ".".join(map(str, first["loc"])), first["msg"]))
-            continue
-        src = row.body or {}
-        messages = row.messages or src.get("messages")
-        prompt = row.prompt or src.get("prompt")
-        if not messages and not prompt:
-            problems.append(Problem(str(path), lineno, None, 'needs "prompt" or "messages"'))
-            continue
-        text = prompt or "\n".join(str(m.get("content", "")) for m in messages or [])
-        n_out = output_len or row.output_len or row.max_tokens or src.get("max_tokens") or default_output_len
+    """Prompts from a JSONL file in the one prompt format `llmops batch` reads too (llmops.prompts)."""
+    read = read_prompt_file(path, what="dataset file")
+    if read.problems:
+        raise ProfileProblems(read.problems[:10])
+    out = []
+    for entry in read.entries:
+        text, messages = line_text(entry.line)
+        if not text and not messages:
+            raise ProfileProblems(
+                [Problem(str(path), entry.number, None, 'needs "prompt" or "messages" (or a body with them)')]
+            )
+        n_out = output_len or line_max_tokens(entry.line) or default_output_len
         out.append(Prompt(text, messages=messages, output_len=int(n_out)))
-    if problems:
-        raise ProfileProblems(problems[:10])
     if not out:
         raise UsageError(f"dataset file {path} has no prompts", hint='one JSON object a line with "prompt"')
     return out
@@ -233,33 +206,13 @@ class _HfTokenizer:
 
 
 def load_tokenizer(source: Any) -> Tokenizer | None:
-    tok = _load_hf_tokenizer(source)
-    return _HfTokenizer(tok) if tok is not None else None
+    """The model's tokenizer (llmops.hf, local files only), or None: a tokenizer is a nicety here, and
+    without one counts come from the server's usage or the streamed chunks."""
+    from llmops.errors import LlmopsError
+    from llmops.hf.loading import quiet_libraries, tokenizer_for
 
-
-def _load_hf_tokenizer(source: Any) -> Any:
-    """The model's tokenizer from local files only (never the network); None when there is none to load.
-
-    `source` is a ModelSource: a tokenizer name or dir, a checkpoint dir, a cached HF id, or a GGUF file.
-    """
+    quiet_libraries(verbose=False)  # its advice about tokenizer options is noise in a benchmark report
     try:
-        from transformers import AutoTokenizer
-        from transformers.utils import logging as hf_logging
-    except ImportError:
+        return _HfTokenizer(tokenizer_for(source))
+    except (LlmopsError, OSError, ValueError, KeyError, ImportError):
         return None
-    hf_logging.set_verbosity_error()  # its advice about tokenizer options is noise in a benchmark report
-    try:
-        if source.tokenizer:
-            return AutoTokenizer.from_pretrained(source.tokenizer, local_files_only=True)
-        if source.path:
-            return AutoTokenizer.from_pretrained(source.path, local_files_only=True)
-        if source.hf:
-            return AutoTokenizer.from_pretrained(source.hf, revision=source.revision, local_files_only=True)
-        if source.gguf:
-            from llmops.profiles.checkpoint import resolve_gguf_path
-
-            gguf = resolve_gguf_path(source)
-            return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
-    except Exception:  # a tokenizer is a nicety: any failure falls back to server usage / chunk counts
-        return None
-    return None

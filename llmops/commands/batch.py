@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmops.context import state
-from llmops.options import DryRunOpt, JsonOpt, OutputOpt, ProviderOpt
+from llmops.options import DryRunOpt, ForceOpt, JsonOpt, OutputOpt, ProviderOpt
 
 if TYPE_CHECKING:
+    from llmops.batch import Run
     from llmops.batch.models import Job
 
 app = typer.Typer(
@@ -26,28 +27,46 @@ WaitOpt = Annotated[
 PollOpt = Annotated[
     float, typer.Option("--poll-interval", min=0.01, help="Seconds between status polls (remote jobs).")
 ]
+ResultsOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Also write the results to this file once the job ends."),
+]
 
 
 def _store():
-    from llmops.batch.store import JobStore
+    from llmops.batch import JobStore
 
     return JobStore()
 
 
-def _progress():
-    from llmops.ui import RichProgress
-
-    return RichProgress()
-
-
-def _announce(job: Job, resumed: bool) -> None:
+def _say(text: str) -> None:
     from llmops.ui import err
 
-    verb = "resuming" if resumed else "created"
-    err.print(f"batch job {job.id} {verb} ({job.backend}, {job.counts.total} requests)", highlight=False)
+    err.print(text, highlight=False, markup=False)
 
 
-def _finish(job: Job, as_json: bool, *, waited: bool) -> None:
+def _run(
+    wait: bool,
+    poll_s: float,
+    output: Path | None = None,
+    force: bool = False,
+    credentials: str | None = None,
+) -> Run:
+    from llmops.batch import Run
+    from llmops.ui import RichProgress
+
+    return Run(
+        wait=wait,
+        poll_s=poll_s,
+        output=output,
+        force=force,
+        credentials=credentials,
+        progress=RichProgress(),
+        notice=_say,
+    )
+
+
+def _finish(job: Job, as_json: bool, *, waited: bool, owner: int | None = None) -> None:
     """Print the job (one JSON document with --json); exit 1 when a waited-for job did not fully succeed."""
     from llmops.errors import OperationFailed
     from llmops.ui import err, out, print_json
@@ -56,8 +75,11 @@ def _finish(job: Job, as_json: bool, *, waited: bool) -> None:
         print_json(job.summary())
     else:
         c = job.counts
+        by = f" (run by pid {owner})" if owner else ""
         out.print(
-            f"{job.id}  {job.state}  {c.succeeded}/{c.total} succeeded, {c.failed} failed", highlight=False
+            f"{job.id}  {job.state}{by}  {c.succeeded}/{c.total} succeeded, {c.failed} failed",
+            highlight=False,
+            markup=False,
         )
         if job.actual_usd is not None and job.ended:
             err.print(
@@ -69,7 +91,7 @@ def _finish(job: Job, as_json: bool, *, waited: bool) -> None:
         return
     if job.state == "interrupted":
         raise OperationFailed(
-            f"batch job {job.id} stopped before the end",
+            f"batch job {job.id} stopped before the end" + (f": {job.error}" if job.error else ""),
             hint=f"`llmops batch resume {job.id} --wait` carries on",
         )
     if job.state != "completed" or job.counts.failed:
@@ -90,7 +112,11 @@ def submit(
         str | None, typer.Option("--model", "-m", help="Model for lines that name none.")
     ] = None,
     base_url: Annotated[
-        str | None, typer.Option("--base-url", help="API base URL (local: any OpenAI-compatible …/v1).")
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="API base URL (local: any OpenAI-compatible …/v1). Credentials in it are never stored.",
+        ),
     ] = None,
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, help="Requests in flight (local backend).")
@@ -105,11 +131,21 @@ def submit(
         float | None,
         typer.Option("--backoff", min=0.0, help="First retry delay, seconds; doubles each retry."),
     ] = None,
+    endpoint_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--endpoint-wait",
+            min=0.0,
+            help="Seconds to wait for a local endpoint that refuses connections before stopping "
+            "(the job is kept for resume). Default 10.",
+        ),
+    ] = None,
     max_tokens: Annotated[
         int | None, typer.Option("--max-tokens", min=1, help="max_tokens for lines that set none.")
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="A name to recognise the job by.")] = None,
-    output: OutputOpt = None,
+    output: ResultsOpt = None,
+    force: ForceOpt = False,
     wait: WaitOpt = False,
     poll_interval: PollOpt = 30.0,
     no_split: Annotated[
@@ -125,12 +161,12 @@ def submit(
 
     Example: llmops batch submit prompts.jsonl --provider local --base-url http://127.0.0.1:8000/v1 --wait
     """
-    from llmops.batch import jobs
-    from llmops.batch.plan import plan_submit
+    import llmops.batch as batch
+    from llmops.settings import dry_run_document
     from llmops.ui import err, print_json
 
     st = state(ctx, json=json)
-    plan = plan_submit(
+    plan = batch.plan_submit(
         file,
         catalog=st.catalog(),
         workspace=st.workspace(),
@@ -141,14 +177,16 @@ def submit(
         timeout=timeout,
         max_retries=max_retries,
         backoff=backoff,
+        endpoint_wait=endpoint_wait,
         max_tokens=max_tokens,
         name=name,
         output=output,
+        force=force,
         split=not no_split,
         new=new,
     )
-    parsed = jobs.validate(plan)
-    est = jobs.estimate(plan, parsed)
+    parsed = batch.validate(plan)
+    est = batch.estimate(plan, parsed)
     usd = "unknown (model has no price in the provider profile)" if est.usd is None else f"${est.usd:.6f}"
     err.print(
         f"{est.requests} requests in {est.parts} batch(es); cost {usd} for ~{est.input_tokens} input + "
@@ -156,25 +194,25 @@ def submit(
         highlight=False,
     )
     if dry_run:
-        doc = {
-            "backend": plan.backend,
-            "settings": {k: {"value": s.value, "from": s.origin} for k, s in plan.settings.items()},
-            "estimate": est.as_dict(),
-        }
         if st.json:
-            print_json(doc)
+            print_json(
+                dry_run_document(
+                    "batch submit",
+                    plan.settings,
+                    backend=plan.backend,
+                    estimate=est.as_dict(),
+                    credentials_in_base_url=plan.credentials is not None,
+                )
+            )
         else:
-            for key, s in plan.settings.items():
-                err.print(f"  {key} = {s.value}  ({s.origin})", highlight=False)
+            for key, value, origin in plan.settings.rows():
+                err.print(f"  {key} = {value}  ({origin})", highlight=False, markup=False)
         return
-    job = jobs.submit(
+    job = batch.submit(
         plan,
         parsed,
         store=_store(),
-        wait=wait,
-        on_created=_announce,
-        progress=_progress(),
-        poll_s=poll_interval,
+        run=_run(wait, poll_interval, output, force, credentials=plan.credentials),
     )
     _finish(job, st.json, waited=wait)
 
@@ -185,16 +223,18 @@ def resume(
     job_id: JobIdArg,
     wait: WaitOpt = False,
     poll_interval: PollOpt = 30.0,
+    output: ResultsOpt = None,
+    force: ForceOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Carry on with an interrupted job: only requests without a successful result are sent.
 
-    Example: llmops batch resume batch_1a2b3c --wait
+    Example: llmops batch resume batch_1a2b3c --wait -o results.jsonl
     """
-    from llmops.batch import jobs
+    import llmops.batch as batch
 
     st = state(ctx, json=json)
-    job = jobs.resume(_store(), job_id, wait=wait, progress=_progress(), poll_s=poll_interval)
+    job = batch.resume(_store(), job_id, _run(wait, poll_interval, output, force))
     _finish(job, st.json, waited=wait)
 
 
@@ -208,29 +248,33 @@ def status(
 
     Example: llmops batch status batch_1a2b3c
     """
-    from llmops.batch import jobs
+    import llmops.batch as batch
     from llmops.ui import out, print_json, table
 
     st = state(ctx, json=json)
     if job_id is None:
         list_(ctx, json=json)
         return
-    job = jobs.refresh(_store(), job_id)
+    job, problem, owner = batch.inspect(_store(), job_id)
     if st.json:
-        print_json({**job.summary(), "parts": [p.model_dump(mode="json") for p in job.parts]})
-        return
-    _finish(job, False, waited=False)
-    if job.parts:
-        out.print(
-            table(
-                None,
-                ["part", "remote id", "status", "succeeded", "failed", "size"],
-                (
-                    [p.index + 1, p.remote_id, p.status, p.counts.succeeded, p.counts.failed, p.size]
-                    for p in job.parts
-                ),
-            )
+        print_json(
+            {**job.summary(), "owner_pid": owner, "parts": [p.model_dump(mode="json") for p in job.parts]}
         )
+    else:
+        _finish(job, False, waited=False, owner=owner)
+        if job.parts:
+            out.print(
+                table(
+                    None,
+                    ["part", "remote id", "status", "succeeded", "failed", "size"],
+                    (
+                        [p.index + 1, p.remote_id, p.status, p.counts.succeeded, p.counts.failed, p.size]
+                        for p in job.parts
+                    ),
+                )
+            )
+    if problem is not None:  # the stored record was shown; say why it may be behind
+        raise problem
 
 
 @app.command("list")
@@ -239,11 +283,11 @@ def list_(ctx: typer.Context, json: JsonOpt = False) -> None:
 
     Example: llmops batch list --json
     """
-    from llmops.batch import jobs
+    import llmops.batch as batch
     from llmops.ui import out, print_json, table
 
     st = state(ctx, json=json)
-    found = jobs.list_jobs(_store())
+    found = batch.list_jobs(_store())
     if st.json:
         print_json([j.summary() for j in found])
         return
@@ -260,7 +304,7 @@ def list_(ctx: typer.Context, json: JsonOpt = False) -> None:
 
 
 @app.command("results")
-def results(ctx: typer.Context, job_id: JobIdArg, output: OutputOpt = None) -> None:
+def results(ctx: typer.Context, job_id: JobIdArg, output: OutputOpt = None, force: ForceOpt = False) -> None:
     """The results of an ended job, OpenAI batch output lines in input order, on stdout or in a file.
 
     Example: llmops batch results batch_1a2b3c -o results.jsonl
@@ -268,22 +312,16 @@ def results(ctx: typer.Context, job_id: JobIdArg, output: OutputOpt = None) -> N
     import shutil
     import sys
 
-    from llmops.batch import jobs
-    from llmops.errors import UsageError
-    from llmops.ui import err
+    import llmops.batch as batch
 
     state(ctx)
-    job, path = jobs.results_path(_store(), job_id)
     if output is None:
+        _, path = batch.results_path(_store(), job_id)
         with path.open("rb") as fh:
             shutil.copyfileobj(fh, sys.stdout.buffer)
         return
-    if output.exists():
-        raise UsageError(
-            f"'{output}' already exists; llmops never overwrites a file", hint="choose another -o path"
-        )
-    shutil.copyfile(path, output)
-    err.print(f"{job.counts.total} results written to {output}", highlight=False)
+    job = batch.write_results(_store(), job_id, output, force=force)
+    _say(f"{job.counts.total} results written to {output}")
 
 
 @app.command("cancel")
@@ -292,7 +330,7 @@ def cancel(ctx: typer.Context, job_id: JobIdArg, json: JsonOpt = False) -> None:
 
     Example: llmops batch cancel batch_1a2b3c
     """
-    from llmops.batch import jobs
+    import llmops.batch as batch
 
     st = state(ctx, json=json)
-    _finish(jobs.cancel(_store(), job_id), st.json, waited=False)
+    _finish(batch.cancel(_store(), job_id), st.json, waited=False)

@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from llmops.context import state
-from llmops.options import DryRunOpt, JsonOpt, ModelArg, NodeOpt, OutputOpt, ProviderOpt, VerboseOpt
+from llmops.options import (
+    DryRunOpt,
+    ForceOpt,
+    JsonOpt,
+    ModelArg,
+    ModelNameOpt,
+    NodeOpt,
+    OutputOpt,
+    ProviderOpt,
+    TargetOpt,
+    VerboseOpt,
+)
 
 Opt = typer.Option
 
@@ -16,23 +27,8 @@ Opt = typer.Option
 def bench(
     ctx: typer.Context,
     model_ref: ModelArg = None,
-    target: Annotated[
-        str | None,
-        Opt(
-            "--target",
-            "-t",
-            help="OpenAI-compatible base URL (with or without /v1); unset: serve the model first.",
-        ),
-    ] = None,
-    model: Annotated[
-        str | None,
-        Opt(
-            "--model",
-            "-m",
-            help="Model name sent in requests (default: the "
-            "profile's served name, else the target's first model).",
-        ),
-    ] = None,
+    target: TargetOpt = None,
+    model: ModelNameOpt = None,
     endpoint: Annotated[str | None, Opt("--endpoint", help="chat, completions or anthropic.")] = None,
     dataset: Annotated[str | None, Opt("--dataset", help="random, jsonl:FILE or sharegpt:FILE.")] = None,
     input_len: Annotated[
@@ -88,82 +84,99 @@ def bench(
     node: NodeOpt = None,
     output: OutputOpt = None,
     html: Annotated[Path | None, Opt("--html", help="Write a self-contained HTML report with plots.")] = None,
-    force: Annotated[bool, Opt("--force", help="Overwrite existing -o / --html files.")] = False,
+    force: ForceOpt = False,
     dry_run: DryRunOpt = False,
     json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Benchmark streaming latency and throughput; exit 1 when an SLO or the baseline comparison breaks.
 
+    Without --target, the model profile is served first (on --node) and stopped after.
+
+    Every gate (--slo, --baseline) and output (-o, --html) is checked before the first request.
+
     Example: llmops bench --target http://127.0.0.1:8000/v1 --num-prompts 200 --max-concurrency 16 --slo ttft_p99_ms=500
     """
-    from llmops.bench.api import bench as run
-    from llmops.bench.config import BenchFlags, resolve
-    from llmops.bench.output import check_writable, write_outputs
+    from llmops.bench import BenchFlags, bench, check_outputs, resolve, write_outputs
     from llmops.ui import RichProgress, err, print_json
 
     st = state(ctx, json=json, verbose=verbose)
     flags = BenchFlags(
-        model_ref,
-        target,
-        model,
-        endpoint,
-        dataset,
-        input_len,
-        output_len,
-        prefix_len,
-        num_prompts,
-        duration,
-        request_rate,
-        burstiness,
-        max_concurrency,
-        sweep,
-        sweep_values,
-        warmup,
-        seed,
-        slo or [],
-        baseline,
-        max_regression,
-        timeout,
-        ignore_eos,
-        provider,
-        node,
+        model_ref=model_ref,
+        target=target,
+        model=model,
+        endpoint=endpoint,
+        dataset=dataset,
+        input_len=input_len,
+        output_len=output_len,
+        prefix_len=prefix_len,
+        num_prompts=num_prompts,
+        duration=duration,
+        request_rate=request_rate,
+        burstiness=burstiness,
+        max_concurrency=max_concurrency,
+        sweep=sweep,
+        sweep_values=sweep_values,
+        warmup=warmup,
+        seed=seed,
+        slos=slo or [],
+        baseline=baseline,
+        max_regression=max_regression,
+        timeout=timeout,
+        ignore_eos=ignore_eos,
+        provider=provider,
+        node=node,
     )
-    resolved = resolve(flags, st.workspace(), st.catalog())
+    settings = resolve(flags, st.workspace(), st.catalog())
     if dry_run:
-        doc = {"config": resolved.config, "serve_first": resolved.needs_server}
-        print_json(doc) if st.json else print_report(None, resolved.config)
+        from llmops.settings import dry_run_document
+
+        c = settings.config
+        facts = {
+            "serve_first": settings.needs_server,
+            "target_url": None if settings.needs_server else c.target,
+            "sweep": c.sweep,
+            "sweep_of": c.sweep_of,
+        }
+        if st.json:
+            print_json(dry_run_document("bench", settings.settings, **facts))
+        else:
+            _print_plan(settings)
         return
-    check_writable([p for p in (output, html) if p], force)
-    result, points = run(resolved, progress=None if st.json else RichProgress())
-    write_outputs(result, points, output, html)
+    check_outputs(output, html, force=force)
+    result, points = bench(settings, progress=None if st.json else RichProgress())
+    write_outputs(result, points, output, html, force=force)
     print_json(result) if st.json else print_report(result, result.config)
     if not result.passed:
         err.print(f"bench failed: {result.verdict}", highlight=False, markup=False)
         raise typer.Exit(1)
 
 
-def print_report(result, config) -> None:
-    """The human view: what ran, the figures, the latency table, and the gates."""
-    from llmops.bench.metrics import LATENCIES
+def _print_plan(settings) -> None:
     from llmops.ui import out, table
 
-    c = config
+    _header(settings.config)
+    out.print(table("settings", ["setting", "value", "from"], settings.settings.rows()))
+
+
+def _header(c) -> None:
+    from llmops.ui import out
+
     load = f"rate {c.request_rate}, concurrency {c.max_concurrency or 'unlimited'}"
     where = f"served by llmops from profile {c.model_profile}" if c.served_by_llmops else f"at {c.target}"
     out.print(
         f"bench {c.model or '(model from target)'} via the {c.endpoint} endpoint {where}; {c.dataset} prompts, {load}",
         highlight=False,
+        markup=False,
     )
-    if result is None:
-        out.print(
-            table(
-                "settings",
-                ["setting", "value", "from"],
-                ([k, v, c.origins.get(k, "")] for k, v in c.model_dump().items() if k != "origins"),
-            )
-        )
-        return
+
+
+def print_report(result, config) -> None:
+    """The human view: what ran, the figures, the latency table, and the gates."""
+    from llmops.bench import LATENCIES
+    from llmops.ui import out, table
+
+    _header(config)
     r = result
     rows = [
         ("completed / failed", f"{r.completed} / {r.failed}"),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from llmops.context import state
-from llmops.options import DryRunOpt, JsonOpt, ModelArg, OutputOpt, VerboseOpt
+from llmops.options import DryRunOpt, ForceOpt, JsonOpt, ModelArg, OutputOpt, VerboseOpt
 
 
 def quantize(
@@ -51,51 +51,76 @@ def quantize(
         Path | None,
         typer.Option("--eval-file", help="Held-out text for perplexity. Default: built-in prose."),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty output directory.")] = False,
+    profile: Annotated[
+        bool | None,
+        typer.Option(
+            "--profile/--no-profile",
+            help="Write a model profile for the output, so `llmops serve NAME` finds it (default: on).",
+            show_default=False,
+        ),
+    ] = None,
+    force: ForceOpt = False,
     json: JsonOpt = False,
     dry_run: DryRunOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Quantize a model to 4 or 8 bits and report size and perplexity before and after.
 
+    The output appears whole or not at all; its model profile never shadows or overwrites another one.
+
     Example: llmops quantize smollm2 --bits 4 --method gptq -o smollm2-w4a16
     """
-    from llmops.quantize.plan import QuantizeFlags, make_plan
-    from llmops.settings import pick
+    from llmops.quantize import QuantizeFlags, plan_quantize
     from llmops.ui import out, print_json, table
 
     st = state(ctx, json=json, verbose=verbose)
-    ws = st.workspace()
-    name = pick(model, workspace=ws.model, default=ws.default_model())
-    flags = QuantizeFlags(method, bits, fmt, group_size, calib, samples, seq_len, output, evaluate, eval_file)
-    plan = make_plan(st.catalog().model(name.value).profile, flags, ws.quantize)
+    flags = QuantizeFlags(
+        method=method,
+        bits=bits,
+        format=fmt,
+        group_size=group_size,
+        calib=calib,
+        samples=samples,
+        seq_len=seq_len,
+        output=output,
+        eval=evaluate,
+        eval_file=eval_file,
+        profile=profile,
+    )
+    plan = plan_quantize(st.catalog(), st.workspace(), model, flags)
     if dry_run:
+        from llmops.settings import dry_run_document
+
         if st.json:
-            print_json({"model": {"value": name.value, "origin": name.origin}, **plan.as_json()})
+            print_json(dry_run_document("quantize", plan.settings, **plan.facts()))
         else:
-            rows = [("model", name.value, name.origin), *plan.rows()]
             out.print(
-                table(f"llmops quantize (dry run): {plan.spec.label}", ["setting", "value", "from"], rows)
+                table(
+                    f"llmops quantize (dry run): {plan.spec.label}", ["setting", "value", "from"], plan.rows()
+                )
             )
+            _say_profile(plan.facts())
         return
-    from llmops.quantize.report import report_rows
-    from llmops.quantize.run import run_quantize
+    from llmops.commands._signals import sigterm_unwinds
+    from llmops.quantize import report_rows, run_quantize
     from llmops.ui import RichProgress, hint
 
-    _stop_cleanly_on_sigterm()
+    sigterm_unwinds()
     report = run_quantize(plan, force=force, verbose=st.verbose, progress=RichProgress())
     if st.json:
         print_json(report)
         return
     out.print(table("llmops quantize", ["", ""], report_rows(report)))
-    hint(f"report: {Path(report.output) / 'llmops-quantize.json'}; next: {report.serve_command}")
+    for note in report.notes:
+        hint(f"note: {note}")
+    where = f"; profile '{report.profile_name}' written to {report.profile}" if report.profile else ""
+    hint(f"report: {Path(report.output) / 'llmops-quantize.json'}{where}; next: {report.serve_command}")
 
 
-def _stop_cleanly_on_sigterm() -> None:
-    """A killed run (SIGTERM) unwinds like Ctrl-C, so the temporary output is removed, never left half."""
-    import signal
+def _say_profile(facts: dict) -> None:
+    from llmops.ui import hint
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
+    if facts["profile_name"]:
+        hint(f"a model profile '{facts['profile_name']}' would be written to {facts['profile_path']}")
+    for note in facts["notes"]:
+        hint(f"note: {note}")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from llmops.context import state
-from llmops.options import DryRunOpt, JsonOpt, ModelArg, OutputOpt, VerboseOpt
+from llmops.options import DryRunOpt, ForceOpt, JsonOpt, ModelArg, OutputOpt, VerboseOpt
 
 app = typer.Typer(help="Build TensorRT engines and Triton model repositories.", no_args_is_help=True)
 
@@ -53,9 +53,7 @@ def build(
     onnx_only: Annotated[
         bool, typer.Option("--onnx-only", help="Stop after ONNX export and parity.")
     ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace the contents of a non-empty output folder.")
-    ] = False,
+    force: ForceOpt = False,
     json: JsonOpt = False,
     dry_run: DryRunOpt = False,
     verbose: VerboseOpt = False,
@@ -64,12 +62,14 @@ def build(
 
     Without TensorRT or a GPU, export and parity still run, then exit 3.
 
-    Example: llmops trt build smollm2 --onnx-only --triton
+    Nothing at -o changes until the build ends; a failed or interrupted build leaves an earlier output as it was.
+
+    Example: llmops trt build smollm2 --onnx-only --triton -o build/smollm2
     """
-    from llmops.trt.request import resolve_request
+    from llmops.trt import resolve_request
 
     st = state(ctx, json=json, verbose=verbose)
-    req, origins = resolve_request(
+    req, resolved = resolve_request(
         st.catalog(),
         st.workspace(),
         model=model,
@@ -87,23 +87,25 @@ def build(
             opt_seq=opt_seq,
             max_seq=max_seq,
         ),
-        materialize=not dry_run,
     )
     from llmops.ui import print_json
 
     if dry_run:
-        from llmops.trt.pipeline import describe_plan
+        from llmops.settings import dry_run_document
+        from llmops.trt import describe_plan
 
-        plan = {**describe_plan(req), "origins": origins}
+        doc = dry_run_document("trt build", resolved, **describe_plan(req))
         if st.json:
-            print_json(plan)
+            print_json(doc)
         else:
-            _render_plan(plan)
+            _render_plan(doc, resolved)
         return
-    from llmops.trt.pipeline import run_build
+    from llmops.commands._signals import sigterm_unwinds
+    from llmops.trt import run_build
     from llmops.ui import RichProgress
 
-    result = run_build(req, progress=None if st.json else RichProgress())
+    sigterm_unwinds()
+    result = run_build(req, progress=None if st.json else RichProgress(), verbose=st.verbose)
     if st.json:
         print_json(result.document())
     else:
@@ -112,26 +114,21 @@ def build(
         raise result.error
 
 
-def _render_plan(plan: dict) -> None:
-    from rich.markup import escape
+def _render_plan(doc: dict, resolved) -> None:
+    from llmops.ui import out, table
 
-    from llmops.ui import out
-
-    for key in ("model", "checkpoint", "precision", "workspace_gib", "output", "tensorrt"):
-        out.print(
-            f"{key}: {escape(str(plan[key]))}  [dim]({plan['origins'].get(key, 'resolved')})[/dim]",
-            highlight=False,
-        )
-    out.print(f"shapes: {plan['shapes']}  [dim]({plan['origins']['shapes']})[/dim]", highlight=False)
-    out.print(f"GPUs: {', '.join(plan['gpus']) or 'none'}", highlight=False)
-    for major, text in plan["recipes"].items():
+    out.print(table("llmops trt build (dry run)", ["setting", "value", "from"], resolved.rows()))
+    out.print(f"checkpoint: {doc['checkpoint']}", highlight=False, markup=False)
+    out.print(f"TensorRT: {doc['tensorrt'] or 'not installed'}", highlight=False, markup=False)
+    out.print(f"GPUs: {', '.join(doc['gpus']) or 'none'}", highlight=False, markup=False)
+    for major, text in doc["recipes"].items():
         out.print(f"{major}: {text}", highlight=False, markup=False)
-    for i, step in enumerate(plan["steps"], 1):
+    for i, step in enumerate(doc["steps"], 1):
         out.print(f"{i}. {step}", highlight=False, markup=False)
 
 
 def _render_result(result) -> None:
-    from llmops.trt.parity import ParityReport
+    from llmops.trt import TOLERANCES, ParityReport
     from llmops.ui import err, out
 
     for exp in result.onnx:
@@ -139,23 +136,23 @@ def _render_result(result) -> None:
             f"ONNX ({exp['dtype']}): {exp['path']}  {exp['size_bytes'] / 1e6:.1f} MB, exported in "
             f"{exp['seconds']:.1f} s, onnx.checker ok",
             highlight=False,
+            markup=False,
         )
     for par in result.parity:
         report = ParityReport(**{k: v for k, v in par.items() if k != "tolerance"})
-        from llmops.trt.parity import TOLERANCES
-
         report.tolerance = TOLERANCES[report.dtype]
         state_word = "ok" if report.passed else ("skipped" if report.skipped else "FAILED")
-        out.print(f"parity ({report.dtype}) {state_word}: {report.verdict()}", highlight=False)
+        out.print(f"parity ({report.dtype}) {state_word}: {report.verdict()}", highlight=False, markup=False)
     if result.engine:
         eng = result.engine
         out.print(
             f"engine: {eng['plan']}  {eng['engine_bytes'] / 1e6:.1f} MB, TensorRT {eng['tensorrt_version']} "
             f"on {eng['gpu']}, built in {eng['build_seconds']:.1f} s",
             highlight=False,
+            markup=False,
         )
     if result.triton:
         verdict = "consistent" if not result.triton_problems else "; ".join(result.triton_problems)
-        out.print(f"Triton repository: {result.triton} ({verdict})", highlight=False)
+        out.print(f"Triton repository: {result.triton} ({verdict})", highlight=False, markup=False)
     for note in result.notes:
         err.print(f"note: {note}", highlight=False, markup=False)

@@ -142,12 +142,15 @@ def gguf_to_checkpoint(
 
 def _load_plain_from_gguf(gguf: Path, dtype: str, progress: ProgressReporter) -> tuple[Any, Any]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    from llmops.hf.loading import load_model, load_tokenizer
 
     try:
-        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        loaded = load_model(gguf.parent, gguf_file=gguf.name, dtype="float32")
+        # padding is set after the special tokens are corrected (the GGUF's eos can be wrong)
+        tokenizer = load_tokenizer(gguf.parent, gguf_file=gguf.name, pad_with_eos=False)
+    except (OSError, ValueError, KeyError, RuntimeError, UsageError) as exc:
         raise OperationFailed(
             f"transformers could not load {gguf}: {exc}",
             hint="check that the GGUF's architecture is one transformers supports",
@@ -202,31 +205,3 @@ def _publish(tmp: Path, target: Path) -> None:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in name) or "model"
-
-
-def load_tokenizer(path: Path) -> Any:
-    """The checkpoint's tokenizer, with a padding token (SmolLM2 has none: use end-of-sequence)."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def load_model(path: Path, *, dtype: str | None = None, **kwargs: Any) -> Any:
-    """A causal LM from a checkpoint directory, in eval mode (dtype: 'float32', 'bfloat16', ... or auto)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    torch_dtype = getattr(torch, dtype) if dtype else "auto"
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs)
-    model.eval()
-    return model
-
-
-def dir_size_bytes(path: Path) -> int:
-    """Bytes on disk of every file under a directory (or one file)."""
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from llmops.progress import NullProgress, ProgressReporter
@@ -65,18 +64,3 @@ def perplexity(
     finally:
         progress.finish()
     return Perplexity(perplexity_from_nll(total, predicted), predicted, len(bounds), seq_len)
-
-
-def checkpoint_perplexity(
-    path: Path,
-    text: str,
-    *,
-    seq_len: int = 512,
-    dtype: str = "float32",
-    progress: ProgressReporter | None = None,
-) -> Perplexity:
-    """Load a checkpoint directory (plain, compressed-tensors or bitsandbytes) and measure its perplexity."""
-    from llmops.hf.checkpoint import load_model, load_tokenizer
-
-    model = load_model(path, dtype=dtype)
-    return perplexity(model, load_tokenizer(path), text, seq_len=seq_len, progress=progress)

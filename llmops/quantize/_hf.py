@@ -1,23 +1,10 @@
-"""Helpers the torch-based quantizers share: quiet libraries, 16-bit saving, the checkpoint's dtype."""
+"""Helpers the torch-based quantizers share: the checkpoint's 16-bit dtype, the Linear layers to quantize."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
-
-
-def quiet_libraries(verbose: bool) -> None:
-    """Keep stdout for llmops' own result: library progress bars and info logs only with -v."""
-    if verbose:
-        return
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
 
 
 def checkpoint_dtype(checkpoint: Path) -> str:

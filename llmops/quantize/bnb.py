@@ -11,13 +11,27 @@ from pathlib import Path
 from typing import Any
 
 from llmops.errors import EnvironmentMissing
+from llmops.hf.loading import quiet_libraries
 from llmops.progress import ProgressReporter
-from llmops.quantize._hf import checkpoint_dtype, count_linear, quiet_libraries
+from llmops.quantize._hf import checkpoint_dtype, count_linear
+from llmops.quantize.registry import QuantizerSpec
 
 SKIP = ["lm_head"]
 
 
 class BitsAndBytes:
+    spec = QuantizerSpec(
+        method="bnb",
+        format="bitsandbytes",
+        label="bitsandbytes",
+        bits=(4, 8),
+        grouped=False,
+        calibrated=False,
+        serve_quantization={4: "bnb-4bit", 8: "bnb-8bit"},
+        extra="quantize",
+        modules=("bitsandbytes",),
+    )
+
     def quantize(
         self,
         checkpoint: Path,
@@ -31,11 +45,12 @@ class BitsAndBytes:
     ) -> dict[str, Any]:
         quiet_libraries(verbose)
         import torch
-        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+        from transformers import BitsAndBytesConfig
 
-        from llmops.hf.checkpoint import load_tokenizer
+        from llmops.hf.loading import load_model, load_tokenizer
 
-        compute = getattr(torch, checkpoint_dtype(checkpoint))
+        compute_name = checkpoint_dtype(checkpoint)
+        compute = getattr(torch, compute_name)
         if bits == 4:
             config = BitsAndBytesConfig(
                 load_in_4bit=True,
@@ -50,9 +65,7 @@ class BitsAndBytes:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         progress.start(None, f"bitsandbytes {'NF4' if bits == 4 else 'int8'} on {device}")
         try:
-            model = AutoModelForCausalLM.from_pretrained(
-                checkpoint, quantization_config=config, dtype=compute, device_map=device
-            )
+            model = load_model(checkpoint, dtype=compute_name, quantization_config=config, device_map=device)
             modules = count_linear(model, tuple(SKIP))
             progress.update(modules, modules=modules)
             model.save_pretrained(out_dir, safe_serialization=True)

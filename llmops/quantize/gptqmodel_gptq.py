@@ -10,11 +10,24 @@ from pathlib import Path
 from typing import Any
 
 from llmops.errors import require_module
+from llmops.hf.loading import quiet_libraries
 from llmops.progress import ProgressReporter
-from llmops.quantize._hf import quiet_libraries
+from llmops.quantize.registry import QuantizerSpec
 
 
 class GptqModelGptq:
+    spec = QuantizerSpec(
+        method="gptq",
+        format="gptq",
+        label="GPTQ (GPTQModel)",
+        bits=(4, 8),
+        grouped=True,
+        calibrated=True,
+        serve_quantization={4: "gptq", 8: "gptq"},
+        extra="gptqmodel",
+        modules=("gptqmodel",),
+    )
+
     def quantize(
         self,
         checkpoint: Path,
@@ -30,7 +43,7 @@ class GptqModelGptq:
         os.environ.setdefault("GPTQMODEL_CPU_WORKERS", str(min(os.cpu_count() or 2, 8)))
         gptqmodel = require_module("gptqmodel", extra="gptqmodel", purpose="--format gptq (GPTQModel)")
 
-        from llmops.hf.checkpoint import load_tokenizer
+        from llmops.hf.loading import load_tokenizer
 
         config = gptqmodel.QuantizeConfig(bits=bits, group_size=group_size or -1, sym=True, desc_act=False)
         samples = [{"input_ids": ids, "attention_mask": [1] * len(ids)} for ids in calibration or []]

@@ -11,14 +11,28 @@ from pathlib import Path
 from typing import Any
 
 from llmops.errors import UsageError
+from llmops.hf.loading import quiet_libraries
 from llmops.progress import ProgressReporter
-from llmops.quantize._hf import checkpoint_dtype, count_linear, linear_in_features, quiet_libraries
+from llmops.quantize._hf import checkpoint_dtype, count_linear, linear_in_features
 from llmops.quantize.groups import choose_group_size
+from llmops.quantize.registry import QuantizerSpec
 
 IGNORE = ["lm_head"]
 
 
 class LlmCompressorGptq:
+    spec = QuantizerSpec(
+        method="gptq",
+        format="compressed-tensors",
+        label="GPTQ (llm-compressor)",
+        bits=(4, 8),
+        grouped=True,
+        calibrated=True,
+        serve_quantization={4: "compressed-tensors", 8: "compressed-tensors"},
+        extra="quantize",
+        modules=("llmcompressor", "compressed_tensors"),
+    )
+
     def quantize(
         self,
         checkpoint: Path,
@@ -39,7 +53,7 @@ class LlmCompressorGptq:
         from llmcompressor import oneshot
         from llmcompressor.modifiers.quantization import GPTQModifier
 
-        from llmops.hf.checkpoint import load_model, load_tokenizer
+        from llmops.hf.loading import load_model, load_tokenizer
 
         if not calibration:
             raise UsageError("GPTQ needs calibration samples", hint="give --calib FILE or leave it out")

@@ -1,17 +1,18 @@
-"""Resolve a quantize request into a plan: every value and where it came from. Pure: no torch here."""
+"""Resolve a quantize request into a plan: every value and where it came from (the one resolver). No torch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from llmops.errors import UsageError
 from llmops.profiles.schema import Architecture, ModelProfile
 from llmops.quantize.groups import choose_group_size, quantized_in_features
-from llmops.quantize.registry import QUANTIZERS, QuantizerSpec, spec_for
+from llmops.quantize.profile import ProfileTarget, choose_profile
+from llmops.quantize.registry import QuantizerSpec, spec_for
 from llmops.quantize.texts import BUILTIN_CALIBRATION, BUILTIN_EVAL
-from llmops.settings import Setting, pick
+from llmops.settings import Resolved, Resolver, resolve_model_node
 from llmops.workspace import QuantizeSection
 
 DEFAULT_METHOD = "gptq"
@@ -21,9 +22,9 @@ DEFAULT_SEQ_LEN = 256
 EVAL_SEQ_LEN = 512
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QuantizeFlags:
-    """What the user typed; None means 'not given' so the workspace and defaults can fill it."""
+    """What the user typed; None means 'not given' so the environment, workspace and defaults fill it."""
 
     method: str | None = None
     bits: int | None = None
@@ -35,18 +36,19 @@ class QuantizeFlags:
     output: Path | None = None
     eval: bool | None = None
     eval_file: Path | None = None
-    force: bool = False
+    profile: bool | None = None
 
 
 @dataclass(frozen=True)
 class QuantizePlan:
     model: ModelProfile
     spec: QuantizerSpec
-    settings: dict[str, Setting]
+    settings: Resolved
     in_features: tuple[int, ...]
+    profile: ProfileTarget | None = None  # where the model profile goes; None with --no-profile
 
     def value(self, key: str) -> Any:
-        return self.settings[key].value
+        return self.settings.value(key)
 
     @property
     def bits(self) -> int:
@@ -64,57 +66,72 @@ class QuantizePlan:
     def scheme(self) -> str:
         return self.spec.scheme(self.bits, self.group_size)
 
-    def as_json(self) -> dict[str, dict[str, Any]]:
-        """{setting: {value, origin}} with JSON-ready values, for --dry-run --json."""
+    def facts(self) -> dict[str, Any]:
+        """What --dry-run shows besides the settings."""
         return {
-            k: {"value": str(s.value) if isinstance(s.value, Path) else s.value, "origin": s.origin}
-            for k, s in self.settings.items()
+            "quantizer": self.spec.label,
+            "scheme": self.scheme,
+            "profile_name": self.profile.name if self.profile else None,
+            "profile_path": str(self.profile.path) if self.profile else None,
+            "notes": [self.profile.note] if self.profile and self.profile.note else [],
         }
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(setting, value, origin) for --dry-run."""
         return [
-            (k, "per-channel" if k == "group_size" and s.value is None else str(s.value), s.origin)
-            for k, s in self.settings.items()
+            (k, "per-channel" if k == "group_size" and v == "" else v, o) for k, v, o in self.settings.rows()
         ]
 
 
-def make_plan(model: ModelProfile, flags: QuantizeFlags, ws: QuantizeSection | None = None) -> QuantizePlan:
-    """Every setting by precedence flags > workspace > defaults, checked against the chosen quantizer."""
-    ws = ws or QuantizeSection()
-    s: dict[str, Setting] = {}
-    s["method"] = pick(flags.method, workspace=ws.method, default=DEFAULT_METHOD)
-    if s["method"].value not in {m for m, _ in QUANTIZERS}:
-        raise UsageError(f"unknown --method '{s['method'].value}'", hint="use gptq or bnb")
-    s["bits"] = pick(flags.bits, workspace=ws.bits, default=DEFAULT_BITS)
-    s["format"] = pick(flags.format, workspace=ws.format, default=None)
-    spec = spec_for(s["method"].value, s["format"].value)
-    s["format"] = Setting(spec.format, s["format"].origin)
-    if s["bits"].value not in spec.bits:
+def plan_quantize(catalog: Any, workspace: Any, model: str | None, flags: QuantizeFlags) -> QuantizePlan:
+    """The model (flag > $LLMOPS_MODEL > llmops.yaml > smollm2), every setting, and where the profile goes."""
+    r = Resolver("quantize", workspace.quantize)
+    loaded, _ = resolve_model_node(catalog, workspace, model, resolver=r, need_node=False)
+    plan = make_plan(loaded.profile, flags, workspace.quantize, resolver=r)
+    if not plan.value("profile"):
+        return plan
+    target = choose_profile(catalog, plan.output, plan.spec.slug(plan.bits, plan.group_size))
+    return replace(plan, profile=target)
+
+
+def make_plan(
+    model: ModelProfile,
+    flags: QuantizeFlags,
+    ws: QuantizeSection | None = None,
+    *,
+    resolver: Resolver | None = None,
+) -> QuantizePlan:
+    """Every setting by precedence flags > $LLMOPS_QUANTIZE_* > workspace > defaults, checked against the
+    chosen quantizer. Pure: no torch, no files."""
+    r = resolver or Resolver("quantize", ws or QuantizeSection())
+    method = r.take("method", flags.method, default=DEFAULT_METHOD)
+    bits = r.take("bits", flags.bits, default=DEFAULT_BITS)
+    fmt = r.take("format", flags.format)
+    spec = spec_for(method, fmt)
+    r.set("format", spec.format, r.resolved.origin("format") or "default")
+    if bits not in spec.bits:
         raise UsageError(
-            f"unsupported --bits {s['bits'].value} for {spec.label}",
+            f"unsupported --bits {bits} for {spec.label}",
             hint=f"use --bits {' or '.join(map(str, spec.bits))}",
         )
     arch = require_architecture(model)
     in_features = tuple(sorted(quantized_in_features(arch)))
-    group = pick(flags.group_size, workspace=ws.group_size, default=None)
+    group = r.take("group_size", flags.group_size)
+    group_origin = r.resolved.origin("group_size") or "default"
     if not spec.grouped:
-        if group.value is not None:
+        if group is not None:
             raise UsageError(
-                f"{spec.label} has no group size (it was set by {group.origin})",
+                f"{spec.label} has no group size (it was set by {group_origin})",
                 hint="leave --group-size out, or use --method gptq",
             )
-        s["group_size"] = Setting(None, "default")
+        del r.resolved["group_size"]  # not a setting of this method
     else:
-        s["group_size"] = Setting(
-            choose_group_size(in_features, group.value),
-            group.origin if group.value is not None else "default",
-        )
+        r.set("group_size", choose_group_size(in_features, group), group_origin)
     if spec.calibrated:
-        s["calib"] = pick(flags.calib, workspace=ws.calib, default=BUILTIN_CALIBRATION)
-        s["samples"] = pick(flags.samples, workspace=ws.samples, default=DEFAULT_SAMPLES)
-        s["seq_len"] = pick(flags.seq_len, workspace=ws.seq_len, default=DEFAULT_SEQ_LEN)
-        _check_positive(s, ("samples", "seq_len"))
+        r.take("calib", flags.calib, default=BUILTIN_CALIBRATION)
+        r.take("samples", flags.samples, default=DEFAULT_SAMPLES)
+        r.take("seq_len", flags.seq_len, default=DEFAULT_SEQ_LEN)
+        _check_positive(r.resolved, ("samples", "seq_len"))
     else:
         for key, given in (("calib", flags.calib), ("samples", flags.samples), ("seq_len", flags.seq_len)):
             if given is not None:
@@ -122,13 +139,13 @@ def make_plan(model: ModelProfile, flags: QuantizeFlags, ws: QuantizeSection | N
                     f"{spec.label} needs no calibration data (--{key.replace('_', '-')} was given)",
                     hint="leave it out, or use --method gptq",
                 )
-    s["eval"] = pick(flags.eval, workspace=ws.eval, default=True)
-    if s["eval"].value:
-        s["eval_file"] = pick(flags.eval_file, workspace=ws.eval_file, default=BUILTIN_EVAL)
-    default_out = Path.cwd() / f"{model.name}-{spec.slug(s['bits'].value, s['group_size'].value)}"
-    s["output"] = pick(flags.output, workspace=ws.output, default=default_out)
-    s["output"] = Setting(Path(s["output"].value).expanduser().absolute(), s["output"].origin)
-    return QuantizePlan(model, spec, s, in_features)
+    if r.take("eval", flags.eval, default=True):
+        r.take("eval_file", flags.eval_file, default=BUILTIN_EVAL)
+    default_out = Path.cwd() / f"{model.name}-{spec.slug(bits, r.resolved.value('group_size'))}"
+    out = r.take("output", flags.output, default=default_out)
+    r.set("output", Path(out).expanduser().absolute(), r.resolved.origin("output") or "default")
+    r.take("profile", flags.profile, default=True)
+    return QuantizePlan(model, spec, r.resolved, in_features)
 
 
 def require_architecture(model: ModelProfile) -> Architecture:
@@ -140,8 +157,8 @@ def require_architecture(model: ModelProfile) -> Architecture:
     return model.architecture
 
 
-def _check_positive(s: dict[str, Setting], keys: tuple[str, ...]) -> None:
+def _check_positive(s: Resolved, keys: tuple[str, ...]) -> None:
     for key in keys:
-        value = s[key].value
+        value = s.value(key)
         if not isinstance(value, int) or value < 1:
             raise UsageError(f"--{key.replace('_', '-')} must be a positive integer (got {value!r})")

@@ -1,21 +1,22 @@
-"""The quantizers llmops knows, keyed by (method, format); adding one is one module and one entry here.
-
-Each entry names the module that implements it, so the heavy library is imported only when it runs.
+"""The quantizers llmops knows (`llmops.registry.Registry`), keyed "method/format"; adding one is one module
+(a QUANTIZER with its spec) and one entry here. The heavy library is imported only when it runs.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from llmops.errors import MissingExtra, UsageError
 from llmops.progress import ProgressReporter
+from llmops.registry import Registry
 
 
 class Quantizer(Protocol):
     """One quantization backend: quantize a checkpoint directory into another directory."""
+
+    spec: QuantizerSpec
 
     def quantize(
         self,
@@ -33,9 +34,10 @@ class Quantizer(Protocol):
 
 @dataclass(frozen=True)
 class QuantizerSpec:
+    """What a quantizer does and needs, declared beside its implementation (each module's QUANTIZER.spec)."""
+
     method: str
     format: str
-    module: str
     label: str
     bits: tuple[int, ...]
     grouped: bool
@@ -44,13 +46,17 @@ class QuantizerSpec:
     extra: str
     modules: tuple[str, ...]
 
+    @property
+    def key(self) -> str:
+        return f"{self.method}/{self.format}"
+
     def scheme(self, bits: int, group_size: int | None) -> str:
         if self.method == "bnb":
             return "nf4" if bits == 4 else "int8"
         return f"W{bits}A16" + (f" g{group_size}" if group_size else " per-channel")
 
     def slug(self, bits: int, group_size: int | None) -> str:
-        """A default output directory suffix, e.g. w4a16-g64, gptq-w4-g64, bnb-nf4."""
+        """A default output directory suffix, e.g. w4a16-g64, gptq-w4a16-g64, bnb-nf4."""
         if self.method == "bnb":
             return f"bnb-{self.scheme(bits, None)}"
         prefix = "gptq-" if self.format == "gptq" else ""
@@ -64,58 +70,33 @@ class QuantizerSpec:
             if importlib.util.find_spec(module) is None:
                 raise MissingExtra(module.replace("_", "-"), self.extra, purpose=f"{self.label} quantization")
 
-    def load(self) -> Quantizer:
-        return importlib.import_module(self.module).QUANTIZER
 
-
-QUANTIZERS: dict[tuple[str, str], QuantizerSpec] = {
-    ("gptq", "compressed-tensors"): QuantizerSpec(
-        method="gptq",
-        format="compressed-tensors",
-        module="llmops.quantize.llmcompressor_gptq",
-        label="GPTQ (llm-compressor)",
-        bits=(4, 8),
-        grouped=True,
-        calibrated=True,
-        serve_quantization={4: "compressed-tensors", 8: "compressed-tensors"},
-        extra="quantize",
-        modules=("llmcompressor", "compressed_tensors"),
-    ),
-    ("gptq", "gptq"): QuantizerSpec(
-        method="gptq",
-        format="gptq",
-        module="llmops.quantize.gptqmodel_gptq",
-        label="GPTQ (GPTQModel)",
-        bits=(4, 8),
-        grouped=True,
-        calibrated=True,
-        serve_quantization={4: "gptq", 8: "gptq"},
-        extra="gptqmodel",
-        modules=("gptqmodel",),
-    ),
-    ("bnb", "bitsandbytes"): QuantizerSpec(
-        method="bnb",
-        format="bitsandbytes",
-        module="llmops.quantize.bnb",
-        label="bitsandbytes",
-        bits=(4, 8),
-        grouped=False,
-        calibrated=False,
-        serve_quantization={4: "bnb-4bit", 8: "bnb-8bit"},
-        extra="quantize",
-        modules=("bitsandbytes",),
-    ),
-}
+# "method/format" -> the module's QUANTIZER. Those modules import nothing heavy until quantize() runs.
+QUANTIZERS: Registry[Quantizer] = Registry(
+    "quantizer",
+    {
+        "gptq/compressed-tensors": "llmops.quantize.llmcompressor_gptq:QUANTIZER",
+        "gptq/gptq": "llmops.quantize.gptqmodel_gptq:QUANTIZER",
+        "bnb/bitsandbytes": "llmops.quantize.bnb:QUANTIZER",
+    },
+    flag="--method/--format",
+)
 DEFAULT_FORMAT = {"gptq": "compressed-tensors", "bnb": "bitsandbytes"}
 
 
+def methods() -> list[str]:
+    return list(dict.fromkeys(name.split("/")[0] for name in QUANTIZERS))
+
+
 def spec_for(method: str, fmt: str | None) -> QuantizerSpec:
+    """The spec of the quantizer for --method/--format; exit 2 naming what is possible."""
+    if method not in methods():
+        raise UsageError(f"unknown --method '{method}'", hint=f"use {' or '.join(methods())}")
     fmt = fmt or DEFAULT_FORMAT[method]
-    spec = QUANTIZERS.get((method, fmt))
-    if spec is None:
-        formats = [f for m, f in QUANTIZERS if m == method]
+    if f"{method}/{fmt}" not in QUANTIZERS:
+        formats = [name.split("/")[1] for name in QUANTIZERS if name.startswith(f"{method}/")]
         raise UsageError(
             f"--format {fmt} is not available with --method {method}",
             hint=f"use --format {' or '.join(formats)}",
         )
-    return spec
+    return QUANTIZERS.get(f"{method}/{fmt}").spec

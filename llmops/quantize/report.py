@@ -59,7 +59,9 @@ class QuantizeReport(StrictModel):
     size_before_bytes: int = Field(description="weight files of the 16-bit checkpoint")
     size_after_bytes: int = Field(description="weight files of the output")
     perplexity: PerplexityInfo | None = None
-    profile: str | None = Field(default=None, description="model profile written for the output")
+    profile: str | None = Field(default=None, description="the model profile file written for the output")
+    profile_name: str | None = Field(default=None, description="its name: `llmops serve NAME`")
+    notes: list[str] = Field(default_factory=list, description="what a user should know (profile naming)")
     serve_command: str
 
     @property
@@ -132,5 +134,6 @@ def report_rows(report: QuantizeReport) -> list[tuple[str, str]]:
                 f"{p.tokens} tokens",
             )
         )
-    rows += [("output", report.output), ("profile", report.profile or "-"), ("serve", report.serve_command)]
+    profile = f"{report.profile_name} ({report.profile})" if report.profile else "-"
+    rows += [("output", report.output), ("profile", profile), ("serve", report.serve_command)]
     return rows

@@ -13,14 +13,8 @@ from pathlib import Path
 from llmops.errors import UsageError
 from llmops.progress import NullProgress, ProgressReporter
 from llmops.quantize.memory import check_ram, estimate_params
-from llmops.quantize.output import (
-    check_output,
-    output_profile,
-    profile_name,
-    staged_output,
-    write_profile,
-)
 from llmops.quantize.plan import EVAL_SEQ_LEN, QuantizePlan, require_architecture
+from llmops.quantize.profile import output_profile, write_profile
 from llmops.quantize.report import (
     CalibrationInfo,
     PerplexityInfo,
@@ -45,12 +39,13 @@ def run_quantize(
 ) -> QuantizeReport:
     """Quantize the plan's model into plan.output and return the report (also written beside the weights)."""
     from llmops import __version__
+    from llmops.output import check_output_dir, staged_dir
 
     progress = progress or NullProgress()
     started = time.monotonic()
     spec = plan.spec
     spec.require()
-    check_output(plan.output, force)
+    check_output_dir(plan.output, force=force)
     calib = (
         load_text_set(plan.value("calib"), BUILTIN_CALIBRATION, "calibration") if spec.calibrated else None
     )
@@ -60,9 +55,10 @@ def run_quantize(
     arch = require_architecture(plan.model)
     check_ram(plan.model.name, estimate_params(arch), LOAD_BYTES_PER_PARAM[spec.method])
 
-    from llmops.hf.checkpoint import load_tokenizer, materialize_checkpoint
+    from llmops.hf import load_tokenizer, materialize_checkpoint
+    from llmops.quantize.registry import QUANTIZERS
 
-    quantizer = spec.load()
+    quantizer = QUANTIZERS.get(spec.key)
 
     checkpoint = materialize_checkpoint(plan.model, cache_dir=cache_dir, progress=progress)
     tokenizer = load_tokenizer(checkpoint)
@@ -74,7 +70,7 @@ def run_quantize(
         before = _perplexity(checkpoint, evalset, progress, "perplexity before")
     eval_before_done = time.monotonic()
 
-    with staged_output(plan.output, force) as tmp:
+    with staged_dir(plan.output, force=force, command="quantize") as tmp:
         facts = quantizer.quantize(
             checkpoint,
             tmp,
@@ -99,7 +95,6 @@ def run_quantize(
                 relative_change=round(relative_change(before.value, after.value), 4),
             )
         done = time.monotonic()
-        name = profile_name(plan.output)
         report = QuantizeReport(
             llmops_version=__version__,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -131,19 +126,32 @@ def run_quantize(
         )
         report.write(tmp)
 
+    if plan.profile is not None:
+        _write_profile(plan, report)
+    return report
+
+
+def _write_profile(plan: QuantizePlan, report: QuantizeReport) -> None:
+    """The model profile for the output (see llmops.quantize.profile), and where it went, in the report."""
+    target = plan.profile
+    assert target is not None
+    spec = plan.spec
     profile = output_profile(
         plan.model,
         plan.output,
-        name,
+        target.name,
         spec.serve_quantization[plan.bits],
         f"{plan.model.name} quantized by llmops: {spec.label} {plan.scheme}",
     )
-    written = write_profile(profile, force)
-    if written is not None:
-        report.profile = str(written)
-        report.serve_command = f"llmops serve {name}"
-        report.write(plan.output)
-    return report
+    written = write_profile(target, profile, plan.output)
+    if written is None:
+        report.notes.append(f"no profile written: {target.path} appeared meanwhile and is not llmops's")
+    else:
+        report.profile, report.profile_name = str(written), target.name
+        report.serve_command = f"llmops serve {target.name}"
+        if target.note:
+            report.notes.append(target.note)
+    report.write(plan.output)
 
 
 def _calibration(calib: TextSet, tokenizer, plan: QuantizePlan) -> tuple[list[list[int]], CalibrationInfo]:
@@ -167,8 +175,7 @@ def _calibration(calib: TextSet, tokenizer, plan: QuantizePlan) -> tuple[list[li
 
 
 def _perplexity(path: Path, evalset: TextSet, progress: ProgressReporter, what: str):
-    from llmops.hf.checkpoint import load_model, load_tokenizer
-    from llmops.hf.perplexity import perplexity
+    from llmops.hf import load_model, load_tokenizer, perplexity
 
     model = load_model(path, dtype="float32")
     tokenizer = load_tokenizer(path)

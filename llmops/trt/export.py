@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from llmops.errors import OperationFailed, UsageError, require_module
+from llmops.errors import OperationFailed, require_module
 
 OnnxDtype = Literal["float32", "float16", "bfloat16"]
 TWO_GB = 2 * 1024**3
@@ -28,19 +28,11 @@ class ExportResult:
     logits_elem_type: str
 
 
-def load_causal_lm(checkpoint: Path, dtype: OnnxDtype = "float32") -> Any:
-    """The model in eval mode, loaded from a plain Hugging Face checkpoint directory (no hub access)."""
-    torch = require_module("torch", extra="onnx", purpose="ONNX export")
-    transformers = require_module("transformers", extra="onnx", purpose="ONNX export")
-    if not (checkpoint / "config.json").is_file():
-        raise UsageError(
-            f"{checkpoint} has no config.json", hint="point at a Hugging Face checkpoint directory"
-        )
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        str(checkpoint), dtype=getattr(torch, dtype), attn_implementation="eager", local_files_only=True
-    )
-    model.eval()
-    return model
+def load_for_export(checkpoint: Path, dtype: OnnxDtype = "float32") -> Any:
+    """The model in eval mode with eager attention (the form torch.onnx.export traces cleanly); local only."""
+    from llmops.hf.loading import load_model
+
+    return load_model(checkpoint, dtype=dtype, attn_implementation="eager", extra="onnx")
 
 
 def logits_only(model: Any) -> Any:

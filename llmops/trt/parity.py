@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmops.errors import UsageError, require_module
+from llmops.errors import require_module
 
 DEFAULT_PROMPTS = (
     "The capital of France is",
@@ -96,22 +96,6 @@ def agreement(a: list[list[int]], b: list[list[int]]) -> float:
 
 def judge(max_abs: float, greedy: float, tol: Tolerance) -> bool:
     return max_abs <= tol.max_abs and greedy >= tol.min_agreement
-
-
-def load_tokenizer(checkpoint: Path) -> Any:
-    """The checkpoint's tokenizer, with the end-of-sequence token as padding when it has none (SmolLM2)."""
-    transformers = require_module("transformers", extra="onnx", purpose="the parity check")
-    try:
-        tok = transformers.AutoTokenizer.from_pretrained(str(checkpoint), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise UsageError(
-            f"{checkpoint} has no usable tokenizer ({str(exc).splitlines()[0]})",
-            hint="the checkpoint directory needs tokenizer.json / tokenizer_config.json",
-        ) from exc
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    tok.padding_side = "right"
-    return tok
 
 
 def onnx_session(path: Path) -> Any:

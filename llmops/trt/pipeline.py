@@ -2,17 +2,17 @@
 
 Steps that the machine can run always run; the first missing requirement (TensorRT, a GPU, ModelOpt) stops
 the build with exit 3 after the ONNX files and the parity report are written, so they are never wasted.
+The output folder is staged (`llmops.output.staged_dir`): nothing at `-o` changes until the build ends.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from llmops.errors import EnvironmentMissing, LlmopsError, OperationFailed, UsageError
+from llmops.errors import EnvironmentMissing, LlmopsError, OperationFailed
 from llmops.progress import NullProgress, ProgressReporter
 from llmops.trt.engine import ONNX_DTYPE, TRTLLM_NOTE, BuildRecipe, ShapeProfile, recipe
 from llmops.trt.parity import TOLERANCES
@@ -23,7 +23,8 @@ SUMMARY_FILE = "build.json"
 @dataclass
 class BuildRequest:
     model: str
-    checkpoint: Path | None  # None only for --dry-run, which materializes nothing
+    source: Any  # the ModelProfile; its checkpoint is materialized by run_build, after the output checks
+    checkpoint: Path | None  # None until materialized (--dry-run never does)
     precision: str
     profile: ShapeProfile
     workspace_gib: float
@@ -46,6 +47,7 @@ class BuildResult:
     triton_problems: list[str] = field(default_factory=list)
     stopped: str | None = None
     notes: list[str] = field(default_factory=list)
+    kept: bool = True  # False: the build did not finish and an earlier output was kept instead
     error: LlmopsError | None = field(default=None, repr=False)
 
     def document(self) -> dict[str, Any]:
@@ -53,20 +55,6 @@ class BuildResult:
         doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "error"}
         doc["ok"] = self.error is None
         return doc
-
-
-def prepare_output(path: Path, force: bool) -> None:
-    """Refuse a non-empty output folder unless --force (then its contents are replaced)."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"output {path} is a file", hint="give -o a folder")
-    if path.is_dir() and any(path.iterdir()):
-        if not force:
-            raise UsageError(
-                f"output folder {path} is not empty",
-                hint="choose another -o DIR, or pass --force to replace its contents",
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
 
 
 def needs_typed_onnx(precision: str, trt_major: int | None) -> bool:
@@ -86,19 +74,73 @@ def calibration_inputs(tokenizer: Any) -> dict[str, Any]:
     }
 
 
-def run_build(req: BuildRequest, progress: ProgressReporter | None = None) -> BuildResult:
-    """Run every step the machine allows; result.error holds what stopped it (raise it after rendering)."""
-    from llmops.trt import engine as eng
-    from llmops.trt.export import export_onnx, load_causal_lm
-    from llmops.trt.parity import check_parity, load_tokenizer
+class _KeepEarlier(Exception):
+    """An unfinished build must not replace an earlier output: leave the staged block without swapping."""
 
-    if req.checkpoint is None:
-        raise UsageError("no checkpoint to build from")
+
+@dataclass
+class _Work:
+    """Where this run writes (a staged sibling of the output) and how its paths read once swapped in."""
+
+    folder: Path
+    output: Path
+
+    def final(self, path: Path | str) -> str:
+        """A path under the staging folder as it will be under the output folder."""
+        path = Path(path)
+        return (
+            str(self.output / path.relative_to(self.folder))
+            if path.is_relative_to(self.folder)
+            else str(path)
+        )
+
+
+def run_build(
+    req: BuildRequest, progress: ProgressReporter | None = None, *, verbose: bool = False
+) -> BuildResult:
+    """Run every step the machine allows; result.error holds what stopped it (raise it after rendering).
+
+    Everything is written to a staged sibling folder that replaces `req.output` only at the end. A failed,
+    stopped (exit 3) or interrupted build never touches an earlier output there: it is kept unchanged and
+    this run's files are discarded. Into a new or empty folder a stopped build is kept, so the export and
+    the parity report are not wasted.
+    """
+    from llmops.hf.checkpoint import materialize_checkpoint
+    from llmops.hf.loading import quiet_libraries
+    from llmops.output import check_output_dir, staged_dir
+
+    check_output_dir(req.output, force=req.force)  # before any work, even a GGUF conversion
+    quiet_libraries(verbose)  # transformers' progress bars and advice only with -v
     progress = progress or NullProgress()
+    if req.checkpoint is None:
+        req.checkpoint = materialize_checkpoint(req.source, progress=progress)
+    earlier = req.output.is_dir() and any(req.output.iterdir())
     result = BuildResult(
         model=req.model, checkpoint=str(req.checkpoint), precision=req.precision, output=str(req.output)
     )
-    prepare_output(req.output, req.force)
+    try:
+        with staged_dir(req.output, force=req.force, command="trt build") as folder:
+            _build(req, _Work(folder, req.output), result, progress)
+            if result.error is not None and earlier:
+                raise _KeepEarlier
+    except _KeepEarlier:
+        result.kept = False
+        result.notes.append(
+            f"the build did not finish, so the earlier output in {req.output} is kept unchanged and this "
+            "run's files were discarded; build into a new -o folder to keep a partial build"
+        )
+    finally:
+        progress.finish()
+    return result
+
+
+def _build(req: BuildRequest, work: _Work, result: BuildResult, progress: ProgressReporter) -> None:
+    from llmops.hf.loading import load_tokenizer
+    from llmops.trt import engine as eng
+    from llmops.trt.export import export_onnx, load_for_export
+    from llmops.trt.parity import check_parity
+
+    assert req.checkpoint is not None
     version = eng.trt_version()
     major = eng.major_of(version) if version else None
     if major is not None:
@@ -107,95 +149,95 @@ def run_build(req: BuildRequest, progress: ProgressReporter | None = None) -> Bu
         result.notes.append(TRTLLM_NOTE)
 
     progress.start(None, "exporting to ONNX (float32)")
-    tokenizer = load_tokenizer(req.checkpoint)
-    model = load_causal_lm(req.checkpoint, "float32")
-    exports = [export_onnx(model, req.output / "onnx" / "model.onnx", dtype="float32")]
+    tokenizer = load_tokenizer(req.checkpoint, padding_side="right", extra="onnx")
+    model = load_for_export(req.checkpoint, "float32")
+    exports = [export_onnx(model, work.folder / "onnx" / "model.onnx", dtype="float32")]
     if needs_typed_onnx(req.precision, major):
         dtype = ONNX_DTYPE[req.precision]
         progress.update(0, step=f"exporting to ONNX ({dtype})")
-        typed = load_causal_lm(req.checkpoint, dtype)
-        exports.append(export_onnx(typed, req.output / f"onnx-{req.precision}" / "model.onnx", dtype=dtype))
+        typed = load_for_export(req.checkpoint, dtype)
+        exports.append(export_onnx(typed, work.folder / f"onnx-{req.precision}" / "model.onnx", dtype=dtype))
         del typed
-    result.onnx = [{**asdict(e), "path": str(e.path)} for e in exports]
+    result.onnx = [{**asdict(e), "path": work.final(e.path)} for e in exports]
 
     for exp in exports:
         progress.update(0, step=f"parity: PyTorch vs onnxruntime ({exp.dtype})")
         report = check_parity(model, exp.path, tokenizer, dtype=exp.dtype)
-        result.parity.append(asdict(report))
+        result.parity.append({**asdict(report), "onnx": work.final(report.onnx)})
         if report.passed is False:
             result.error = OperationFailed(
-                f"parity check failed for {exp.path}: {report.verdict()}",
+                f"parity check failed for {work.final(exp.path)}: {report.verdict()}",
                 hint="see parity in build.json; try fp32 or a different checkpoint",
             )
     del model
     build_onnx = exports[-1].path
+    engine_plan: Path | None = None
     try:
         if result.error is None:
-            build_onnx = _engine_steps(req, result, build_onnx, tokenizer, version, major, progress)
+            build_onnx, engine_plan = _engine_steps(
+                req, work, result, build_onnx, tokenizer, version, major, progress
+            )
     except LlmopsError as exc:
         result.error = exc
     if isinstance(result.error, EnvironmentMissing):
         result.stopped = result.error.render()
     if req.triton and not isinstance(result.error, OperationFailed):
-        _triton_step(req, result, build_onnx)
-    progress.finish()
-    (req.output / SUMMARY_FILE).write_text(json.dumps(result.document(), indent=2, default=str) + "\n")
-    return result
+        _triton_step(req, work, result, build_onnx, engine_plan)
+    (work.folder / SUMMARY_FILE).write_text(json.dumps(result.document(), indent=2, default=str) + "\n")
 
 
 def _engine_steps(
     req: BuildRequest,
+    work: _Work,
     result: BuildResult,
     onnx_path: Path,
     tokenizer: Any,
     version: str | None,
     major: int | None,
     progress: ProgressReporter,
-) -> Path:
+) -> tuple[Path, Path | None]:
+    """(the ONNX the engine was built from, the engine file or None)."""
     from llmops.trt import engine as eng
     from llmops.trt.export import has_qdq
 
     if req.onnx_only:
         result.notes.append("--onnx-only: stopped after export and parity")
         if req.precision in ("int8", "fp8"):
-            return _qdq(req, onnx_path, tokenizer, progress)
-        return onnx_path
+            return _qdq(req, work, onnx_path, tokenizer, progress), None
+        return onnx_path, None
     if version is None or major is None:
-        raise eng.MissingExtra(
-            "tensorrt", "tensorrt", purpose="building a TensorRT engine (with an NVIDIA GPU)"
-        )
+        version, major = eng.require_tensorrt()  # exit 3 naming the extra
     gpu = eng.require_gpu()
     rec: BuildRecipe = recipe(req.precision, major)
     if rec.needs_qdq and not has_qdq(onnx_path):
-        onnx_path = _qdq(req, onnx_path, tokenizer, progress)
+        onnx_path = _qdq(req, work, onnx_path, tokenizer, progress)
     progress.update(0, step=f"building the TensorRT {version} engine ({req.precision})")
+    plan = work.folder / "engine" / "model.plan"
     report = eng.build_engine(
-        onnx_path,
-        req.output / "engine" / "model.plan",
-        rec,
-        req.profile,
-        workspace_gib=req.workspace_gib,
-        gpu=gpu,
-        version=version,
+        onnx_path, plan, rec, req.profile, workspace_gib=req.workspace_gib, gpu=gpu, version=version
     )
+    report.plan, report.onnx = work.final(report.plan), work.final(report.onnx)
+    report.save(plan.with_suffix(".json"))  # with the paths the files have once the output is in place
     result.engine = asdict(report)
-    return onnx_path
+    return onnx_path, plan
 
 
-def _qdq(req: BuildRequest, onnx_path: Path, tokenizer: Any, progress: ProgressReporter) -> Path:
+def _qdq(req: BuildRequest, work: _Work, onnx_path: Path, tokenizer: Any, progress: ProgressReporter) -> Path:
     from llmops.trt.engine import quantize_qdq
 
     progress.update(0, step=f"{req.precision}: inserting Q/DQ nodes with ModelOpt")
-    out = req.output / f"onnx-{req.precision}" / "model.onnx"
+    out = work.folder / f"onnx-{req.precision}" / "model.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
     return quantize_qdq(onnx_path, out, req.precision, calibration_inputs(tokenizer))
 
 
-def _triton_step(req: BuildRequest, result: BuildResult, onnx_path: Path) -> None:
+def _triton_step(
+    req: BuildRequest, work: _Work, result: BuildResult, onnx_path: Path, plan: Path | None
+) -> None:
     from llmops.trt.triton import check_repository, write_repository
 
-    root = req.output / "triton"
-    plan = Path(result.engine["plan"]) if result.engine else None
+    root = work.folder / "triton"
+    assert req.checkpoint is not None
     write_repository(
         root,
         engine_file=plan or onnx_path,
@@ -205,7 +247,7 @@ def _triton_step(req: BuildRequest, result: BuildResult, onnx_path: Path) -> Non
         max_seq=req.profile.max_seq,
         platform="tensorrt_plan" if plan else "onnxruntime_onnx",
     )
-    result.triton = str(root)
+    result.triton = work.final(root)
     result.triton_problems = check_repository(root)
     if not plan:
         result.notes.append(
@@ -215,7 +257,7 @@ def _triton_step(req: BuildRequest, result: BuildResult, onnx_path: Path) -> Non
 
 
 def describe_plan(req: BuildRequest) -> dict[str, Any]:
-    """What `run_build` would do, for --dry-run: nothing is loaded, exported or built."""
+    """The facts --dry-run shows besides the settings: nothing is loaded, exported or built."""
     from llmops.doctor import gpus
     from llmops.trt import engine as eng
 
@@ -252,12 +294,7 @@ def describe_plan(req: BuildRequest) -> dict[str, Any]:
     if req.triton:
         steps.append("write Triton repository (tokenizer, llm, postprocessor, ensemble)")
     return {
-        "model": req.model,
         "checkpoint": str(req.checkpoint or "(materialized at run time)"),
-        "output": str(req.output),
-        "precision": req.precision,
-        "shapes": req.profile.model_dump(),
-        "workspace_gib": req.workspace_gib,
         "tensorrt": version,
         "gpus": gpu_list,
         "recipes": recipes,

@@ -1,4 +1,4 @@
-"""Resolve `trt build` settings: flags > llmops.yaml (trt:) > defaults, each with its origin."""
+"""Resolve `trt build` settings through the one resolver: flags > $LLMOPS_TRT_* > llmops.yaml (trt:) > defaults."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from llmops.errors import UsageError
-from llmops.settings import pick
+from llmops.settings import Resolved, Resolver, resolve_model_node
 from llmops.trt.engine import PRECISIONS, shape_profile
 from llmops.trt.pipeline import BuildRequest
 
 DEFAULT_PRECISION = "fp16"
 DEFAULT_WORKSPACE_GIB = 4.0
+SHAPE_KEYS = ("min_batch", "opt_batch", "max_batch", "min_seq", "opt_seq", "max_seq")
 
 
 def default_output(model_name: str) -> Path:
@@ -24,55 +25,42 @@ def resolve_request(
     workspace: Any,
     *,
     model: str | None,
-    precision: str | None,
-    output: Path | None,
-    triton: bool | None,
-    onnx_only: bool,
-    force: bool,
-    workspace_gib: float | None,
-    shapes: dict[str, int | None],
-    materialize: bool = True,
-) -> tuple[BuildRequest, dict[str, str]]:
-    """The BuildRequest and where each value came from; materializes the checkpoint unless told not to."""
-    ws = workspace.trt
-    name = pick(model, workspace=workspace.model, default=workspace.default_model())
-    loaded = catalog.model(name.value)
+    precision: str | None = None,
+    output: Path | None = None,
+    triton: bool | None = None,
+    onnx_only: bool = False,
+    force: bool = False,
+    workspace_gib: float | None = None,
+    shapes: dict[str, int | None] | None = None,
+) -> tuple[BuildRequest, Resolved]:
+    """The BuildRequest and every setting with its origin; loads nothing and writes nothing."""
+    r = Resolver("trt", workspace.trt)
+    loaded, _ = resolve_model_node(catalog, workspace, model, resolver=r, need_node=False)
     profile = loaded.profile
-    prec = pick(precision, workspace=ws.precision, default=DEFAULT_PRECISION)
-    if prec.value not in PRECISIONS:
-        raise UsageError(f"unknown precision '{prec.value}'", hint="use one of " + ", ".join(PRECISIONS))
+    prec = r.take("precision", precision, default=DEFAULT_PRECISION)
+    if prec not in PRECISIONS:
+        raise UsageError(f"unknown precision '{prec}'", hint="use one of " + ", ".join(PRECISIONS))
+    given = {k: r.take(k, (shapes or {}).get(k), cast=int) for k in SHAPE_KEYS}
     arch = profile.architecture
-    given = {k: v for k, v in shapes.items() if v is not None}
-    ws_shapes = {k: getattr(ws, k) for k in ("max_batch", "max_seq") if getattr(ws, k, None) is not None}
-    merged = {**ws_shapes, **given}
-    shape = shape_profile(arch.max_position_embeddings if arch else None, **merged)
-    gib = pick(workspace_gib, workspace=ws.workspace_gib, default=DEFAULT_WORKSPACE_GIB)
-    out = pick(output, workspace=Path(ws.output) if ws.output else None, default=default_output(profile.name))
-    tri = pick(triton, workspace=ws.triton, default=False)
-    checkpoint = None
-    if materialize:
-        from llmops.hf.checkpoint import materialize_checkpoint
-
-        checkpoint = materialize_checkpoint(profile)
+    shape = shape_profile(arch.max_position_embeddings if arch else None, **given)
+    for key in SHAPE_KEYS:
+        if given[key] is None:
+            r.set(key, getattr(shape, key), "default")
+    gib = r.take("workspace_gib", workspace_gib, default=DEFAULT_WORKSPACE_GIB)
+    out = r.take("output", output, default=default_output(profile.name))
+    r.set("output", Path(out).expanduser(), r.resolved.origin("output") or "default")
+    tri = r.take("triton", triton, default=False)
+    r.take("onnx_only", True if onnx_only else None, default=False, env=False)
     req = BuildRequest(
         model=profile.name,
-        checkpoint=checkpoint,
-        precision=prec.value,
+        source=profile,
+        checkpoint=None,
+        precision=prec,
         profile=shape,
-        workspace_gib=float(gib.value),
-        output=Path(out.value),
-        triton=bool(tri.value),
+        workspace_gib=float(gib),
+        output=r.resolved.value("output"),
+        triton=bool(tri),
         onnx_only=onnx_only,
         force=force,
     )
-    origins = {
-        "model": name.origin,
-        "precision": prec.origin,
-        "workspace_gib": gib.origin,
-        "output": out.origin,
-        "triton": tri.origin,
-        "checkpoint": "model profile",
-        "tensorrt": "installed packages",
-        "shapes": "flags" if given else ("workspace" if ws_shapes else "defaults"),
-    }
-    return req, origins
+    return req, r.resolved

@@ -26,10 +26,14 @@ ANTHROPIC_KEY = "sk-ant-test-ANTHROPIC-0123456789"
 
 
 class FakeServer:
-    """A threaded HTTP server on loopback dispatching to `handle(method, path, headers, body)`."""
+    """A threaded HTTP server on loopback dispatching to `handle(method, path, headers, body)`.
 
-    def __init__(self) -> None:
+    `port` 0 picks a free one; `close_connections` answers `Connection: close` (no keep-alive), so a
+    stopped server refuses the client's very next request."""
+
+    def __init__(self, port: int = 0, close_connections: bool = False) -> None:
         fake = self
+        self.close_connections = close_connections
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -44,6 +48,8 @@ class FakeServer:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 headers = {"Content-Type": "application/json", **headers}
+                if fake.close_connections:
+                    headers["Connection"] = "close"
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
@@ -56,12 +62,13 @@ class FakeServer:
             def do_POST(self) -> None:
                 self._do("POST")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.lock = threading.Lock()
         self.seen_headers: list[dict[str, str]] = []
+        self.odd: dict[str, Any] = {}  # operation -> payload answered instead (the operation still happens)
 
     @property
     def url(self) -> str:
@@ -77,6 +84,10 @@ class FakeServer:
 
     def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, dict, Any]:
         raise NotImplementedError
+
+    def _answer(self, operation: str, payload: Any) -> tuple[int, dict, Any]:
+        """200 with the payload, or with the odd one a test set for this operation (`self.odd`)."""
+        return 200, {}, self.odd.get(operation, payload)
 
 
 # --- an OpenAI-compatible chat server (for the local runner) -----------------------------------
@@ -105,9 +116,13 @@ class ChatServer(FakeServer):
     """
 
     def __init__(
-        self, delay: float = 0.0, fault: Callable[[str, int], tuple[int, dict] | None] | None = None
+        self,
+        delay: float = 0.0,
+        fault: Callable[[str, int], tuple[int, dict] | None] | None = None,
+        port: int = 0,
+        close_connections: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(port, close_connections)
         self.delay = delay
         self.fault = fault
         self.hits: list[tuple[float, str, int]] = []
@@ -125,6 +140,7 @@ class ChatServer(FakeServer):
         req = json.loads(body)
         marker = req["messages"][-1]["content"]
         with self.lock:
+            self.seen_headers.append(dict(headers))
             attempt = self.attempts.get(marker, 0)
             self.attempts[marker] = attempt + 1
         injected = self.fault(marker, attempt) if self.fault else None
@@ -240,7 +256,7 @@ class FakeOpenAI(FakeServer):
                     )
                 return 200, {}, self._file(fields["file"][1], fields["file"][0], "batch")
             if method == "POST" and path == "/v1/batches":
-                return 200, {}, self._create(json.loads(body))
+                return self._answer("create", self._create(json.loads(body)))
             if method == "GET" and path == "/v1/batches":
                 data = list(reversed(self.batches.values()))
                 return (
@@ -255,11 +271,11 @@ class FakeOpenAI(FakeServer):
                     },
                 )
             if m := re.fullmatch(r"/v1/batches/([^/]+)", path):
-                return 200, {}, self._advance(m.group(1))
+                return self._answer("retrieve", self._advance(m.group(1)))
             if m := re.fullmatch(r"/v1/batches/([^/]+)/cancel", path):
                 batch = self.batches[m.group(1)]
                 batch.update(status="cancelling", cancelling_at=int(time.time()))
-                return 200, {}, batch
+                return self._answer("cancel", batch)
             if m := re.fullmatch(r"/v1/files/([^/]+)/content", path):
                 return 200, {"Content-Type": "application/octet-stream"}, self.contents[m.group(1)]
         return 404, {}, {"error": {"message": f"no route {method} {path}", "type": "invalid_request_error"}}
@@ -452,13 +468,13 @@ class FakeAnthropic(FakeServer):
         path = path.split("?")[0]
         with self.lock:
             if method == "POST" and path == "/v1/messages/batches":
-                return 200, {}, self._create(json.loads(body)["requests"])
+                return self._answer("create", self._create(json.loads(body)["requests"]))
             if m := re.fullmatch(r"/v1/messages/batches/([^/]+)", path):
-                return 200, {}, self._advance(m.group(1))
+                return self._answer("retrieve", self._advance(m.group(1)))
             if m := re.fullmatch(r"/v1/messages/batches/([^/]+)/cancel", path):
                 batch = self.batches[m.group(1)]
                 batch.update(processing_status="canceling", cancel_initiated_at=iso(time.time()))
-                return 200, {}, batch
+                return self._answer("cancel", batch)
             if m := re.fullmatch(r"/v1/messages/batches/([^/]+)/results", path):
                 return 200, {"Content-Type": "application/binary"}, _jsonl(self.results[m.group(1)])
         return 404, {}, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}
@@ -594,6 +610,32 @@ def chat_line(custom_id: str, text: str, model: str = "gpt-4o-mini", **body: Any
     }
 
 
+def prompt_file(tmp_path: Path, n: int, name: str = "in.jsonl") -> Path:
+    """n plain lines, custom_id r<i>, prompt p<i> (the chat server echoes the marker p<i>)."""
+    return write_lines(tmp_path / name, [{"custom_id": f"r{i}", "prompt": f"p{i}"} for i in range(n)])
+
+
+def read_results(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def journal_rows(ok: bool | None = None) -> set[str]:
+    """custom_ids in the job store's journal (all jobs), read as another process would."""
+    import sqlite3
+
+    db = Path(os.environ["LLMOPS_DATA_DIR"]) / "batch" / "jobs.sqlite"
+    where = "" if ok is None else f" WHERE ok = {int(ok)}"
+    with sqlite3.connect(db) as con:
+        return {r[0] for r in con.execute("SELECT custom_id FROM results" + where)}
+
+
+def popen_cli(*args: str, stderr: Any = subprocess.PIPE) -> subprocess.Popen[str]:
+    """The CLI as a background subprocess (this checkout first on the path)."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    return subprocess.Popen(llmops_cmd(*args), stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+
+
 def llmops_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "llmops", *args]
 
@@ -619,7 +661,11 @@ def bt() -> Any:
     return SimpleNamespace(
         write_lines=write_lines,
         chat_line=chat_line,
+        prompt_file=prompt_file,
+        read_results=read_results,
+        journal_rows=journal_rows,
         run_cli=run_cli,
+        popen_cli=popen_cli,
         llmops_cmd=llmops_cmd,
         seeded=seeded,
         OPENAI_KEY=OPENAI_KEY,

@@ -20,14 +20,6 @@ def invoke(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
-def prompts(tmp_path: Path, bt, n: int, name: str = "in.jsonl") -> Path:
-    return bt.write_lines(tmp_path / name, [{"custom_id": f"r{i}", "prompt": f"p{i}"} for i in range(n)])
-
-
-def read_results(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 def test_429_retry_after_and_random_500s_all_succeed(tmp_path: Path, bt, chat_server) -> None:
     rng = bt.seeded(7)
     plan: dict[str, list[tuple[int, dict]]] = {}
@@ -44,7 +36,7 @@ def test_429_retry_after_and_random_500s_all_succeed(tmp_path: Path, bt, chat_se
         return steps[attempt] if attempt < len(steps) else None
 
     server = chat_server(fault=fault)
-    path = prompts(tmp_path, bt, 30)
+    path = bt.prompt_file(tmp_path, 30)
     result = invoke(
         "batch",
         "submit",
@@ -63,7 +55,7 @@ def test_429_retry_after_and_random_500s_all_succeed(tmp_path: Path, bt, chat_se
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["state"] == "completed" and doc["counts"] == {"total": 30, "succeeded": 30, "failed": 0}
-    lines = read_results((tmp_path / "out.jsonl").read_text())
+    lines = bt.read_results((tmp_path / "out.jsonl").read_text())
     assert [ln["custom_id"] for ln in lines] == [f"r{i}" for i in range(30)]
     assert all(ln["response"]["status_code"] == 200 and ln["error"] is None for ln in lines)
     assert lines[3]["response"]["body"]["choices"][0]["message"]["content"] == "echo: p3"
@@ -90,7 +82,7 @@ def test_failures_after_retries_and_timeouts_are_reported_per_line(tmp_path: Pat
         return None
 
     server = chat_server(fault=fault)
-    path = prompts(tmp_path, bt, 5)
+    path = bt.prompt_file(tmp_path, 5)
     result = invoke(
         "batch",
         "submit",
@@ -108,7 +100,7 @@ def test_failures_after_retries_and_timeouts_are_reported_per_line(tmp_path: Pat
     assert result.exit_code == 1
     assert "3 of 5 requests failed" in result.stderr
     job_id = json.loads(invoke("batch", "list", "--json").stdout)[0]["id"]
-    lines = {ln["custom_id"]: ln for ln in read_results(invoke("batch", "results", job_id).stdout)}
+    lines = {ln["custom_id"]: ln for ln in bt.read_results(invoke("batch", "results", job_id).stdout)}
     assert lines["r0"]["response"]["status_code"] == 200
     assert lines["r1"]["response"]["status_code"] == 500
     assert len([1 for _, m, _ in server.hits if m == "p1"]) == 3  # 1 try + 2 retries
@@ -121,7 +113,7 @@ def test_failures_after_retries_and_timeouts_are_reported_per_line(tmp_path: Pat
 def test_sigkill_then_resume_is_exactly_once(tmp_path: Path, bt, chat_server) -> None:
     server = chat_server(delay=0.03)
     n = 200
-    path = prompts(tmp_path, bt, n)
+    path = bt.prompt_file(tmp_path, n)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     errlog = (tmp_path / "stderr.txt").open("w")
     proc = subprocess.Popen(
@@ -170,7 +162,7 @@ def test_sigkill_then_resume_is_exactly_once(tmp_path: Path, bt, chat_server) ->
     assert hits_before <= settled
 
     out = bt.run_cli("batch", "results", job_id)
-    lines = read_results(out.stdout)
+    lines = bt.read_results(out.stdout)
     assert [ln["custom_id"] for ln in lines] == [f"r{i}" for i in range(n)]
     assert all(ln["response"]["status_code"] == 200 for ln in lines)
 
@@ -178,7 +170,7 @@ def test_sigkill_then_resume_is_exactly_once(tmp_path: Path, bt, chat_server) ->
 def test_resume_sends_failed_requests_again(tmp_path: Path, bt, chat_server) -> None:
     down = {"on": True}
     server = chat_server(fault=lambda marker, attempt: (503, {}) if down["on"] and marker != "p0" else None)
-    path = prompts(tmp_path, bt, 6)
+    path = bt.prompt_file(tmp_path, 6)
     first = invoke(
         "batch",
         "submit",
@@ -201,13 +193,13 @@ def test_resume_sends_failed_requests_again(tmp_path: Path, bt, chat_server) -> 
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["counts"] == {"total": 6, "succeeded": 6, "failed": 0}
     assert sorted(m for _, m, _ in server.hits[hits_before:]) == [f"p{i}" for i in range(1, 6)]
-    lines = read_results(invoke("batch", "results", doc["id"]).stdout)
+    lines = bt.read_results(invoke("batch", "results", doc["id"]).stdout)
     assert [ln["custom_id"] for ln in lines] == [f"r{i}" for i in range(6)]
 
 
 def test_same_file_after_interruption_picks_up_the_job(tmp_path: Path, bt, chat_server) -> None:
     server = chat_server()
-    path = prompts(tmp_path, bt, 8)
+    path = bt.prompt_file(tmp_path, 8)
     from llmops.batch.store import JobStore
 
     first = invoke("batch", "submit", str(path), "--base-url", server.url + "/v1", "--wait", "--json")
@@ -230,7 +222,7 @@ def test_same_file_after_interruption_picks_up_the_job(tmp_path: Path, bt, chat_
 
 def test_background_run_status_and_cancel(tmp_path: Path, bt, chat_server) -> None:
     server = chat_server(delay=0.2)
-    path = prompts(tmp_path, bt, 40)
+    path = bt.prompt_file(tmp_path, 40)
     sub = bt.run_cli(
         "batch", "submit", str(path), "--base-url", server.url + "/v1", "--concurrency", "1", "--json"
     )
@@ -251,7 +243,7 @@ def test_background_run_status_and_cancel(tmp_path: Path, bt, chat_server) -> No
             break
         time.sleep(0.2)
     assert status["state"] == "cancelled"
-    lines = read_results(bt.run_cli("batch", "results", job_id).stdout)
+    lines = bt.read_results(bt.run_cli("batch", "results", job_id).stdout)
     assert [ln["custom_id"] for ln in lines] == [f"r{i}" for i in range(40)]
     cancelled_lines = [ln for ln in lines if ln["error"] and ln["error"]["code"] == "batch_cancelled"]
     assert 0 < len(cancelled_lines) < 40
@@ -267,7 +259,7 @@ def test_provider_key_from_env_never_stored(tmp_path: Path, bt, chat_server) -> 
         "rpm: 600\nmodels:\n  - {name: tiny, input_per_1m: 1.0, output_per_1m: 2.0}\n"
         "batch: {discount: 0.25}\n"
     )
-    path = prompts(tmp_path, bt, 3)
+    path = bt.prompt_file(tmp_path, 3)
     base = [
         "--profiles-dir",
         str(tmp_path / "profiles"),
@@ -300,7 +292,7 @@ def test_provider_key_from_env_never_stored(tmp_path: Path, bt, chat_server) -> 
 
 def test_results_never_overwrite(tmp_path: Path, bt, chat_server) -> None:
     server = chat_server()
-    path = prompts(tmp_path, bt, 2)
+    path = bt.prompt_file(tmp_path, 2)
     taken = tmp_path / "taken.jsonl"
     taken.write_text("mine\n")
     refused = invoke(
@@ -313,5 +305,5 @@ def test_results_never_overwrite(tmp_path: Path, bt, chat_server) -> None:
     assert again.exit_code == 2 and taken.read_text() == "mine\n"
     fresh = tmp_path / "fresh.jsonl"
     assert invoke("batch", "results", job_id[:12], "-o", str(fresh)).exit_code == 0
-    assert len(read_results(fresh.read_text())) == 2
+    assert len(bt.read_results(fresh.read_text())) == 2
     assert invoke("batch", "status", "batch_nope").exit_code == 2

@@ -367,3 +367,69 @@ def test_anthropic_missing_key_and_bad_lines(tmp_path: Path, bt, fake_anthropic)
     )
     assert no_max.exit_code == 2 and "max_tokens is required by Anthropic" in no_max.stderr
     assert fake.seen_headers == []
+
+
+# --- answers in an unexpected shape: the job is never stuck, status and cancel always work --------
+
+
+def submit_meeting_odd_answer(path: Path, args: list[str], env: dict[str, str], doing: str) -> str:
+    """submit --wait against a provider answering oddly: one line naming what was being done, exit 1,
+    never a traceback; returns the job's ID."""
+    res = invoke("batch", "submit", str(path), *args, "--wait", "--poll-interval", "0.01", env=env)
+    assert res.exit_code == 1, res.output
+    assert f"answered in an unexpected shape while trying to {doing}" in res.stderr
+    assert "internal error" not in res.stderr and "Traceback" not in res.stderr
+    job_id = json.loads(invoke("batch", "list", "--json").stdout)[0]["id"]
+    assert f"llmops batch resume {job_id}" in res.stderr or f"llmops batch cancel {job_id}" in res.stderr
+    return job_id
+
+
+def test_anthropic_odd_create_answer_leaves_an_interrupted_job(tmp_path: Path, bt, fake_anthropic) -> None:
+    env = {"ANTHROPIC_API_KEY": bt.ANTHROPIC_KEY}
+    fake = fake_anthropic()
+    fake.odd["create"] = {"type": "message_batch"}  # no id, no processing_status
+    path = anthropic_input(tmp_path, bt, 3)
+    common = ["-p", "anthropic", "--base-url", fake.url, "--model", "claude-haiku-4-5", "--max-tokens", "8"]
+    job_id = submit_meeting_odd_answer(path, common, env, "create the message batch")
+    status = invoke("batch", "status", job_id, "--json", env=env)
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.stdout)["state"] == "interrupted"  # not "running"
+    cancel = invoke("batch", "cancel", job_id, "--json", env=env)
+    assert cancel.exit_code == 0, cancel.output
+    assert json.loads(cancel.stdout)["state"] == "cancelled"
+    codes = [r["error"]["code"] for r in lines_of(invoke("batch", "results", job_id).stdout)]
+    assert codes == ["batch_cancelled"] * 3
+
+
+@pytest.mark.parametrize("odd", [{"id": 7, "status": None}, [], "ok", None])
+def test_openai_odd_answers_can_always_be_inspected_and_cancelled(
+    tmp_path: Path, bt, fake_openai, odd
+) -> None:
+    env = {"OPENAI_API_KEY": bt.OPENAI_KEY}
+    fake = fake_openai(done_before_expiry=1)
+    path = openai_input(tmp_path, bt, 3)
+    fake.odd["retrieve"] = odd
+    job_id = submit_meeting_odd_answer(
+        path, ["-p", "openai", "--base-url", fake.url + "/v1"], env, "retrieve"
+    )
+
+    status = invoke("batch", "status", job_id, "--json", env=env)
+    assert status.exit_code == 1 and "unexpected shape" in status.stderr  # said, after the record
+    doc = json.loads(status.stdout)
+    assert doc["state"] == "running" and "unexpected shape" in doc["error"]
+    assert doc["parts"][0]["remote_id"] in fake.batches
+
+    fake.odd["cancel"] = odd
+    cancel = invoke("batch", "cancel", job_id, "--json", env=env)
+    assert cancel.exit_code == 0, cancel.output
+    assert json.loads(cancel.stdout)["state"] == "cancelling"
+    assert next(iter(fake.batches.values()))["cancelling_at"] is not None  # the provider got the cancel
+
+    fake.odd.clear()  # the provider answers properly again
+    final = invoke("batch", "status", job_id, "--json", env=env)
+    assert final.exit_code == 0, final.output
+    assert json.loads(final.stdout)["state"] == "cancelled"
+    codes = [
+        r["error"]["code"] if r["error"] else 200 for r in lines_of(invoke("batch", "results", job_id).stdout)
+    ]
+    assert codes == [200, "batch_cancelled", "batch_cancelled"]

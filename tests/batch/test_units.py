@@ -8,9 +8,10 @@ import pytest
 
 from llmops.batch.convert import anthropic_result_to_output, chat_to_anthropic, usage_of
 from llmops.batch.cost import estimate_tokens, price
+from llmops.batch.endpoint import endpoint_url
+from llmops.batch.journal import Journal
 from llmops.batch.models import OutputLine, ResponsePart
 from llmops.batch.retry import backoff_delay, parse_retry_after, retry_delay
-from llmops.batch.runner import endpoint_url
 from llmops.batch.split import split_ranges
 from llmops.batch.store import JobStore
 
@@ -147,9 +148,12 @@ def test_journal_keeps_one_line_per_custom_id(tmp_path) -> None:
     store = JobStore(tmp_path)
     fail = OutputLine(id="1", custom_id="a", response=ResponsePart(status_code=500, body={}))
     ok = OutputLine(id="2", custom_id="a", response=ResponsePart(status_code=200, body={}))
-    store.record("job", 0, fail)
-    store.record("job", 0, ok)
-    store.record("job", 1, OutputLine(id="3", custom_id="b", response=ResponsePart(status_code=200, body={})))
+    journal = Journal(store.path, "job")  # group commits: a request sent twice still has one line
+    journal.add(0, fail)
+    journal.add(0, ok)
+    journal.add(1, OutputLine(id="3", custom_id="b", response=ResponsePart(status_code=200, body={})))
+    journal.close()
+    assert journal.committed == 3 and 1 <= journal.commits <= 3
     assert [ln.id for ln in store.result_lines("job")] == ["2", "3"]
     assert store.succeeded_ids("job") == {"a", "b"}
     assert store.journal_counts("job", 3).model_dump() == {"total": 3, "succeeded": 2, "failed": 0}

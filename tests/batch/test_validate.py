@@ -51,7 +51,9 @@ def test_every_bad_line_is_reported_with_its_number(tmp_path: Path, bt) -> None:
     assert "expected a JSON object" in by_line[7][0].message
     assert "neither" in by_line[8][0].message
     assert "exactly one of prompt or messages" in by_line[9][0].message
-    assert by_line[10][0].field == "extra" and by_line[10][0].message == "unknown field"
+    # pydantic messages come through llmops.errormap.field_message, the one mapping every file format uses
+    assert by_line[10][0].field == "extra"
+    assert by_line[10][0].message == "unknown key (allowed: body, custom_id, method, url)"
     assert "differs from line 1" in by_line[11][0].message
     rendered = info.value.render()
     assert f"{path}:4: custom_id: 'a' already used on line 1" in rendered
@@ -163,8 +165,9 @@ def test_dry_run_says_where_values_came_from(tmp_path: Path, bt) -> None:
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["settings"]["concurrency"] == {"value": 3, "from": "workspace"}
-    assert doc["settings"]["base_url"] == {"value": "http://127.0.0.1:9/v1", "from": "flag"}
+    assert doc["command"] == "batch submit" and doc["backend"] == "local"
+    assert doc["settings"]["concurrency"] == {"value": 3, "origin": "workspace"}
+    assert doc["settings"]["base_url"] == {"value": "http://127.0.0.1:9/v1", "origin": "flag"}
     assert doc["settings"]["model"]["value"] == "smollm2"
     assert doc["estimate"]["requests"] == 1 and doc["estimate"]["usd"] == 0.0
     assert json.loads(CliRunner().invoke(app, ["batch", "list", "--json"]).stdout) == []

@@ -39,6 +39,17 @@ def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatc
         Resolver("bench", BenchSection()).take("max_concurrency")
 
 
+def test_environment_values_keep_the_field_constraints(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmops.workspace import BatchSection
+
+    monkeypatch.setenv("LLMOPS_BENCH_MAX_CONCURRENCY", "0")  # PositiveInt
+    with pytest.raises(UsageError, match="LLMOPS_BENCH_MAX_CONCURRENCY"):
+        Resolver("bench", BenchSection()).take("max_concurrency")
+    monkeypatch.setenv("LLMOPS_BATCH_ENDPOINT_WAIT", "-1")
+    with pytest.raises(UsageError, match="LLMOPS_BATCH_ENDPOINT_WAIT"):
+        Resolver("batch", BatchSection()).take("endpoint_wait")
+
+
 def test_env_var_names() -> None:
     assert env_var("bench", "max_concurrency") == "LLMOPS_BENCH_MAX_CONCURRENCY"
     assert env_var(None, "model") == "LLMOPS_MODEL"

@@ -23,11 +23,16 @@ def test_dry_run_json_says_where_each_value_came_from(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["model"] == {"value": "smollm2", "origin": "default"}
-    assert doc["bits"] == {"value": 8, "origin": "flag"}
-    assert doc["samples"] == {"value": 8, "origin": "workspace"}
-    assert doc["group_size"] == {"value": 64, "origin": "default"}
-    assert doc["output"]["value"].endswith("smollm2-w8a16-g64")
+    assert doc["command"] == "quantize"
+    settings = doc["settings"]  # the one dry-run shape: {name: {value, origin}}
+    assert settings["model"] == {"value": "smollm2", "origin": "default"}
+    assert settings["bits"] == {"value": 8, "origin": "flag"}
+    assert settings["samples"] == {"value": 8, "origin": "workspace"}
+    assert settings["group_size"] == {"value": 64, "origin": "default"}
+    assert settings["output"]["value"].endswith("smollm2-w8a16-g64")
+    assert settings["profile"] == {"value": True, "origin": "default"}
+    assert doc["profile_name"] == "smollm2-w8a16-g64"
+    assert all(set(v) == {"value", "origin"} for v in settings.values())
 
 
 @pytest.mark.parametrize(
@@ -78,6 +83,16 @@ def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "already exists and is not empty" in result.output and "--force" in result.output
     assert (out / "precious.txt").read_text() == "mine"
+    forced = invoke("-o", str(out), "--force")  # --force replaces only a folder llmops wrote
+    assert forced.exit_code == 2 and "did not write" in forced.output and "precious.txt" in forced.output
+    assert (out / "precious.txt").read_text() == "mine"
+
+
+def test_current_folder_is_never_an_output(tmp_path: Path) -> None:
+    Path("notes.txt").write_text("keep me")
+    result = invoke("-o", ".", "--force")
+    assert result.exit_code == 2 and "refusing to write output into" in result.output
+    assert Path("notes.txt").read_text() == "keep me"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("gptqmodel") is not None, reason="GPTQModel is installed here")

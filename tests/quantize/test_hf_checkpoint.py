@@ -60,7 +60,7 @@ def test_smollm2_gguf_becomes_a_cached_16bit_checkpoint(
     assert 2 * 134e6 < weights < 2 * 136e6
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no half-written temp dirs
 
-    from llmops.hf.checkpoint import load_tokenizer
+    from llmops.hf import load_tokenizer
     from llmops.profiles.loader import Catalog
 
     tokenizer = load_tokenizer(path)
@@ -75,7 +75,7 @@ def test_smollm2_gguf_becomes_a_cached_16bit_checkpoint(
 
 @pytest.mark.slow
 def test_materialized_checkpoint_generates_and_has_sane_perplexity(smollm2_checkpoint: Path) -> None:
-    from llmops.hf.checkpoint import load_model, load_tokenizer
+    from llmops.hf import load_model, load_tokenizer
     from llmops.hf.perplexity import perplexity
     from llmops.quantize.texts import BUILTIN_EVAL, builtin
 

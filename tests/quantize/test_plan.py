@@ -83,12 +83,21 @@ def test_gptqmodel_format_plan_and_missing_extra(smollm2: ModelProfile) -> None:
 
 
 def test_every_registered_quantizer_module_exposes_a_quantizer() -> None:
-    import importlib
-
-    for spec in QUANTIZERS.values():
-        module = importlib.import_module(spec.module)  # the module imports no heavy library at import time
-        assert callable(module.QUANTIZER.quantize)
+    for name, quantizer in QUANTIZERS.items():  # the modules import no heavy library at import time
+        assert callable(quantizer.quantize) and quantizer.spec.key == name
     assert spec_for("gptq", None).format == "compressed-tensors"
+
+
+def test_environment_sits_between_flags_and_workspace(smollm2: ModelProfile, monkeypatch) -> None:
+    monkeypatch.setenv("LLMOPS_QUANTIZE_BITS", "8")
+    monkeypatch.setenv("LLMOPS_QUANTIZE_SAMPLES", "4")
+    plan = make_plan(smollm2, QuantizeFlags(samples=2), QuantizeSection(bits=4))
+    origins = {k: o for k, _, o in plan.rows()}
+    assert plan.bits == 8 and origins["bits"] == "env"
+    assert plan.value("samples") == 2 and origins["samples"] == "flag"
+    monkeypatch.setenv("LLMOPS_QUANTIZE_BITS", "3")
+    with pytest.raises(UsageError, match="LLMOPS_QUANTIZE_BITS"):
+        make_plan(smollm2, QuantizeFlags())
 
 
 def test_smollm2_parameter_estimate_matches_the_profile(smollm2: ModelProfile) -> None:

@@ -23,7 +23,7 @@ def _safetensors_dtypes(path: Path) -> dict[str, str]:
 
 
 def _generate(path: Path) -> str:
-    from llmops.hf.checkpoint import load_model, load_tokenizer
+    from llmops.hf import load_model, load_tokenizer
 
     model, tokenizer = load_model(path, dtype="float32"), load_tokenizer(path)
     chat = tokenizer.apply_chat_template(

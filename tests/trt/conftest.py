@@ -60,8 +60,8 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_onnx(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from llmops.trt.export import export_onnx, load_causal_lm
+    from llmops.trt.export import export_onnx, load_for_export
 
     out = tmp_path_factory.mktemp("tiny-onnx") / "model.onnx"
-    export_onnx(load_causal_lm(tiny_checkpoint), out)
+    export_onnx(load_for_export(tiny_checkpoint), out)
     return out

@@ -79,8 +79,12 @@ def test_dry_run_shows_plan_and_writes_nothing(tiny_checkpoint: Path, tmp_path: 
     )
     assert res.exit_code == 0, res.output
     plan = json.loads(res.stdout)
-    assert plan["origins"]["precision"] == "flag" and plan["origins"]["workspace_gib"] == "default"
-    assert plan["shapes"]["max_batch"] == 2
+    settings = plan["settings"]  # the one dry-run shape: {name: {value, origin}}
+    assert plan["command"] == "trt build"
+    assert settings["precision"]["origin"] == "flag" and settings["workspace_gib"]["origin"] == "default"
+    assert settings["max_batch"] == {"value": 2, "origin": "flag"}
+    assert settings["max_seq"] == {"value": 256, "origin": "default"}  # shrunk to the model's positions
+    assert all(set(v) == {"value", "origin"} for v in settings.values())
     assert plan["steps"][0] == "export ONNX (float32)"
     if NO_TRT:
         assert set(plan["recipes"]) == {"tensorrt10", "tensorrt11"}
@@ -92,9 +96,23 @@ def test_dry_run_shows_plan_and_writes_nothing(tiny_checkpoint: Path, tmp_path: 
 def test_workspace_section_sets_defaults(tiny_checkpoint: Path, tmp_path: Path) -> None:
     Path("llmops.yaml").write_text("trt:\n  precision: bf16\n  workspace_gib: 2\n  max_batch: 3\n")
     res = invoke(str(tiny_checkpoint), "--dry-run", "--json")
-    plan = json.loads(res.stdout)
-    assert (plan["precision"], plan["origins"]["precision"]) == ("bf16", "workspace")
-    assert plan["workspace_gib"] == 2 and plan["shapes"]["max_batch"] == 3
+    settings = json.loads(res.stdout)["settings"]
+    assert settings["precision"] == {"value": "bf16", "origin": "workspace"}
+    assert settings["workspace_gib"]["value"] == 2 and settings["max_batch"]["value"] == 3
+
+
+def test_environment_sits_between_flags_and_workspace(tiny_checkpoint: Path, monkeypatch) -> None:
+    Path("llmops.yaml").write_text("trt:\n  precision: bf16\n  max_batch: 3\n")
+    monkeypatch.setenv("LLMOPS_TRT_PRECISION", "fp32")
+    monkeypatch.setenv("LLMOPS_TRT_MAX_BATCH", "5")
+    settings = json.loads(invoke(str(tiny_checkpoint), "--dry-run", "--json", "--max-batch", "6").stdout)[
+        "settings"
+    ]
+    assert settings["precision"] == {"value": "fp32", "origin": "env"}
+    assert settings["max_batch"] == {"value": 6, "origin": "flag"}
+    monkeypatch.setenv("LLMOPS_TRT_WORKSPACE_GIB", "lots")
+    res = invoke(str(tiny_checkpoint), "--dry-run", "--json")
+    assert res.exit_code == 2 and "LLMOPS_TRT_WORKSPACE_GIB" in res.stderr
 
 
 @pytest.mark.parametrize(

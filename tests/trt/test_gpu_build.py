@@ -30,7 +30,7 @@ def test_build_and_run_engine(tiny_checkpoint: Path, tiny_onnx: Path, tmp_path: 
     import tensorrt as trt
     import torch
 
-    from llmops.trt.export import export_onnx, load_causal_lm
+    from llmops.trt.export import export_onnx, load_for_export
     from llmops.trt.parity import onnx_session
 
     version = trt_version()
@@ -38,7 +38,7 @@ def test_build_and_run_engine(tiny_checkpoint: Path, tiny_onnx: Path, tmp_path: 
     onnx_path = tiny_onnx
     if rec.onnx_dtype != "float32":
         onnx_path = tmp_path / "typed" / "model.onnx"
-        export_onnx(load_causal_lm(tiny_checkpoint, rec.onnx_dtype), onnx_path, dtype=rec.onnx_dtype)
+        export_onnx(load_for_export(tiny_checkpoint, rec.onnx_dtype), onnx_path, dtype=rec.onnx_dtype)
     profile = shape_profile(256, max_batch=4, opt_batch=2, max_seq=64, opt_seq=16)
     report = build_engine(
         onnx_path,

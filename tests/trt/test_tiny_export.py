@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from llmops.trt.export import check_onnx, has_qdq, load_causal_lm
-from llmops.trt.parity import check_parity, load_tokenizer
+from llmops.hf import load_tokenizer
+from llmops.trt.export import check_onnx, has_qdq, load_for_export
+from llmops.trt.parity import check_parity
 from llmops.trt.triton import check_repository, onnx_signature, write_repository
 
 
@@ -32,7 +33,9 @@ def test_export_has_dynamic_axes_and_passes_checker(tiny_onnx: Path) -> None:
 
 
 def test_parity_within_fp32_tolerance(tiny_checkpoint: Path, tiny_onnx: Path) -> None:
-    report = check_parity(load_causal_lm(tiny_checkpoint), tiny_onnx, load_tokenizer(tiny_checkpoint))
+    report = check_parity(
+        load_for_export(tiny_checkpoint), tiny_onnx, load_tokenizer(tiny_checkpoint, padding_side="right")
+    )
     assert report.passed, report.verdict()
     assert report.max_abs < 1e-3
     assert report.torch_tokens == report.onnx_tokens and len(report.torch_tokens) == 4
@@ -41,11 +44,11 @@ def test_parity_within_fp32_tolerance(tiny_checkpoint: Path, tiny_onnx: Path) ->
 def test_parity_fails_against_a_different_model(tiny_checkpoint: Path, tiny_onnx: Path) -> None:
     import torch
 
-    model = load_causal_lm(tiny_checkpoint)
+    model = load_for_export(tiny_checkpoint)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.5)
-    report = check_parity(model, tiny_onnx, load_tokenizer(tiny_checkpoint))
+    report = check_parity(model, tiny_onnx, load_tokenizer(tiny_checkpoint, padding_side="right"))
     assert report.passed is False
     assert report.max_abs > 1e-3
 
@@ -75,7 +78,7 @@ def test_triton_repository_runs_the_chain_in_python(
     session = ort.InferenceSession(str(root / "llm" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     logits = session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
     next_ids = post_mod.next_tokens(logits, mask)
-    model = load_causal_lm(tiny_checkpoint)
+    model = load_for_export(tiny_checkpoint)
     for row, text in enumerate(texts):
         import torch
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
-
 from llmops.batch.backends.base import Backend
+from llmops.registry import Registry
 
-BACKENDS: dict[str, str] = {
-    "openai": "llmops.batch.backends.openai_batch:OpenAIBackend",
-    "anthropic": "llmops.batch.backends.anthropic_batch:AnthropicBackend",
-    "local": "llmops.batch.backends.local:LocalBackend",
-}
+BACKENDS: Registry[type[Backend]] = Registry(
+    "batch backend",
+    {
+        "openai": "llmops.batch.backends.openai_batch:OpenAIBackend",
+        "anthropic": "llmops.batch.backends.anthropic_batch:AnthropicBackend",
+        "local": "llmops.batch.backends.local:LocalBackend",
+    },
+)
 
 # Which backend runs a provider profile's `api`.
 API_BACKEND: dict[str, str] = {
@@ -22,6 +24,5 @@ API_BACKEND: dict[str, str] = {
 
 
 def get_backend(name: str) -> Backend:
-    """The backend class for a name, imported only when used (its SDK stays out of `--help`)."""
-    module, _, attr = BACKENDS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)()
+    """The backend for a name, imported only when used (its SDK stays out of `--help`)."""
+    return BACKENDS.get(name)()
