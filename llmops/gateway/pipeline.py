@@ -22,7 +22,6 @@ from llmops.gateway.balance import Health
 from llmops.gateway.config import GatewaySection
 from llmops.gateway.deadline import Deadline
 from llmops.gateway.errors import GatewayError, error_body, error_doc, stream_error_event
-from llmops.gateway.http1 import UpstreamClosed
 from llmops.gateway.limits import Held, Limiter, estimate
 from llmops.gateway.metrics import Metrics
 from llmops.gateway.relay import AnthropicPassthrough, OpenAIPassthrough, Relay, Translating
@@ -405,6 +404,8 @@ class Gateway:
         path: str,
         raw: bytes,
     ) -> Outcome:
+        import aiohttp
+
         t_send = perf_counter()
         opened = None
         data = None
@@ -413,11 +414,13 @@ class Gateway:
             limit = min(route.timeouts.first_byte_s, deadline - t_send)
             async with asyncio.timeout(max(0.001, limit)):
                 opened = await self.upstream.open(dep, path, raw)
-                data = await opened.read()
+                data = await opened.response.read()
         except TimeoutError:
             raise UpstreamFailure("timeout", f"no answer from '{dep.name}' in time") from None
-        except UpstreamClosed as exc:
-            raise UpstreamFailure("stream_cut", f"'{dep.name}': {exc}") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamFailure(
+                "stream_cut", f"'{dep.name}' closed the connection: {type(exc).__name__}"
+            ) from None
         except UpstreamRefusal as r:
             refusal = r
         else:
@@ -425,7 +428,7 @@ class Gateway:
         finally:
             if opened is not None:
                 if data is not None:
-                    opened.release()
+                    opened.response.release()
                 else:
                     opened.close()  # cancelled or failed mid-body: drop the connection, free the engine's slot
             exch.upstream_s += perf_counter() - t_send
@@ -524,6 +527,8 @@ class Gateway:
         raw: bytes,
         strip: bool,
     ) -> Outcome:
+        import aiohttp
+
         t = route.timeouts
         loop = asyncio.get_running_loop()
         t_send = perf_counter()
@@ -541,8 +546,9 @@ class Gateway:
                 except UpstreamRefusal as r:
                     exch.upstream_s += perf_counter() - t_send
                     return await self._refusal(call, route, dep, exch, r)
+                content = opened.response.content
                 while not first:
-                    data = await opened.chunk()
+                    data = await content.readany()
                     if not data:
                         raise UpstreamFailure("stream_cut", f"'{dep.name}' ended the stream before any event")
                     first = framer.feed(data)
@@ -574,7 +580,7 @@ class Gateway:
                 stall_s = t.stall_s
                 while not relay.finished:
                     tm.move(min(loop.time() + stall_s, deadline_loop))
-                    data = await opened.chunk()
+                    data = await content.readany()
                     tm.move(None)
                     if not data:
                         break
@@ -604,15 +610,17 @@ class Gateway:
                 if late
                 else ("stall", f"'{dep.name}' went silent for {t.stall_s:g} s mid-stream")
             )
-        except UpstreamClosed as exc:
+        except aiohttp.ClientError as exc:
             if not exch.started:
                 exch.upstream_s += perf_counter() - t_send
-                raise UpstreamFailure("stream_cut", f"'{dep.name}' cut the stream: {exc}") from None
-            failure = ("stream_cut", f"'{dep.name}' cut the stream: {exc}")
+                raise UpstreamFailure(
+                    "stream_cut", f"'{dep.name}' cut the stream: {type(exc).__name__}"
+                ) from None
+            failure = ("stream_cut", f"'{dep.name}' cut the stream: {type(exc).__name__}")
         finally:
             if opened is not None:
                 if relay.finished and not framer.pending:
-                    opened.release()
+                    opened.response.release()
                 else:
                     opened.close()
         if failure is not None:

@@ -47,7 +47,7 @@ def require_extras(section: GatewaySection) -> None:
 
     for module, package in (
         ("uvicorn", "uvicorn"),
-        ("httptools", "httptools"),
+        ("aiohttp", "aiohttp"),
         ("prometheus_client", "prometheus-client"),
     ):
         require_module(module, package=package, extra="gateway", purpose="llmops gateway")

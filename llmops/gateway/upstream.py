@@ -1,4 +1,4 @@
-"""Calling a deployment: one pooled HTTP client per process, failures sorted into retryable reasons.
+"""Calling a deployment: one pooled aiohttp session per process, failures sorted into retryable reasons.
 
 Provider keys are read from their variables once, kept in this object, and sent only upstream.
 """
@@ -6,8 +6,9 @@ Provider keys are read from their variables once, kept in this object, and sent 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Any
 
-from llmops.gateway.http1 import Client, Prepared, Response, UpstreamClosed
 from llmops.gateway.table import Deployment
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -66,21 +67,39 @@ def retry_after_s(value: str | None) -> float | None:
             return None
 
 
-class Upstream:
-    """Calls deployments through one pooled HTTP/1.1 client (llmops.gateway.http1)."""
+@dataclass
+class Opened:
+    """A 2xx response whose body is not read yet."""
 
+    response: Any  # aiohttp.ClientResponse
+
+    def close(self) -> None:
+        """Drop the connection (not back to the pool): the engine sees the disconnect and frees the slot."""
+        self.response.close()
+
+
+class Upstream:
     def __init__(self, connect_s: float = 5.0, environ: dict[str, str] | None = None) -> None:
         self.connect_s = connect_s
         self.env = dict(os.environ if environ is None else environ)
-        self.client: Client | None = None
-        self._prepared: dict[tuple[str, str], Prepared] = {}  # per deployment and path, built once
+        self.session: Any = None
+        self._headers: dict[str, Any] = {}
+        self._urls: dict[tuple[str, str], Any] = {}  # parsed once per deployment and path
 
     async def start(self) -> None:
-        self.client = Client(self.connect_s)
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_s),
+            auto_decompress=False,  # bytes pass through as they came (we ask for identity encoding)
+            cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies are never relayed: skip the jar's work
+        )
 
     async def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
+        if self.session is not None:
+            await self.session.close()
 
     def missing_key(self, dep: Deployment) -> str | None:
         """The variable a deployment needs but the gateway's environment lacks."""
@@ -88,61 +107,74 @@ class Upstream:
             return dep.api_key_env
         return None
 
-    def headers(self, dep: Deployment) -> dict[str, str]:
-        """A deployment's request headers (with its key). `accept-encoding: identity` because the body is
-        relayed undecoded: a compressed answer would be bytes neither the gateway nor the client read."""
-        h = {
-            "content-type": "application/json",
-            "accept": "*/*",
-            "accept-encoding": "identity",
-            "user-agent": USER_AGENT,
-        }
-        key = self.env.get(dep.api_key_env) if dep.api_key_env else None
-        if dep.api == "anthropic":
-            h["anthropic-version"] = ANTHROPIC_VERSION
-            if key:
-                h["x-api-key"] = key
-        elif key:
-            h["authorization"] = f"Bearer {key}"
+    def headers(self, dep: Deployment) -> Any:
+        """The request headers of a deployment, built once as the multidict aiohttp would build each time.
+
+        They name every header aiohttp would otherwise add itself (accept, accept-encoding, user-agent), so
+        it adds none per request; `accept-encoding: identity` because the body is relayed undecoded (an
+        upstream asked for gzip would send bytes neither the gateway nor the client could read)."""
+        h = self._headers.get(dep.key)
+        if h is None:
+            from multidict import CIMultiDict
+
+            h = CIMultiDict(
+                {
+                    "content-type": "application/json",
+                    "accept": "*/*",
+                    "accept-encoding": "identity",
+                    "user-agent": USER_AGENT,
+                }
+            )
+            key = self.env.get(dep.api_key_env) if dep.api_key_env else None
+            if dep.api == "anthropic":
+                h["anthropic-version"] = ANTHROPIC_VERSION
+                if key:
+                    h["x-api-key"] = key
+            elif key:
+                h["authorization"] = f"Bearer {key}"
+            self._headers[dep.key] = h
         return h
 
-    async def open(self, dep: Deployment, path: str, body: bytes) -> Response:
-        """POST and wait for the status line; 2xx -> the response, body unread; else UpstreamFailure /
-        UpstreamRefusal. The caller must `release()` (reuse) or `close()` (drop) the response."""
-        assert self.client is not None, "Upstream.start() first"
-        prepared = self._prepared.get((dep.key, path))
-        if prepared is None:
-            prepared = self._prepared[(dep.key, path)] = self.client.prepare(
-                dep.url_for(path), self.headers(dep)
-            )
+    async def open(self, dep: Deployment, path: str, body: bytes) -> Opened:
+        """POST and wait for the status line; 2xx -> Opened, else UpstreamFailure / UpstreamRefusal."""
+        import aiohttp
+
+        url = self._urls.get((dep.key, path))
+        if url is None:
+            from yarl import URL
+
+            url = self._urls[(dep.key, path)] = URL(dep.url_for(path))
         try:
-            resp = await self.client.post(prepared, body)
+            resp = await self.session.post(url, data=body, headers=self.headers(dep))
+        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, ConnectionError) as exc:
+            raise UpstreamFailure("connect", f"cannot connect: {type(exc).__name__}") from None
         except TimeoutError:
             raise UpstreamFailure("connect", "connect timed out") from None
-        except OSError as exc:
-            raise UpstreamFailure("connect", f"cannot connect: {type(exc).__name__}") from None
-        except UpstreamClosed as exc:
-            raise UpstreamFailure("connect", str(exc)) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamFailure("connect", f"{type(exc).__name__}: {exc}") from None
         status = resp.status
         if 200 <= status < 300:
-            return resp
+            return Opened(resp)
         try:
             body_bytes = await resp.read()
-        except UpstreamClosed:
+        except aiohttp.ClientError:
             body_bytes = b""
         finally:
-            resp.release()
-        retry_after = retry_after_s(resp.headers.get("retry-after"))
+            resp.close()
         if status == 429:
             raise UpstreamFailure(
-                "status_429", "rate limited upstream", status=429, retry_after=retry_after, body=body_bytes
+                "status_429",
+                "rate limited upstream",
+                status=429,
+                retry_after=retry_after_s(resp.headers.get("retry-after")),
+                body=body_bytes,
             )
         if status >= 500:
             raise UpstreamFailure(
                 "status_5xx",
                 f"upstream answered {status}",
                 status=status,
-                retry_after=retry_after,
+                retry_after=retry_after_s(resp.headers.get("retry-after")),
                 body=body_bytes,
             )
         raise UpstreamRefusal(status, body_bytes, resp.headers.get("content-type", "application/json"))
