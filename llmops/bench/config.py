@@ -161,6 +161,11 @@ def resolve(flags: BenchFlags, workspace: Any, catalog: Any) -> BenchSettings:
     model = r.take("model", flags.model, profile=served or (profile.name if profile else None))
     sampling = profile.sampling.as_request_fields() if profile else {}
     profile_max = sampling.pop("max_tokens", None)
+    if sampling:  # under the endpoint's own field names, without what it would reject or ignore
+        from llmops.sampling.dialects import dialect_for_engine, dialect_for_provider, wire_fields
+
+        dialect = dialect_for_provider(provider.api) if provider else dialect_for_engine(profile.engine)
+        sampling = wire_fields(dialect, {k: v for k, v in sampling.items() if k in dialect.supported})
     output_len = r.take("output_len", flags.output_len, profile=profile_max)
     dataset = r.take("dataset", flags.dataset, default="random")
     if dataset == "random" and output_len is None:

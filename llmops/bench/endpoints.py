@@ -12,7 +12,7 @@ from llmops.bench.workload import Prompt
 from llmops.sampling.params import SAMPLING_FIELDS
 
 ANTHROPIC_VERSION = "2023-06-01"
-_OPENAI_SAMPLING = SAMPLING_FIELDS  # one list of sampling fields, llmops.sampling's
+_OPENAI_SAMPLING = (*SAMPLING_FIELDS, "repeat_penalty")  # llmops.sampling's list; llama.cpp's name
 _ANTHROPIC_SAMPLING = ("temperature", "top_p", "top_k")
 
 

@@ -99,5 +99,7 @@ def resolve_settings(
     if r.workspace is None:
         r.workspace = workspace
     resolve_serving(r, model, flags, env=env)
+    if r.resolved.value("engine") == "llamacpp" and r.resolved.value("n_threads") is None:
+        r.set("n_threads", node.cpu.cores, "profile")  # the node profile's cores: shown as what is passed
     validate_values(r.resolved)
     return ServeSettings(model=model, node=node, resolved=r.resolved)

@@ -170,3 +170,28 @@ def test_random_prompts_are_distinct_and_share_only_the_prefix() -> None:
     assert len(first_words) == 1  # the shared prefix (about 30 words for 40 tokens)
     with pytest.raises(UsageError):
         random_prompts(1, 10, 8, prefix_len=20)
+
+
+def test_profile_sampling_goes_out_under_the_engines_field_names() -> None:
+    """llama-cpp-python's server ignores `repetition_penalty`: a llama.cpp profile's value goes as
+    `repeat_penalty`."""
+    import os
+    from pathlib import Path
+
+    from llmops.bench.config import BenchFlags, resolve
+    from llmops.bench.workload import Prompt
+    from llmops.profiles.loader import Catalog
+    from llmops.workspace import Workspace
+
+    shipped = Path(__file__).resolve().parents[2] / "configs" / "models" / "smollm2.yaml"
+    models = Path(os.environ["LLMOPS_CONFIG_DIR"]) / "profiles" / "models"
+    models.mkdir(parents=True)
+    text = shipped.read_text().replace("name: smollm2\naliases: [smollm2-135m, smollm]", "name: tuned")
+    (models / "tuned.yaml").write_text(
+        text.replace("  top_p: 0.9", "  top_p: 0.9\n  repetition_penalty: 1.1\n  top_k: 40")
+    )
+    flags = BenchFlags(model_ref="tuned", target="http://127.0.0.1:9/v1", model="m")
+    cfg = resolve(flags, Workspace(), Catalog.discover()).config
+    assert cfg.sampling == {"temperature": 0.2, "top_p": 0.9, "repeat_penalty": 1.1, "top_k": 40}
+    body = json.loads(Endpoint("chat", cfg.target).body(Prompt("hi", output_len=4), "m", cfg.sampling, False))
+    assert body["repeat_penalty"] == 1.1 and "repetition_penalty" not in body and body["top_k"] == 40

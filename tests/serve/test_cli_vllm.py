@@ -213,6 +213,7 @@ def test_llamacpp_dry_run_for_smollm2(cli, smollm2_gguf) -> None:
         "False",
     ]
     assert doc["health_path"] is None
+    assert doc["settings"]["n_threads"] == {"value": 2, "origin": "profile"}  # the node's cores, as passed
     assert doc["checks"][1]["name"] == "plan" and doc["checks"][1]["ok"] is True
 
 
