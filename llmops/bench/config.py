@@ -62,6 +62,7 @@ class BenchSettings:
     prices: Prices | None = None
     baseline: dict[str, float] | None = None  # the baseline's figures, checked before the run
     needs_server: bool = False  # no target: serve the model profile first
+    notes: list[str] = field(default_factory=list)  # profile sampling values dropped or adjusted, and why
 
 
 def parse_rate(text: str | float | None) -> float | str:
@@ -161,11 +162,7 @@ def resolve(flags: BenchFlags, workspace: Any, catalog: Any) -> BenchSettings:
     model = r.take("model", flags.model, profile=served or (profile.name if profile else None))
     sampling = profile.sampling.as_request_fields() if profile else {}
     profile_max = sampling.pop("max_tokens", None)
-    if sampling:  # under the endpoint's own field names, without what it would reject or ignore
-        from llmops.sampling.dialects import dialect_for_engine, dialect_for_provider, wire_fields
-
-        dialect = dialect_for_provider(provider.api) if provider else dialect_for_engine(profile.engine)
-        sampling = wire_fields(dialect, {k: v for k, v in sampling.items() if k in dialect.supported})
+    sampling, sampling_notes = _fit_sampling(sampling, provider, profile)
     output_len = r.take("output_len", flags.output_len, profile=profile_max)
     dataset = r.take("dataset", flags.dataset, default="random")
     if dataset == "random" and output_len is None:
@@ -220,7 +217,28 @@ def resolve(flags: BenchFlags, workspace: Any, catalog: Any) -> BenchSettings:
         prices=_prices(provider, model),
         baseline=baseline,
         needs_server=needs_server,
+        notes=sampling_notes,
     )
+
+
+def _fit_sampling(sampling: dict[str, Any], provider: Any, profile: Any) -> tuple[dict[str, Any], list[str]]:
+    """A profile's sampling defaults as the endpoint takes them (llmops.sampling's rules, as `try` applies
+    them): under its field names (llama.cpp: repeat_penalty), clamped into its ranges, and without what it
+    does not support; each change comes back as a note."""
+    if not sampling:
+        return sampling, []
+    from llmops.sampling.dialects import dialect_for_engine, dialect_for_provider, fit_value, wire_fields
+
+    dialect = dialect_for_provider(provider.api) if provider else dialect_for_engine(profile.engine)
+    kept: dict[str, Any] = {}
+    notes: list[str] = []
+    for name, value in sampling.items():
+        value, note = fit_value(dialect, name, value, explicit=False, source=f"model profile {profile.name}")
+        if note:
+            notes.append(note)
+        if value is not None:
+            kept[name] = value
+    return wire_fields(dialect, kept), notes
 
 
 def _as_bool(text: str) -> bool:

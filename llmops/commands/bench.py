@@ -98,7 +98,7 @@ def bench(
     Example: llmops bench --target http://127.0.0.1:8000/v1 --num-prompts 200 --max-concurrency 16 --slo ttft_p99_ms=500
     """
     from llmops.bench import BenchFlags, bench, check_outputs, resolve, write_outputs
-    from llmops.ui import RichProgress, err, print_json
+    from llmops.ui import RichProgress, err, print_json, warn
 
     st = state(ctx, json=json, verbose=verbose)
     flags = BenchFlags(
@@ -128,6 +128,8 @@ def bench(
         node=node,
     )
     settings = resolve(flags, st.workspace(), st.catalog())
+    for note in settings.notes:
+        warn(note)
     if dry_run:
         from llmops.settings import dry_run_document
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from llmops.errors import UsageError
 from llmops.sampling.params import PARAMS
 
 _ALL = frozenset(PARAMS)
@@ -93,3 +95,49 @@ def unsupported(dialect: Dialect, names: list[str]) -> list[str]:
 def wire_fields(dialect: Dialect, values: Mapping[str, object]) -> dict[str, object]:
     """The values under the API's own field names (repetition_penalty -> repeat_penalty for llama.cpp)."""
     return {dialect.renames.get(k, k): v for k, v in values.items()}
+
+
+def show_value(value: Any) -> str:
+    """A sampling value as a note or a table shows it: 0.7, 40, 'a'|'b'."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "|".join(repr(v) for v in value)
+    return str(value)
+
+
+def fit_value(
+    dialect: Dialect, name: str, value: Any, *, explicit: bool, source: str
+) -> tuple[Any, str | None]:
+    """One sampling value for this API: (what to send, None when nothing; a note when it was dropped or
+    clamped). A value the user set for this run (`explicit`) is refused with exit 2 instead; one inherited
+    from a preset or a profile (`source` says which) adapts to the endpoint."""
+    flag = PARAMS[name].flag
+    if name not in dialect.supported:
+        if explicit:
+            raise UsageError(
+                f"{flag}: {dialect.label} does not support {name}; nothing was sent",
+                hint=f"drop {flag} for this endpoint",
+            )
+        return (
+            None,
+            f"{name} {show_value(value)} (from {source}) not sent: {dialect.label} does not support it",
+        )
+    note = None
+    if name in dialect.ranges:
+        lo, hi = dialect.ranges[name]
+        if not lo <= value <= hi:
+            if explicit:
+                raise UsageError(
+                    f"{flag} {value:g} is out of range for {dialect.label}; nothing was sent",
+                    hint=f"{name} must be in [{lo:g}, {hi:g}] there",
+                )
+            clamped = min(max(value, lo), hi)
+            note = f"{name} {value:g} (from {source}) sent as {clamped:g}: {dialect.label} allows [{lo:g}, {hi:g}]"
+            value = clamped
+    if name == "stop" and dialect.max_stop and len(value) > dialect.max_stop:
+        raise UsageError(
+            f"--stop: {dialect.label} takes at most {dialect.max_stop} stop sequences, got {len(value)}",
+            hint="give fewer --stop values",
+        )
+    return value, note

@@ -15,7 +15,14 @@ from typing import Any
 from llmops.bench.endpoints import normalize_target
 from llmops.bench.run import Prices
 from llmops.errors import EnvironmentMissing, NotFoundError, UsageError
-from llmops.sampling.dialects import Dialect, dialect_for_engine, dialect_for_provider, dialect_for_url
+from llmops.sampling.dialects import (
+    Dialect,
+    dialect_for_engine,
+    dialect_for_provider,
+    dialect_for_url,
+    fit_value,
+    show_value,
+)
 from llmops.sampling.params import COMPARABLE, PARAMS, check_value, parse_value
 from llmops.sampling.presets import get_preset
 from llmops.settings import Resolved, Resolver, Setting
@@ -126,38 +133,13 @@ def fit_to_dialect(sampling: Sampling, dialect: Dialect) -> Variant:
         if s.value is None:
             continue
         check_value(name, s.value)
-        flag = PARAMS[name].flag
-        if name not in dialect.supported:
-            if sampling.explicit(name):
-                raise UsageError(
-                    f"{flag}: {dialect.label} does not support {name}; nothing was sent",
-                    hint=f"drop {flag} for this endpoint",
-                )
-            notes.append(
-                f"{name} {_show(s.value)} (from {sampling.source(name)}) not sent: "
-                f"{dialect.label} does not support it"
-            )
-            continue
-        if name in dialect.ranges:
-            lo, hi = dialect.ranges[name]
-            if not lo <= s.value <= hi:
-                if sampling.explicit(name):
-                    raise UsageError(
-                        f"{flag} {s.value:g} is out of range for {dialect.label}; nothing was sent",
-                        hint=f"{name} must be in [{lo:g}, {hi:g}] there",
-                    )
-                clamped = min(max(s.value, lo), hi)
-                notes.append(
-                    f"{name} {s.value:g} (from {sampling.source(name)}) sent as {clamped:g}: "
-                    f"{dialect.label} allows [{lo:g}, {hi:g}]"
-                )
-                s = Setting(clamped, s.origin)
-        if name == "stop" and dialect.max_stop and len(s.value) > dialect.max_stop:
-            raise UsageError(
-                f"--stop: {dialect.label} takes at most {dialect.max_stop} stop sequences, got {len(s.value)}",
-                hint="give fewer --stop values",
-            )
-        kept[name] = s
+        value, note = fit_value(
+            dialect, name, s.value, explicit=sampling.explicit(name), source=sampling.source(name)
+        )
+        if note:
+            notes.append(note)
+        if value is not None:
+            kept[name] = Setting(value, s.origin)
     return Variant("", kept, notes)
 
 
@@ -353,7 +335,7 @@ def _variants(
     """One variant per --compare value, else the one resolved setting."""
     if not flags.compare:
         v = fit_to_dialect(base, dialect)
-        shown = [f"{k}={_show(s.value)}" for k, s in v.values.items() if k != "max_tokens"]
+        shown = [f"{k}={show_value(s.value)}" for k, s in v.values.items() if k != "max_tokens"]
         v.label = ", ".join(shown) or "server defaults"
         return None, [v]
     param, raw_values = parse_compare(flags.compare)
@@ -377,11 +359,3 @@ def _check_url(url: str | None) -> None:
         raise UsageError(
             f"--target '{url}' is not an http(s) URL", hint="e.g. --target http://127.0.0.1:8000/v1"
         )
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, list):
-        return "|".join(repr(v) for v in value)
-    return str(value)

@@ -195,3 +195,13 @@ def test_profile_sampling_goes_out_under_the_engines_field_names() -> None:
     assert cfg.sampling == {"temperature": 0.2, "top_p": 0.9, "repeat_penalty": 1.1, "top_k": 40}
     body = json.loads(Endpoint("chat", cfg.target).body(Prompt("hi", output_len=4), "m", cfg.sampling, False))
     assert body["repeat_penalty"] == 1.1 and "repetition_penalty" not in body and body["top_k"] == 40
+    assert resolve(flags, Workspace(), Catalog.discover()).notes == []
+
+    # The OpenAI API takes neither: both left out, each said in a note (the try command's rule).
+    openai = BenchFlags(model_ref="tuned", target="http://127.0.0.1:9/v1", model="m", provider="openai")
+    settings = resolve(openai, Workspace(), Catalog.discover())
+    assert settings.config.sampling == {"temperature": 0.2, "top_p": 0.9}
+    assert settings.notes == [
+        "top_k 40 (from model profile tuned) not sent: the OpenAI API does not support it",
+        "repetition_penalty 1.1 (from model profile tuned) not sent: the OpenAI API does not support it",
+    ]
