@@ -63,7 +63,7 @@ class LlamaCpp:
         ]
         if s.get("max_model_len"):
             argv += ["--n_ctx", str(s["max_model_len"])]
-        argv += ["--n_threads", str(s.get("n_threads") or s.node.cpu.cores)]
+        argv += ["--n_threads", str(s["n_threads"])]  # resolved: a flag, else the node profile's cores
         # The server's default cuts off a running stream when a new request arrives; queue instead.
         argv += ["--interrupt_requests", "False"]
         if template := s.get("chat_template"):
