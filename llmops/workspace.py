@@ -155,9 +155,6 @@ class Workspace(StrictModel):
 
     source: Path | None = Field(default=None, exclude=True, description="the file this came from")
 
-    def default_model(self) -> str:
-        return self.model or DEFAULT_MODEL
-
 
 def find_workspace(config: Path | None = None, cwd: Path | None = None) -> Path | None:
     """--config FILE if given, else ./llmops.yaml when present."""
