@@ -6,9 +6,24 @@ BIN := $(VENV)/bin
 EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,gateway,cache,dev
 STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 
-.PHONY: install system-packages test test-fast lint demo bench-startup clean
+.PHONY: install system-packages cpu-self-check llamacpp-portable test test-fast lint demo bench-startup clean
 
-install: $(STAMP) system-packages
+install: $(STAMP) system-packages cpu-self-check
+
+# llama.cpp is built from source for this CPU. Some CPUs' kernels crash (AMX on some Xeons: SIGSEGV on any
+# multi-token prompt): the self-check runs SmolLM2 in a child process with llama.cpp's extra buffer types on,
+# then off, and remembers which works (`llmops doctor` shows it; `serve` uses it). If even the safe setting
+# crashes, llama.cpp is rebuilt for a portable baseline, bypassing pip's cache of the wheel it built.
+cpu-self-check: $(STAMP)
+	@$(BIN)/llmops doctor --self-check --json >/dev/null 2>$(VENV)/cpu-self-check.log \
+	  || { cat $(VENV)/cpu-self-check.log; echo "llama.cpp failed its CPU self-check: rebuilding it portable"; \
+	       $(MAKE) llamacpp-portable && $(BIN)/llmops doctor --self-check; }
+
+# LLAMA_CMAKE_ARGS: the build flags for a portable llama.cpp (no -march=native, no AVX-512/AMX kernels).
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+llamacpp-portable: $(STAMP)
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(BIN)/python -m pip install -q --no-cache-dir --force-reinstall --no-deps \
+	  "llama-cpp-python==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("llama-cpp-python"))')"
 
 # Debian packages the tests use for real: redis-server (the gateway's shared state), prometheus (promtool and
 # the server for the monitor tests), chromium and its driver (the playground's browser test). One apt-get for

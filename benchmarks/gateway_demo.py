@@ -64,16 +64,21 @@ def main() -> int:
             url = _wait_json(gateway, "llmops gateway")["url"]
             print(f"gateway: {url}/v1 in front of {endpoint['base_url']} ({endpoint['model']})")
 
-            from openai import OpenAI
+            from openai import APIError, OpenAI
 
             client = OpenAI(base_url=f"{url}/v1", api_key="sk-demo", max_retries=0)
             t0 = time.monotonic()
-            raw = client.chat.completions.with_raw_response.create(
-                model="chat",
-                max_tokens=32,
-                temperature=0.2,
-                messages=[{"role": "user", "content": "In one sentence, what is a gateway?"}],
-            )
+            try:
+                raw = client.chat.completions.with_raw_response.create(
+                    model="chat",
+                    max_tokens=32,
+                    temperature=0.2,
+                    messages=[{"role": "user", "content": "In one sentence, what is a gateway?"}],
+                )
+            except APIError as exc:
+                from serve_demo import request_failed
+
+                return request_failed(exc, server)
             reply = raw.parse()
             print(
                 f"reply ({(time.monotonic() - t0) * 1000:.0f} ms): {reply.choices[0].message.content.strip()}"

@@ -14,6 +14,21 @@ import sys
 import time
 
 
+def request_failed(exc: Exception, server: subprocess.Popen) -> int:
+    """One line instead of the SDK's traceback; `llmops serve` prints the engine's death report itself."""
+    try:
+        status = server.wait(5)  # serve notices a dead engine within a second and exits 1
+    except subprocess.TimeoutExpired:
+        status = None
+    why = (
+        f"llmops serve exited with status {status} (its report is above)"
+        if status is not None
+        else "llmops serve is still running"
+    )
+    print(f"demo failed: the chat request got {type(exc).__name__}: {exc}; {why}", file=sys.stderr)
+    return 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8000)
@@ -39,16 +54,19 @@ def main() -> int:
         ready_s = time.monotonic() - started
         print(f"ready: {endpoint['base_url']} model={endpoint['model']} in {ready_s:.1f} s (start -> ready)")
 
-        from openai import OpenAI
+        from openai import APIError, OpenAI
 
         client = OpenAI(base_url=endpoint["base_url"], api_key="unused", max_retries=0)
         t0 = time.monotonic()
-        reply = client.chat.completions.create(
-            model=endpoint["model"],
-            max_tokens=48,
-            temperature=0.2,
-            messages=[{"role": "user", "content": "In one sentence, what is a GPU?"}],
-        )
+        try:
+            reply = client.chat.completions.create(
+                model=endpoint["model"],
+                max_tokens=48,
+                temperature=0.2,
+                messages=[{"role": "user", "content": "In one sentence, what is a GPU?"}],
+            )
+        except APIError as exc:
+            return request_failed(exc, server)
         chat_s = time.monotonic() - t0
         print(
             f"chat: {reply.usage.completion_tokens} tokens in {chat_s:.2f} s: "
@@ -56,12 +74,13 @@ def main() -> int:
         )
     finally:
         t0 = time.monotonic()
-        server.send_signal(signal.SIGINT)
-        status = server.wait(60)
-        print(
-            f"stopped in {time.monotonic() - t0:.1f} s (llmops exit status {status}: the engine's own)",
-            flush=True,
-        )
+        if server.poll() is None:  # else it ended by itself, and said why
+            server.send_signal(signal.SIGINT)
+            status = server.wait(60)
+            print(
+                f"stopped in {time.monotonic() - t0:.1f} s (llmops exit status {status}: the engine's own)",
+                flush=True,
+            )
     return 0
 
 

@@ -26,6 +26,16 @@ def user_data_dir() -> Path:
     return user_data_path(APP_NAME)
 
 
+def user_cache_dir() -> Path:
+    """$LLMOPS_CACHE_DIR, else the platform's user cache dir: facts about this machine that llmops can
+    always find out again (the CPU self-check's verdict)."""
+    if env := os.environ.get("LLMOPS_CACHE_DIR"):
+        return Path(env)
+    from platformdirs import user_cache_path
+
+    return user_cache_path(APP_NAME)
+
+
 def shipped_configs_dir() -> Path:
     """Profiles shipped with the package (a wheel) or the repository's configs/ (a checkout)."""
     packaged = Path(__file__).parent / "_configs"

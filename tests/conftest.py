@@ -17,12 +17,22 @@ REPO = Path(__file__).resolve().parent.parent
 KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
+@pytest.fixture(scope="session")
+def machine_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of machine facts for the whole run (the CPU self-check runs once, not per test)."""
+    return tmp_path_factory.mktemp("machine-cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, machine_cache: Path
+) -> Path:
     """A temporary user config/data dir and working dir, API keys emptied, a fixed terminal width."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("LLMOPS_CONFIG_DIR", str(home / "config"))
     monkeypatch.setenv("LLMOPS_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("LLMOPS_CACHE_DIR", str(machine_cache))
+    monkeypatch.delenv("LLMOPS_SELFCHECK_CRASH", raising=False)
     monkeypatch.delenv("LLMOPS_PROFILES", raising=False)
     for var in KEY_VARS:
         monkeypatch.delenv(var, raising=False)

@@ -35,7 +35,11 @@ def bench(
         from llmops.serve import running
 
         with running(
-            resolved.model_profile.profile, resolved.node_profile.profile, port=None, progress=serve_progress
+            resolved.model_profile.profile,
+            resolved.node_profile.profile,
+            port=None,
+            progress=serve_progress,
+            interrupt_on_death=True,  # a death stops the run at once with its report, not after the duration
         ) as ep:
             cfg = cfg.model_copy(
                 update={"target": normalize_target(ep.base_url, cfg.endpoint), "model": cfg.model or ep.model}

@@ -23,11 +23,18 @@ def doctor(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.5, help="Seconds for --endpoint's test request.")
     ] = 30.0,
+    self_check: Annotated[
+        bool,
+        typer.Option(
+            "--self-check",
+            help="Run llama.cpp's CPU self-check again (a child process per setting); exit 1 if it fails.",
+        ),
+    ] = False,
 ) -> None:
     """Check Python, GPUs, engines, libraries, SDKs and which API keys are set (never their values).
 
     With --endpoint URL or --log FILE: diagnose a running server or an engine's log, exit 1 on trouble.
-    Example: llmops doctor --json; llmops doctor --endpoint http://127.0.0.1:8000/v1
+    Example: llmops doctor --json; llmops doctor --self-check; llmops doctor --endpoint http://127.0.0.1:8000/v1
     """
     if endpoint or log:
         from llmops.commands.monitor import run_diagnosis, run_log_diagnosis
@@ -41,7 +48,10 @@ def doctor(
 
     st = state(ctx, json=json)
     providers = st.catalog().all("provider")
-    report = collect(sorted({p.profile.api_key_env for p in providers if p.profile.api_key_env}))
+    report = collect(
+        sorted({p.profile.api_key_env for p in providers if p.profile.api_key_env}),
+        self_check=self_check,
+    )
     if st.json:
         from llmops.ui import print_json
 
@@ -74,3 +84,19 @@ def doctor(
             "API keys", ["variable", "set"], ([k, "yes" if v else "no"] for k, v in report.api_keys.items())
         )
     )
+    if (cp := report.cpu_paths) is not None:
+        state_text = {None: "not checked yet", True: "on", False: "off (safe setting)"}[cp.extra_buffer_types]
+        rows = [
+            ["CPU", cp.cpu],
+            ["instruction sets", ", ".join(cp.flags) or "none of AVX2 / AVX-512 / AMX"],
+            ["extra buffer types (AMX, repacked weights)", state_text],
+            ["why", cp.reason],
+        ]
+        for mode, tps in cp.prefill_tps.items():
+            rows.append(
+                [
+                    f"self-check with them {mode}",
+                    f"prefill {tps:,.0f} tok/s, decode {cp.decode_tps.get(mode, 0):,.0f} tok/s",
+                ]
+            )
+        out.print(table("llama.cpp CPU paths", ["", ""], rows))

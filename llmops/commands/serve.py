@@ -146,15 +146,11 @@ def _serve(prepared: Any, *, log_file: Path | None, force: bool, as_json: bool, 
         progress=_Spinner() if interactive() and not stream else None,
         on_line=(lambda line: err.print(line, markup=False, highlight=False)) if stream else None,
         on_ready=ready,
+        on_note=warn,
     )
-    if outcome.stopped_by:
-        status = f"status {outcome.exit_code}"
-        hint(f"{outcome.stopped_by}: stopped {launch.engine} ({status}); port {launch.port} is free")
-    elif outcome.exit_code != 0:
-        warn(
-            f"{launch.engine} exited with status {outcome.exit_code}; last lines of {outcome.log_path}:\n"
-            f"{outcome.log_tail}"
-        )
+    hint(
+        f"{outcome.stopped_by}: stopped {launch.engine} (status {outcome.exit_code}); port {launch.port} is free"
+    )
     raise typer.Exit(outcome.exit_code)
 
 

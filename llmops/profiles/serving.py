@@ -106,6 +106,9 @@ SETTINGS: tuple[ServingSetting, ...] = (
        flag="--served-model-name"),
     _s("chat_template", str, None, "Chat template name or file.", optional=True),
     _s("n_threads", int, None, "llama.cpp CPU threads (default: the node's cores).", optional=True, ge=1),
+    _s("extra_buffer_types", str, "auto", "llama.cpp's extra CPU buffer types (AMX, repacked weights): "
+       "auto = on unless the CPU self-check crashes with them.", choices=("auto", "on", "off"),
+       flag="--extra-buffer-types"),
     _s("extra_args", list[str], (), "Passed to the engine as they are."),
     # --- the planner only ---
     _s("min_concurrency", float, 2.0, "Plan calls a fit 'poor' below this many concurrent max-length "

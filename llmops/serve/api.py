@@ -11,6 +11,7 @@ from typing import Any
 
 from llmops.profiles.schema import ModelProfile, NodeProfile
 from llmops.progress import ProgressReporter
+from llmops.serve.death import EngineDied
 from llmops.serve.engines import Launch, check_supported, get_engine
 from llmops.serve.ports import free_port
 from llmops.serve.preflight import Check, config_checks, enforce, environment_checks
@@ -77,24 +78,77 @@ def supervise(
     progress: ProgressReporter | None = None,
     on_line: Callable[[str], None] | None = None,
     on_start: Callable[[EngineProcess], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
+    interrupt_on_death: bool = False,
 ) -> Iterator[tuple[Endpoint, EngineProcess]]:
-    """Pre-flight, start, wait ready, yield; on exit (or any error) stop the engine and free the port."""
+    """Pre-flight, start, wait ready, yield; on exit (or any error) stop the engine and free the port.
+
+    An engine that ends by itself is a death: leaving the block raises its report (OperationFailed),
+    whatever the block raised on the way (a client's connection error names no crash). With
+    `interrupt_on_death` (command-line clients, main thread only) the death also interrupts the main
+    thread within a second, busy or idle, by raising EngineDied there.
+    """
     s, launch = prepared.settings, prepared.launch
     engine = get_engine(launch.engine)
     enforce(config_checks(s, launch, force=force))
     enforce(environment_checks(s, launch, engine))
+    if (before_start := getattr(engine, "before_start", None)) is not None:
+        launch = before_start(launch, on_note or _log_note)
     proc = EngineProcess(launch, engine, log_path or default_log_path(launch.engine), on_line=on_line)
     proc.start()
     if on_start is not None:
         on_start(proc)
     try:
         proc.wait_ready(ready_timeout if ready_timeout is not None else float(s["ready_timeout_s"]), progress)
-        yield (
-            Endpoint(launch.base_url, launch.served_name, proc.pid, launch.engine, proc.log_path, launch),
-            proc,
-        )
+        with _interrupting(proc, interrupt_on_death):
+            yield (
+                Endpoint(launch.base_url, launch.served_name, proc.pid, launch.engine, proc.log_path, launch),
+                proc,
+            )
+    except EngineDied:
+        pass  # the report is raised below
     finally:
         proc.stop()
+        # A death during start-up is wait_ready's to report (it knows about ports and timeouts).
+        if proc.ready and (death := proc.death()) is not None:
+            raise death.error() from None
+
+
+def _log_note(message: str) -> None:
+    import logging
+
+    logging.getLogger("llmops.serve").warning(message)
+
+
+@contextmanager
+def _interrupting(proc: EngineProcess, enabled: bool) -> Iterator[None]:
+    """While the block runs, an engine death raises EngineDied in the main thread (signal-interrupted
+    waits included, so a blocking read on the dead engine ends at once)."""
+    import signal
+    import threading
+
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    main = threading.main_thread().ident
+    armed = threading.Event()
+    armed.set()
+
+    def handler(_signum: int, _frame: object) -> None:
+        if armed.is_set():
+            armed.clear()
+            raise EngineDied()
+
+    previous = signal.signal(signal.SIGUSR2, handler)
+    proc.on_death = lambda _death: (
+        armed.is_set() and main is not None and signal.pthread_kill(main, signal.SIGUSR2)
+    )
+    try:
+        yield
+    finally:
+        armed.clear()
+        proc.on_death = None
+        signal.signal(signal.SIGUSR2, previous)
 
 
 @contextmanager
@@ -109,10 +163,13 @@ def running(
     log_path: Path | None = None,
     force: bool = False,
     progress: ProgressReporter | None = None,
+    on_note: Callable[[str], None] | None = None,
+    interrupt_on_death: bool = False,
 ) -> Iterator[Endpoint]:
     """Serve `model` on `node` (port None = a free one) until the block ends.
 
-    Raises OperationFailed with the log tail and a diagnosis if the engine dies or is not ready in time.
+    Raises OperationFailed with the log tail and a diagnosis if the engine dies (the death's report:
+    signal, phase, last log lines) or is not ready in time.
     """
     settings = {**(overrides or {}), "host": host, "port": port or free_port(host)}
     with supervise(
@@ -121,6 +178,8 @@ def running(
         ready_timeout=ready_timeout,
         force=force,
         progress=progress,
+        on_note=on_note,
+        interrupt_on_death=interrupt_on_death,
     ) as (endpoint, _proc):
         yield endpoint
 

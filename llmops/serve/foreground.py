@@ -1,4 +1,4 @@
-"""Serve in the foreground until Ctrl-C, SIGTERM or the engine's own exit; return the engine's status."""
+"""Serve in the foreground until Ctrl-C or SIGTERM; an engine that ends by itself raises its death's report."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llmops.progress import ProgressReporter
 from llmops.serve.api import Endpoint, Prepared, supervise
-from llmops.serve.process import EngineProcess, tail
+from llmops.serve.process import EngineProcess
 
 
 class _Stop(BaseException):
@@ -23,10 +23,11 @@ class _Stop(BaseException):
 
 @dataclass
 class Outcome:
+    """A serve that llmops stopped (an engine's own end raises OperationFailed instead)."""
+
     exit_code: int  # the engine's status as a shell sees it (128 + signal when killed by one)
-    stopped_by: str | None  # "SIGINT" / "SIGTERM" when we stopped it; None when the engine exited by itself
+    stopped_by: str | None  # "SIGINT" / "SIGTERM"
     log_path: Path | None
-    log_tail: str = ""
 
 
 def shell_status(returncode: int | None) -> int:
@@ -44,8 +45,13 @@ def serve_foreground(
     progress: ProgressReporter | None = None,
     on_line: Callable[[str], None] | None = None,
     on_ready: Callable[[Endpoint], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> Outcome:
-    """Start with pre-flight, report readiness, then wait; any exit stops the engine's process group."""
+    """Start with pre-flight, report readiness, then wait; any exit stops the engine's process group.
+
+    Raises OperationFailed when the engine ends without llmops stopping it (the death's report), even
+    when a signal to llmops arrives after the engine died.
+    """
 
     def handler(signum: int, _frame: object) -> None:
         # A second signal while stopping must not interrupt the clean stop.
@@ -65,6 +71,7 @@ def serve_foreground(
             progress=progress,
             on_line=on_line,
             on_start=started.append,
+            on_note=on_note,
         ) as (endpoint, proc):
             if on_ready is not None:
                 on_ready(endpoint)
@@ -78,5 +85,4 @@ def serve_foreground(
     if not started or started[0].proc is None:  # stopped before the engine started
         return Outcome(130, stopped_by, None)
     proc = started[0]
-    code = shell_status(proc.proc.returncode)
-    return Outcome(code, stopped_by, proc.log_path, "" if stopped_by else tail(proc.log_text()))
+    return Outcome(shell_status(proc.proc.returncode), stopped_by, proc.log_path)

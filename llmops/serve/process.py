@@ -21,12 +21,16 @@ from pathlib import Path
 
 import httpx
 
-from llmops.errors import OperationFailed
+from llmops.errors import OperationFailed, UsageError
 from llmops.progress import NullProgress, ProgressReporter
+from llmops.serve.death import CRASH_SIGNALS, REQUEST_LINE, EngineDeath
 from llmops.serve.engines.base import Engine, FailurePattern, Launch
+from llmops.serve.exits import describe_exit, signal_name
 from llmops.serve.ports import describe_holders, listens_in_group, wait_port_free
 
 STOP_GRACE_S = 15.0
+WATCH_INTERVAL_S = 0.2  # how often the watcher looks at the engine: a death is noticed within this
+BUSY_WINDOW_S = 1.0  # CPU time spent within this before the end means it was busy
 WATCHDOG = Path(__file__).with_name("watchdog.py")
 DISARM = b"disarm"
 TAIL_LINES = 20
@@ -57,6 +61,13 @@ class EngineProcess:
         self._foreign_port = False  # another process answered on our port: do not wait for it to free
         self._stop_tail = threading.Event()
         self._tail_thread: threading.Thread | None = None
+        self._stopping = False  # set before llmops signals the engine: an end after that is a stop
+        self._ready_at: float | None = None
+        self._death: EngineDeath | None = None
+        self._watch_thread: threading.Thread | None = None
+        self._samples: list[tuple[float, float]] = []  # (monotonic time, CPU seconds of its processes)
+        self._death_lock = threading.Lock()
+        self.on_death: Callable[[EngineDeath], None] | None = None  # called from the watcher thread
 
     @property
     def pid(self) -> int:
@@ -89,6 +100,62 @@ class EngineProcess:
         if self.on_line is not None:
             self._tail_thread = threading.Thread(target=self._follow, daemon=True)
             self._tail_thread.start()
+        self._watch_thread = threading.Thread(target=self._watch, daemon=True, name="engine-watch")
+        self._watch_thread.start()
+
+    def _watch(self) -> None:
+        """Notice the engine's end within WATCH_INTERVAL_S, busy or idle; record a death we did not cause."""
+        assert self.proc is not None
+        while self.proc.poll() is None:
+            # Start-up's own work is not a request: sample only once the engine is ready.
+            if self._ready_at is not None and (cpu := _cpu_seconds(self.proc.pid)) is not None:
+                now = time.monotonic()
+                self._samples.append((now, cpu))
+                while len(self._samples) > 2 and self._samples[1][0] < now - BUSY_WINDOW_S:
+                    self._samples.pop(0)
+            time.sleep(WATCH_INTERVAL_S)
+        if not self._stopping:
+            self._record_death()
+
+    def _record_death(self) -> None:
+        assert self.proc is not None and self.proc.returncode is not None
+        with self._death_lock:
+            if self._death is not None:
+                return
+            ended, samples = time.monotonic(), list(self._samples)
+            busy = None
+            if len(samples) >= 2:
+                spent, span = (
+                    samples[-1][1] - samples[0][1],
+                    samples[-1][0] - samples[0][0] + WATCH_INTERVAL_S,
+                )
+                busy = spent > 0.05 * span
+            text = self.log_text()
+            self._death = EngineDeath(
+                engine=self.launch.engine,
+                pid=self.proc.pid,
+                returncode=self.proc.returncode,
+                ready=self._ready_at is not None,
+                busy=busy,
+                requests_seen=len(REQUEST_LINE.findall(text)),
+                seconds_after_ready=None if self._ready_at is None else ended - self._ready_at,
+                log_text=text,
+                log_path=self.log_path,
+                diagnosis=diagnose(text, self.engine.failures),
+                cpu_hint=getattr(self.engine, "crash_hint", None),
+            )
+        if self.on_death is not None:
+            self.on_death(self._death)
+
+    @property
+    def ready(self) -> bool:
+        return self._ready_at is not None
+
+    def death(self) -> EngineDeath | None:
+        """How the engine died, when it ended without llmops stopping it (None while it runs)."""
+        if self._death is None and self._watch_thread is not None and self.exited() is not None:
+            self._watch_thread.join(WATCH_INTERVAL_S * 5 + 1)
+        return self._death
 
     def _start_watchdog(self, pgid: int) -> None:
         """The process that stops the engine's group if llmops dies without stopping it."""
@@ -159,16 +226,18 @@ class EngineProcess:
             with httpx.Client(timeout=2.0, trust_env=False) as client:
                 while True:
                     if (rc := self.exited()) is not None:
-                        what = f"{self.launch.engine} exited with status {rc} during start-up"
-                        if answered_by_other:
-                            what += (
-                                f"; port {self.launch.port} is served by another process, "
-                                f"{describe_holders(self.launch.port)}"
+                        if answered_by_other or _port_taken(self.log_text()):
+                            raise UsageError(
+                                f"port {self.launch.port} is already in use ("
+                                f"{describe_holders(self.launch.port)}), so {self.launch.engine} could "
+                                "not listen on it",
+                                hint="choose another --port, or stop the process that holds it",
                             )
-                        raise self._failure(what)
+                        raise self._failure(f"{self.launch.engine} {describe_exit(rc)} during start-up")
                     if _ready(client, root, self.launch):
                         owned = listens_in_group(self.launch.port, self.pid)
                         if owned is not False:  # ours, or /proc cannot tell (not Linux)
+                            self._ready_at = time.monotonic()
                             return
                         answered_by_other = self._foreign_port = True
                     if time.monotonic() > deadline:
@@ -188,13 +257,20 @@ class EngineProcess:
         if self.proc is None:
             self._disarm_watchdog()
             return None
-        if self.proc.poll() is None:
+        # An engine that already ended was not stopped by us. A client can see its connections close a
+        # moment before the dying process can be reaped: give an end already under way that moment.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(0.05)
+        self._stopping = self.proc.poll() is None
+        if self._stopping:
             _signal_group(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(grace)
             except subprocess.TimeoutExpired:
                 _signal_group(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        if self._stopping and signal_name(self.proc.returncode) in CRASH_SIGNALS:
+            self._record_death()  # it crashed on its own while we were stopping it: no signal of ours
         # Children that outlived the leader (engine workers) go too.
         _signal_group(self.proc.pid, signal.SIGKILL)
         self._disarm_watchdog()
@@ -209,6 +285,36 @@ class EngineProcess:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of the engine's process group, from /proc; None where it cannot tell."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for p in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
+    return total / tick if total or Path(f"/proc/{pid}").exists() else None
+
+
+def _process_tree(pid: int, limit: int = 256) -> list[int]:
+    """The process and its descendants (engine workers), from /proc's children lists."""
+    found, todo = [], [pid]
+    while todo and len(found) < limit:
+        p = todo.pop()
+        found.append(p)
+        try:
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _port_taken(log_text: str) -> bool:
+    return any(k in log_text for k in ("address already in use", "Errno 98", "Errno 48"))
 
 
 def _ready(client: httpx.Client, root: str, launch: Launch) -> bool:

@@ -84,7 +84,12 @@ def _endpoint(plan: TryPlan, serve_progress: ProgressReporter | None) -> Iterato
     if plan.needs_server:
         from llmops.serve import running
 
-        with running(plan.model_profile.profile, plan.node_profile.profile, progress=serve_progress) as ep:
+        with running(
+            plan.model_profile.profile,
+            plan.node_profile.profile,
+            progress=serve_progress,
+            interrupt_on_death=True,
+        ) as ep:
             yield normalize_target(ep.base_url, plan.dialect.endpoint), plan.model or ep.model
         return
     assert plan.target is not None

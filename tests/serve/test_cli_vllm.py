@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from llmops.serve.engines.llamacpp_selfcheck import CHILD as LLAMACPP_CHILD
+
 LLAMA_70B_TP4 = (
     "vllm serve meta-llama/Llama-3.1-70B-Instruct --served-model-name llama-3.1-70b --host 127.0.0.1 "
     "--port 8000 --tensor-parallel-size 4 --gpu-memory-utilization 0.95 --max-model-len 4096 --dtype float16 "
@@ -195,8 +197,10 @@ def test_llamacpp_dry_run_for_smollm2(cli, smollm2_gguf) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["argv"][1:] == [
-        "-m",
-        "llama_cpp.server",
+        "-P",
+        str(LLAMACPP_CHILD),
+        "serve",
+        "auto",  # extra buffer types: settled by the CPU self-check at start
         "--model",
         str(smollm2_gguf),
         "--model_alias",
@@ -213,6 +217,7 @@ def test_llamacpp_dry_run_for_smollm2(cli, smollm2_gguf) -> None:
         "False",
     ]
     assert doc["health_path"] is None
+    assert doc["settings"]["extra_buffer_types"] == {"value": "auto", "origin": "default"}
     assert doc["settings"]["n_threads"] == {"value": 2, "origin": "profile"}  # the node's cores, as passed
     assert doc["checks"][1]["name"] == "plan" and doc["checks"][1]["ok"] is True
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from llmops.errors import UsageError
 from llmops.profiles.checkpoint import resolve_gguf_path
 from llmops.serve.engines.base import COMMON_FAILURES, FailurePattern, Launch
+from llmops.serve.engines.llamacpp_selfcheck import CHILD, embedded_gguf, fallback_note, verdict
 from llmops.serve.settings import ServeSettings
 
 
@@ -16,8 +19,20 @@ class LlamaCpp:
     extra = "llamacpp"
     modules = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings", "starlette_context")
     package = "llama-cpp-python[server]"
+    crash_hint = (
+        "a CPU kernel may have crashed on this processor: serve with --extra-buffer-types off, "
+        "and run `llmops doctor --self-check` to check this machine's CPU paths again"
+    )
     supports = frozenset(
-        {"max_model_len", "quantization", "served_model_name", "chat_template", "n_threads", "extra_args"}
+        {
+            "max_model_len",
+            "quantization",
+            "served_model_name",
+            "chat_template",
+            "n_threads",
+            "extra_buffer_types",
+            "extra_args",
+        }
     )
     failures = (
         FailurePattern(
@@ -48,10 +63,14 @@ class LlamaCpp:
                 f"llama.cpp serves GGUF files; quantization '{s['quantization']}' does not apply",
                 hint="quantize to GGUF, or use --engine vllm",
             )
+        # llama-cpp-python's server (`python -m llama_cpp.server`) through a launcher that sets llama.cpp's
+        # extra buffer types; `auto` is decided by the CPU self-check just before the start.
         argv = [
             sys.executable,
-            "-m",
-            "llama_cpp.server",
+            "-P",
+            str(CHILD),
+            "serve",
+            s["extra_buffer_types"],
             "--model",
             str(resolve_gguf_path(source)),
             "--model_alias",
@@ -83,6 +102,18 @@ class LlamaCpp:
             served_name=s.served_name,
             health_path=None,
         )
+
+    def before_start(self, launch: Launch, note: Callable[[str], None]) -> Launch:
+        """Settle `auto` with the CPU self-check (a child process, once per machine and model)."""
+        mode_at = launch.argv.index(str(CHILD)) + 2
+        if launch.argv[mode_at] != "auto":
+            return launch
+        found, fresh = verdict(embedded_gguf() or Path(launch.argv[launch.argv.index("--model") + 1]))
+        if found is not None and fresh and not found.extra_buffer_types:
+            note(fallback_note(found))
+        argv = list(launch.argv)
+        argv[mode_at] = "off" if found is not None and not found.extra_buffer_types else "on"
+        return replace(launch, argv=argv)
 
 
 ENGINE = LlamaCpp()
