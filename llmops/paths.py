@@ -32,3 +32,13 @@ def shipped_configs_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / "configs"
+
+
+def real_path(path: Path) -> Path:
+    """`path` with its symbolic links resolved, to compare or show it. A symbolic link loop (`a.yaml ->
+    b.yaml -> a.yaml`: `Path.resolve` raises RuntimeError before Python 3.13, OSError after) gives the
+    absolute path as written: reading the file is where the loop is reported, as a problem naming it."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return path.absolute()
