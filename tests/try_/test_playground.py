@@ -164,6 +164,35 @@ def test_page_streams_through_the_gateway_and_stop_cancels_upstream(
     assert shot.stat().st_size > 10_000 and stopped_shot.stat().st_size > 10_000
 
 
+# Each field's placeholder against the room its text has (the content box, less the spin buttons that
+# Chromium draws inside a number field), measured in the field's own font.
+PLACEHOLDER_ROOM = """
+const canvas = document.createElement('canvas').getContext('2d');
+return [...document.querySelectorAll('#params input[placeholder]')].map(el => {
+  const cs = getComputedStyle(el);
+  canvas.font = cs.font;
+  const room = el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight)
+    - (el.type === 'number' ? 16 : 0);
+  return {id: el.id, placeholder: el.placeholder, text: canvas.measureText(el.placeholder).width, room: room};
+});
+"""
+
+
+def test_every_parameter_field_shows_its_whole_placeholder(gateway: tuple[str, str], browser: object) -> None:
+    """Issue 19: the number fields beside a slider cut their placeholder to `defau`."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, _ = gateway
+    d = browser
+    d.get(url + "/playground")  # type: ignore[attr-defined]
+    WebDriverWait(d, 20).until(lambda d: d.find_elements(By.ID, "p-temperature"))
+    fields = d.execute_script(PLACEHOLDER_ROOM)  # type: ignore[attr-defined]
+    assert {f["id"] for f in fields} >= {"p-temperature", "p-top_p", "p-max_tokens"}
+    cut = [f for f in fields if f["text"] > f["room"]]
+    assert cut == [], cut
+
+
 def test_meta_json_is_the_sampling_table() -> None:
     doc = meta()
     names = [p["name"] for p in doc["params"]]
