@@ -109,8 +109,13 @@ class CacheStage(Stage):
         """Turn by turn: each turn's own embedding, and long turns as text (sameness.turns_difference)."""
         if len(a) == 1 and max(len(a[0]), len(b[0])) <= LONG_TURN_CHARS:
             return None, 1.0  # one short turn: the conversation's vector is the turn's
-        short = [t for t in (*a, *b) if len(t) <= LONG_TURN_CHARS]
-        vectors = dict(zip(short, await asyncio.gather(*(self._turn_vector(t) for t in short)), strict=True))
+        # only turns that differ and that the embedding reads whole are embedded, each text once
+        texts = list(
+            dict.fromkeys(
+                t for x, y in zip(a, b, strict=False) if x != y for t in (x, y) if len(t) <= LONG_TURN_CHARS
+            )
+        )
+        vectors = dict(zip(texts, await asyncio.gather(*(self._turn_vector(t) for t in texts)), strict=True))
         return turns_difference(a, b, [vectors.get(t) for t in a], [vectors.get(t) for t in b], threshold)
 
     async def on_request(self, call: Call) -> Reply | None:
