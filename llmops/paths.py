@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -42,3 +43,15 @@ def real_path(path: Path) -> Path:
         return path.resolve()
     except (RuntimeError, OSError):
         return path.absolute()
+
+
+def broken_link(path: Path) -> str | None:
+    """Why `path` is a symbolic link that leads to no file ('a symbolic link loop', 'a symbolic link to a
+    missing file'), or None when it is not one."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        return "a symbolic link loop" if exc.errno == errno.ELOOP else "a symbolic link to a missing file"
+    return None

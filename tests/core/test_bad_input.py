@@ -188,7 +188,8 @@ def test_a_symlink_loop_as_the_workspace_file_or_an_input_file_is_exit_2(tmp_pat
     assert_usage_error(run("plan", "smollm2"), "llmops.yaml", "symbolic link loop")
     Path("llmops.yaml").unlink()
     result = run("bench", "--target", "http://127.0.0.1:9", "--model", "m", "--dataset", f"jsonl:{a}")
-    assert_usage_error(result, a)
+    assert_usage_error(result, a, "is a symbolic link loop")
+    assert_usage_error(run("batch", "submit", str(a), "--provider", "local"), a, "is a symbolic link loop")
 
 
 def test_the_error_mapper_names_the_file_of_a_symlink_loop() -> None:
