@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.gateway_cache.labelled import read_jsonl, turns  # noqa: E402
+from tests.gateway_cache.labelled import SETS, embed_pairs, read_jsonl, tally, turns  # noqa: E402
 
 LOADGEN = r"""
 import asyncio, json, sys, time
@@ -81,38 +81,42 @@ def ms(values: list[float]) -> str:
 # --- 1. the semantic layer on the labelled pairs ------------------------------------------------------
 
 
-def semantic_accuracy(embedder: Any) -> None:
-    from llmops.gateway.cache.sameness import conversation_difference
+THRESHOLDS = (0.95, 0.92, 0.90, 0.88, 0.85, 0.80)
 
-    print("\n1. semantic layer on the labelled pairs (whole conversation, all-MiniLM-L6-v2 int8 ONNX)")
-    for name in ("semantic_pairs.jsonl", "semantic_pairs_heldout.jsonl"):
-        rows = read_jsonl(name)
-        a = embedder.embed_sync(["\n".join(turns(r["a"])) for r in rows])
-        b = embedder.embed_sync(["\n".join(turns(r["b"])) for r in rows])
-        sims = (a * b).sum(axis=1)
-        same = [conversation_difference(turns(r["a"]), turns(r["b"])) is None for r in rows]
-        n_para = sum(r["kind"] == "paraphrase" for r in rows)
-        n_near = len(rows) - n_para
-        print(f"  {name}: {n_para} paraphrase pairs, {n_near} near-miss pairs")
-        print("    threshold | threshold alone: hits / wrong | with the second check: hits / wrong")
-        for t in (0.80, 0.85, 0.90, 0.95):
-            alone = [(r["kind"], s >= t) for r, s in zip(rows, sims, strict=True)]
-            check = [(r["kind"], s >= t and ok) for r, s, ok in zip(rows, sims, same, strict=True)]
-            hits = lambda xs: sum(h for k, h in xs if k == "paraphrase")  # noqa: E731
-            wrong = lambda xs: sum(h for k, h in xs if k == "near_miss")  # noqa: E731
-            print(
-                f"    {t:9.2f} | {hits(alone):3d}/{n_para} {wrong(alone):3d}/{n_near}"
-                f"                | {hits(check):3d}/{n_para} {wrong(check):3d}/{n_near}"
-            )
-        cats: dict[str, list[int]] = {}
-        for r, s in zip(rows, sims, strict=True):
-            if r["kind"] == "near_miss":
-                c = cats.setdefault(r["category"], [0, 0])
-                c[0] += 1
-                c[1] += bool(s >= 0.95)
+
+def semantic_accuracy(embedder: Any) -> None:
+    """Hits and wrong hits per threshold on every labelled set, deciding as the cache stage does: the
+    joined conversations' similarity, the text rules, then every turn on its own embedding."""
+    from llmops.gateway.cache.config import DEFAULT_THRESHOLD
+
+    print("\n1. semantic layer on the labelled pairs (all-MiniLM-L6-v2 int8 ONNX)")
+    every = []
+    for name in SETS:
+        pairs = embed_pairs(embedder, read_jsonl(name))
+        every += pairs
+        t = tally(pairs, 1.0)
+        print(f"  {name}: {t['paraphrases']} paraphrase pairs, {t['near_misses']} near-miss pairs")
         print(
-            "    near misses over 0.95 by kind (threshold alone):",
-            {k: f"{v[1]}/{v[0]}" for k, v in cats.items()},
+            "    threshold | threshold alone: hits / wrong | + text rules: hits / wrong "
+            "| + turn by turn (the stage): hits / wrong"
+        )
+        for th in THRESHOLDS:
+            cols = [tally(pairs, th, v, b) for v, b in ((False, False), (True, False), (True, True))]
+            print(
+                f"    {th:9.2f} | "
+                + " | ".join(
+                    f"{c['hits']:3d}/{c['paraphrases']} {c['wrong']:3d}/{c['near_misses']}" for c in cols
+                )
+            )
+        for c in tally(pairs, min(THRESHOLDS))["wrong_texts"]:
+            print(f"    wrong at {min(THRESHOLDS)}: {c}")
+    print(f"  all sets together (the stage's decision), default {DEFAULT_THRESHOLD}:")
+    print("    threshold | paraphrase hits | wrong hits")
+    for th in THRESHOLDS:
+        t = tally(every, th)
+        share = t["hits"] / t["paraphrases"]
+        print(
+            f"    {th:9.2f} | {t['hits']:3d}/{t['paraphrases']} ({share:.0%}) | {t['wrong']}/{t['near_misses']}"
         )
 
 
@@ -460,6 +464,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument(
+        "--only", choices=["accuracy"], help="accuracy: only part 1, the hits and wrong hits per threshold"
+    )
     args = parser.parse_args()
     from llmops.gateway.cache.embed import Embedder
 
@@ -467,6 +474,8 @@ def main() -> None:
     embedder = Embedder()
     embedder.load()
     semantic_accuracy(embedder)
+    if args.only == "accuracy":
+        return
     guard_accuracy()
     redis_proc, redis_url = _redis()
     try:

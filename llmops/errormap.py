@@ -10,13 +10,17 @@ from __future__ import annotations
 import difflib
 import errno
 import json
+import re
 import typing
 from typing import Any
 
 from llmops.errors import LlmopsError, OperationFailed, UsageError
 
 Loc = tuple[str | int, ...]
-_USAGE_ERRNOS = {errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG}
+_USAGE_ERRNOS = {
+    errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.ELOOP
+}  # fmt: skip
+_SYMLINK_LOOP = re.compile(r"^Symlink loop from '(.*)'$")
 
 
 def _model_at(model: Any, loc: Loc) -> Any:
@@ -90,6 +94,10 @@ def os_error(exc: OSError) -> LlmopsError:
     """An OS error on a path: the path, the reason, and whether it is the user's input (exit 2) or not."""
     where = exc.filename if exc.filename is not None else None
     reason = exc.strerror or str(exc)
+    if exc.errno == errno.ELOOP:
+        return UsageError(
+            f"{where}: a symbolic link loop" if where else str(exc), hint="fix or remove the link"
+        )
     message = f"{where}: {reason}" if where else reason
     if exc.errno in _USAGE_ERRNOS or isinstance(
         exc, FileNotFoundError | IsADirectoryError | NotADirectoryError
@@ -117,6 +125,9 @@ def map_exception(exc: BaseException) -> LlmopsError | None:
         return UsageError(f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
     if isinstance(exc, OSError) and exc.filename is not None:
         return os_error(exc)
+    if isinstance(exc, RuntimeError) and (loop := _SYMLINK_LOOP.match(str(exc))):
+        # Path.resolve() before Python 3.13 (3.13 raises OSError ELOOP, mapped above)
+        return UsageError(f"{loop.group(1)}: a symbolic link loop", hint="fix or remove the link")
     import yaml
 
     if isinstance(exc, yaml.YAMLError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -42,3 +43,25 @@ def shipped_configs_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / "configs"
+
+
+def real_path(path: Path) -> Path:
+    """`path` with its symbolic links resolved, to compare or show it. A symbolic link loop (`a.yaml ->
+    b.yaml -> a.yaml`: `Path.resolve` raises RuntimeError before Python 3.13, OSError after) gives the
+    absolute path as written: reading the file is where the loop is reported, as a problem naming it."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return path.absolute()
+
+
+def broken_link(path: Path) -> str | None:
+    """Why `path` is a symbolic link that leads to no file ('a symbolic link loop', 'a symbolic link to a
+    missing file'), or None when it is not one."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        return "a symbolic link loop" if exc.errno == errno.ELOOP else "a symbolic link to a missing file"
+    return None

@@ -80,6 +80,10 @@ class PromptFile:
 def read_prompt_file(path: Path, *, what: str = "prompt file") -> PromptFile:
     """Every line of a JSONL prompt file, validated; bad lines become problems (never an exception)."""
     if not path.exists():
+        from llmops.paths import broken_link
+
+        if why := broken_link(path):
+            raise UsageError(f"{what} {path} is {why}", hint="fix or remove the link")
         raise NotFoundError(f"{what} {path} not found", hint="give the path of a JSONL file")
     if not path.is_file():
         raise UsageError(f"{what} {path} is not a file", hint="give the path of a JSONL file")

@@ -2,20 +2,26 @@
 
 Each command group owns one section. Precedence everywhere: flags > environment (`LLMOPS_*`) > workspace >
 profile > defaults.
+
+This module is part of the base layer (see tests/core/test_layers.py): it never imports a capability
+package. A section whose schema belongs to one (`gateway:`, owned by `llmops.gateway.config`) is kept
+here as the file wrote it and validated by its owner through `owned_section`, with the same file:line
+problems as the sections below.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, Field, PositiveFloat, PositiveInt, PrivateAttr, ValidationError
 
 from llmops.errors import ProfileProblems
-from llmops.gateway.config import GatewaySection
 from llmops.profiles.schema import StrictModel, settings_model
 from llmops.profiles.serving import SETTINGS
-from llmops.profiles.yamlsrc import load_yaml, problems_from_validation
+from llmops.profiles.yamlsrc import SourceDoc, load_yaml, problems_from_validation
+
+M = TypeVar("M", bound=BaseModel)
 
 WORKSPACE_FILE = "llmops.yaml"
 DEFAULT_MODEL = "smollm2"
@@ -150,10 +156,30 @@ class Workspace(StrictModel):
     quantize: QuantizeSection = Field(default_factory=QuantizeSection)
     trt: TrtSection = Field(default_factory=TrtSection)
     try_: TrySection = Field(default_factory=TrySection, alias="try")
-    gateway: GatewaySection = Field(default_factory=GatewaySection)
+    gateway: dict[str, Any] | None = Field(
+        default=None, description="validated by its owner: llmops.gateway.config.gateway_section"
+    )
     monitor: MonitorSection = Field(default_factory=MonitorSection)
 
     source: Path | None = Field(default=None, exclude=True, description="the file this came from")
+    _doc: SourceDoc | None = PrivateAttr(default=None)
+    _owned: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
+
+def owned_section(ws: Workspace, name: str, model: type[M]) -> M:
+    """Section `name`, whose schema a capability package owns, validated by `model` (its defaults when
+    the file has none); problems name the file, line and dotted field as for every other section."""
+    cached = ws._owned.get(name)
+    if isinstance(cached, model):
+        return cached
+    try:
+        section = model.model_validate(getattr(ws, name) or {})
+    except ValidationError as exc:
+        if ws._doc is None:
+            raise
+        raise ProfileProblems(problems_from_validation(exc, ws._doc, model, prefix=(name,))) from exc
+    ws._owned[name] = section
+    return section
 
 
 def find_workspace(config: Path | None = None, cwd: Path | None = None) -> Path | None:
@@ -161,7 +187,8 @@ def find_workspace(config: Path | None = None, cwd: Path | None = None) -> Path 
     if config is not None:
         return config
     candidate = cwd / WORKSPACE_FILE if cwd else Path(WORKSPACE_FILE)
-    return candidate if candidate.is_file() else None
+    # a link that leads nowhere (or in a loop) is still the user's workspace file: loading it says why not
+    return candidate if candidate.is_file() or candidate.is_symlink() else None
 
 
 def load_workspace(config: Path | None = None, cwd: Path | None = None) -> Workspace:
@@ -182,6 +209,7 @@ def load_workspace(config: Path | None = None, cwd: Path | None = None) -> Works
     except ValidationError as exc:
         raise ProfileProblems(problems_from_validation(exc, doc, Workspace)) from exc
     ws.source = path
+    ws._doc = doc
     return ws
 
 

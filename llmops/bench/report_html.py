@@ -2,68 +2,97 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 from llmops.bench.metrics import LATENCIES, histogram, latency_values
+from llmops.humanize import DASH, nice_step, nice_ticks, number, percent, seconds, tick_label, usd, with_unit
 
 W, H, PAD = 520, 240, 44
+FONT_PX = 10
+CHAR_PX = 6.2  # a digit or comma of the 10 px sans-serif label font, generously
 
 
-def _axis(x0: float, x1: float, y0: float, y1: float, xlabel: str, ylabel: str) -> str:
-    ticks = []
-    for i in range(5):
-        fx, fy = i / 4, i / 4
-        x = PAD + fx * (W - 2 * PAD)
-        y = H - PAD - fy * (H - 2 * PAD)
-        ticks.append(
-            f'<text x="{x:.0f}" y="{H - PAD + 16}" font-size="10" text-anchor="middle">'
-            f"{x0 + fx * (x1 - x0):.3g}</text>"
+class _Frame:
+    """A plot's scales: round ticks on both axes (1, 2 or 5 × 10^k), the left margin as wide as the
+    widest y label, so no label runs into another or into the axis title."""
+
+    def __init__(self, x0: float, x1: float, y0: float, y1: float, *, y_counts: bool = False) -> None:
+        least = 1.0 if y_counts else 0.0  # counts: whole-number ticks only
+        self.xticks, self.yticks = nice_ticks(x0, x1), nice_ticks(y0, y1, minimum=least)
+        self.xstep, self.ystep = nice_step(x1 - x0), nice_step(y1 - y0, minimum=least)
+        self.ylabels = [tick_label(v, self.ystep) for v in self.yticks]
+        self.left = 24 + max(len(t) for t in self.ylabels) * CHAR_PX
+        self.lo_x, self.hi_x = self.xticks[0], self.xticks[-1]
+        self.lo_y, self.hi_y = self.yticks[0], self.yticks[-1]
+
+    def x(self, v: float) -> float:
+        return self.left + (v - self.lo_x) / (self.hi_x - self.lo_x) * (W - PAD - self.left)
+
+    def y(self, v: float) -> float:
+        return H - PAD - (v - self.lo_y) / (self.hi_y - self.lo_y) * (H - 2 * PAD)
+
+    def axes(self, xlabel: str, ylabel: str) -> str:
+        parts = [
+            f'<line x1="{self.left:.0f}" y1="{H - PAD}" x2="{W - PAD}" y2="{H - PAD}" stroke="#333"/>',
+            f'<line x1="{self.left:.0f}" y1="{PAD}" x2="{self.left:.0f}" y2="{H - PAD}" stroke="#333"/>',
+        ]
+        for v in self.xticks:
+            parts.append(
+                f'<text class="xtick" x="{self.x(v):.1f}" y="{H - PAD + 14}" font-size="{FONT_PX}" '
+                f'text-anchor="middle">{tick_label(v, self.xstep)}</text>'
+            )
+        for v, label in zip(self.yticks, self.ylabels, strict=True):
+            parts.append(
+                f'<line x1="{self.left - 3:.0f}" y1="{self.y(v):.1f}" x2="{self.left:.0f}" y2="{self.y(v):.1f}" '
+                f'stroke="#333"/><text class="ytick" x="{self.left - 5:.0f}" y="{self.y(v) + 3:.1f}" '
+                f'font-size="{FONT_PX}" text-anchor="end">{label}</text>'
+            )
+        parts.append(
+            f'<text x="{(self.left + W - PAD) / 2:.0f}" y="{H - 8}" font-size="11" '
+            f'text-anchor="middle">{escape(xlabel)}</text>'
+            f'<text x="12" y="{H / 2}" font-size="11" text-anchor="middle" '
+            f'transform="rotate(-90 12 {H / 2})">{escape(ylabel)}</text>'
         )
-        ticks.append(
-            f'<text x="{PAD - 4}" y="{y + 3:.0f}" font-size="10" text-anchor="end">'
-            f"{y0 + fy * (y1 - y0):.3g}</text>"
-        )
+        return "".join(parts)
+
+
+def _svg(title: str, body: str) -> str:
     return (
-        f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - PAD}" y2="{H - PAD}" stroke="#333"/>'
-        f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{H - PAD}" stroke="#333"/>'
-        + "".join(ticks)
-        + f'<text x="{W / 2}" y="{H - 6}" font-size="11" text-anchor="middle">{escape(xlabel)}</text>'
-        f'<text x="12" y="{H / 2}" font-size="11" text-anchor="middle" '
-        f'transform="rotate(-90 12 {H / 2})">{escape(ylabel)}</text>'
+        f'<figure><figcaption>{escape(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" '
+        f'width="{W}" height="{H}">{body}</svg></figure>'
     )
 
 
-def histogram_svg(values: Sequence[float], title: str, unit: str = "ms") -> str:
-    """Bars of a latency distribution, with the median and p99 marked."""
+def histogram_svg(values: Sequence[float], title: str, unit: str = "ms", counted: str = "requests") -> str:
+    """Bars of a latency distribution (how many `counted` fell in each bin), median and p99 marked."""
     bins = histogram(values, 40)
     if not bins:
         return f"<p>{escape(title)}: no data</p>"
-    x0, x1 = bins[0][0], bins[-1][1] if bins[-1][1] > bins[0][0] else bins[0][0] + 1
-    top = max(c for _, _, c in bins)
-    sx = (W - 2 * PAD) / (x1 - x0)
+    lo, hi = bins[0][0], max(bins[-1][1], bins[0][0] + 1e-9)
+    if hi - lo < 1e-9:  # every value the same: one bar in a unit-wide window
+        lo, hi = lo - 0.5, lo + 0.5
+    f = _Frame(lo, hi, 0, max(c for _, _, c in bins), y_counts=True)
     bars = []
-    for lo, hi, c in bins:
-        h = (H - 2 * PAD) * c / top
+    for b_lo, b_hi, c in bins:
+        x, x_end, top = f.x(b_lo), f.x(b_hi if b_hi > b_lo else b_lo + (hi - lo) / 40), f.y(c)
         bars.append(
-            f'<rect x="{PAD + (lo - x0) * sx:.1f}" y="{H - PAD - h:.1f}" '
-            f'width="{max((hi - lo) * sx - 1, 1):.1f}" height="{h:.1f}" fill="#4a7bd0"/>'
+            f'<rect x="{x:.1f}" y="{top:.1f}" width="{max(x_end - x - 1, 1):.1f}" '
+            f'height="{H - PAD - top:.1f}" fill="#4a7bd0"/>'
         )
     v = sorted(values)
     marks = []
-    for q, color in ((50, "#2a9d3f"), (99, "#d04a4a")):
+    for row, (q, color) in enumerate(((50, "#2a9d3f"), (99, "#d04a4a"))):
         val = v[min(len(v) - 1, int(len(v) * q / 100))]
-        x = PAD + (val - x0) * sx
+        x = f.x(val)
+        anchor = "end" if x > W - PAD - 90 else "start"
+        dx = -3 if anchor == "end" else 3
         marks.append(
             f'<line x1="{x:.1f}" y1="{PAD}" x2="{x:.1f}" y2="{H - PAD}" stroke="{color}" '
-            f'stroke-dasharray="4 3"/><text x="{x + 3:.1f}" y="{PAD + 10}" font-size="10" '
-            f'fill="{color}">p{q} {val:.3g}</text>'
+            f'stroke-dasharray="4 3"/><text class="mark" x="{x + dx:.1f}" y="{PAD + 10 + 12 * row}" '
+            f'font-size="{FONT_PX}" fill="{color}" text-anchor="{anchor}">p{q} {with_unit(val, unit)}</text>'
         )
-    return (
-        f'<figure><figcaption>{escape(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" '
-        f'width="{W}" height="{H}">{_axis(x0, x1, 0, top, unit, "requests")}{"".join(bars)}{"".join(marks)}'
-        "</svg></figure>"
-    )
+    return _svg(title, f"{f.axes(unit, counted)}{''.join(bars)}{''.join(marks)}")
 
 
 def curve_svg(points: Sequence[tuple[float, float, float]], title: str, xlabel: str, ylabel: str) -> str:
@@ -71,24 +100,16 @@ def curve_svg(points: Sequence[tuple[float, float, float]], title: str, xlabel: 
     pts = [p for p in points if None not in p]
     if not pts:
         return f"<p>{escape(title)}: no data</p>"
-    x1 = max(p[0] for p in pts) or 1
-    y1 = max(max(p[1], p[2]) for p in pts) or 1
-    sx, sy = (W - 2 * PAD) / x1, (H - 2 * PAD) / y1
+    f = _Frame(0, max(p[0] for p in pts) or 1, 0, max(max(p[1], p[2]) for p in pts) or 1)
     lines = []
     for idx, color, name in ((1, "#2a9d3f", "median"), (2, "#d04a4a", "p99")):
-        xy = " ".join(f"{PAD + p[0] * sx:.1f},{H - PAD - p[idx] * sy:.1f}" for p in pts)
+        xy = " ".join(f"{f.x(p[0]):.1f},{f.y(p[idx]):.1f}" for p in pts)
         lines.append(f'<polyline points="{xy}" fill="none" stroke="{color}" stroke-width="2"/>')
-        lines += [
-            f'<circle cx="{PAD + p[0] * sx:.1f}" cy="{H - PAD - p[idx] * sy:.1f}" r="3" fill="{color}"/>'
-            for p in pts
-        ]
+        lines += [f'<circle cx="{f.x(p[0]):.1f}" cy="{f.y(p[idx]):.1f}" r="3" fill="{color}"/>' for p in pts]
         lines.append(
-            f'<text x="{W - PAD - 40}" y="{PAD + 12 * idx}" font-size="10" fill="{color}">{name}</text>'
+            f'<text x="{W - PAD - 40}" y="{PAD + 12 * idx}" font-size="{FONT_PX}" fill="{color}">{name}</text>'
         )
-    return (
-        f'<figure><figcaption>{escape(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" '
-        f'width="{W}" height="{H}">{_axis(0, x1, 0, y1, xlabel, ylabel)}{"".join(lines)}</svg></figure>'
-    )
+    return _svg(title, f"{f.axes(xlabel, ylabel)}{''.join(lines)}")
 
 
 def _table(rows: Sequence[Sequence[object]], head: Sequence[str]) -> str:
@@ -99,29 +120,32 @@ def _table(rows: Sequence[Sequence[object]], head: Sequence[str]) -> str:
 
 def _fmt(v: object) -> str:
     if v is None:
-        return "-"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+        return DASH
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
+    return number(v)
+
+
+# The figures table: (field, label, formatter), each figure with its unit.
+FIGURES: list[tuple[str, str, Callable[[float | None], str]]] = [
+    ("completed", "completed", number),
+    ("failed", "failed", number),
+    ("error_rate", "error rate", percent),
+    ("duration", "duration", seconds),
+    ("request_throughput", "request throughput", lambda v: with_unit(v, "req/s")),
+    ("request_goodput", "goodput (within SLOs)", lambda v: with_unit(v, "req/s")),
+    ("output_throughput", "output throughput", lambda v: with_unit(v, "tok/s")),
+    ("total_token_throughput", "total token throughput", lambda v: with_unit(v, "tok/s")),
+    ("mean_input_tokens", "mean input tokens", number),
+    ("mean_output_tokens", "mean output tokens", number),
+    ("cost_per_1k_requests", "cost per 1K requests", usd),
+]
 
 
 def render(result, points) -> str:
     """The report for a BenchResult and its measured points (samples of the last point are plotted)."""
     r = result
-    figs = [
-        (k, getattr(r, k))
-        for k in (
-            "completed",
-            "failed",
-            "error_rate",
-            "duration",
-            "request_throughput",
-            "request_goodput",
-            "output_throughput",
-            "total_token_throughput",
-            "mean_input_tokens",
-            "mean_output_tokens",
-            "cost_per_1k_requests",
-        )
-    ]
+    figs = [(label, fmt(getattr(r, k))) for k, label, fmt in FIGURES]
     lat_rows = [
         [m, *(getattr(r, f"{s}_{m}_ms") for s in ("mean", "median", "p90", "p95", "p99", "max"))]
         for m in LATENCIES
@@ -132,8 +156,8 @@ def render(result, points) -> str:
     ]
     samples = points[-1].samples if points else []
     plots = [
-        histogram_svg(latency_values(samples, m), f"{m.upper()} distribution (ms)")
-        for m in ("ttft", "itl", "e2el")
+        histogram_svg(latency_values(samples, m), f"{m.upper()} distribution (ms)", "ms", counted)
+        for m, counted in (("ttft", "requests"), ("itl", "gaps between chunks"), ("e2el", "requests"))
     ]
     if r.sweep:
         pts = [(p.output_throughput, p.median_ttft_ms, p.p99_ttft_ms) for p in r.sweep]

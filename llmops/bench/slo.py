@@ -44,13 +44,15 @@ class Check(StrictModel):
     def describe(self) -> str:
         if self.actual is None:
             return f"{self.name}: not measured (no completed requests)"
+        from llmops.humanize import number
+
         verdict = "ok" if self.passed else "BROKEN"
         extra = (
             ""
             if self.passed or self.excess_pct is None
-            else f" (by {self.excess:+.4g}, {self.excess_pct:+.1f}%)"
+            else f" (by {number(self.excess, signed=True)}, {self.excess_pct:+,.1f}%)"
         )
-        return f"{self.name}: {self.actual:.4g} {self.op} {self.limit:g}? {verdict}{extra}"
+        return f"{self.name}: {number(self.actual)} {self.op} {number(self.limit)}? {verdict}{extra}"
 
 
 def slo_key(name: str) -> tuple[str, Literal["<=", ">="]]:

@@ -176,43 +176,37 @@ def _header(c) -> None:
 def print_report(result, config) -> None:
     """The human view: what ran, the figures, the latency table, and the gates."""
     from llmops.bench import LATENCIES
+    from llmops.humanize import number, percent, seconds, usd, with_unit
     from llmops.ui import out, table
 
     _header(config)
     r = result
     rows = [
-        ("completed / failed", f"{r.completed} / {r.failed}"),
-        ("errors", ", ".join(f"{k}: {v}" for k, v in r.errors.items()) or "none"),
-        ("duration (s)", f"{r.duration:.2f}"),
-        ("request throughput (req/s)", f"{r.request_throughput:.2f}"),
-        ("goodput (req/s within SLOs)", f"{r.request_goodput:.2f}"),
-        ("output throughput (tok/s)", f"{r.output_throughput:.1f}"),
-        ("total token throughput (tok/s)", f"{r.total_token_throughput:.1f}"),
+        ("completed / failed", f"{number(r.completed)} / {number(r.failed)}"),
+        ("errors", ", ".join(f"{k}: {number(v)}" for k, v in r.errors.items()) or "none"),
+        ("duration", seconds(r.duration)),
+        ("request throughput", with_unit(r.request_throughput, "req/s")),
+        ("goodput (within SLOs)", with_unit(r.request_goodput, "req/s")),
+        ("output throughput", with_unit(r.output_throughput, "tok/s")),
+        ("total token throughput", with_unit(r.total_token_throughput, "tok/s")),
         (
             "mean input / output tokens",
-            f"{r.mean_input_tokens or 0:.1f} / {r.mean_output_tokens or 0:.1f} "
+            f"{number(r.mean_input_tokens or 0)} / {number(r.mean_output_tokens or 0)} "
             f"(from {r.input_tokens_from} / {r.output_tokens_from})",
         ),
-        (
-            "cost per 1K requests (USD)",
-            "-" if r.cost_per_1k_requests is None else f"{r.cost_per_1k_requests:.4f}",
-        ),
+        ("cost per 1K requests", usd(r.cost_per_1k_requests)),
     ]
     if r.server_metrics is not None:
         s = r.server_metrics
         rows.append(
             (
                 "server view (/metrics)",
-                f"KV peak {s.kv_cache_usage_peak}, running peak {s.running_peak}, "
-                f"waiting peak {s.waiting_peak}, prefix hit rate "
-                f"{s.prefix_cache_hit_rate}, server mean TTFT ms {s.server_mean_ttft_ms}",
+                f"KV peak {percent(s.kv_cache_usage_peak)}, running peak {number(s.running_peak)}, "
+                f"waiting peak {number(s.waiting_peak)}, prefix hit rate "
+                f"{percent(s.prefix_cache_hit_rate)}, server mean TTFT {with_unit(s.server_mean_ttft_ms, 'ms')}",
             )
         )
     out.print(table(f"bench: {r.load}", ["figure", "value"], rows))
-
-    def ms(v):
-        return "-" if v is None else f"{v:.2f}"
-
     out.print(
         table(
             "latency (ms)",
@@ -220,7 +214,10 @@ def print_report(result, config) -> None:
             (
                 [
                     m.upper(),
-                    *(ms(getattr(r, f"{s}_{m}_ms")) for s in ("mean", "median", "p90", "p95", "p99", "max")),
+                    *(
+                        number(getattr(r, f"{s}_{m}_ms"))
+                        for s in ("mean", "median", "p90", "p95", "p99", "max")
+                    ),
                 ]
                 for m in LATENCIES
             ),
@@ -230,16 +227,16 @@ def print_report(result, config) -> None:
         out.print(
             table(
                 "sweep",
-                ["load", "req/s", "out tok/s", "median TTFT", "p99 TTFT", "median TPOT", "failed"],
+                ["load", "req/s", "out tok/s", "median TTFT ms", "p99 TTFT ms", "median TPOT ms", "failed"],
                 (
                     [
                         p.load,
-                        f"{p.request_throughput:.2f}",
-                        f"{p.output_throughput:.1f}",
-                        ms(p.median_ttft_ms),
-                        ms(p.p99_ttft_ms),
-                        ms(p.median_tpot_ms),
-                        p.failed,
+                        number(p.request_throughput),
+                        number(p.output_throughput),
+                        number(p.median_ttft_ms),
+                        number(p.p99_ttft_ms),
+                        number(p.median_tpot_ms),
+                        number(p.failed),
                     ]
                     for p in r.sweep
                 ),

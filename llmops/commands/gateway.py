@@ -150,11 +150,12 @@ def usage(
 
     Example: llmops gateway usage --since 24h --by route
     """
+    from llmops.gateway.config import gateway_section
     from llmops.gateway.usage import default_path, summarize
     from llmops.ui import out, print_json, table
 
     st = state(ctx, json=json)
-    ws_log = st.workspace().gateway.usage_log
+    ws_log = gateway_section(st.workspace()).usage_log
     doc = summarize(log or (Path(ws_log) if ws_log else default_path()), since=since, by=by)
     if st.json:
         return print_json(doc)

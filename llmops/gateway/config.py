@@ -6,13 +6,16 @@ profiles into the route table the request path uses.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from llmops.gateway.cache.config import CacheSetting
 from llmops.gateway.guard.config import GuardSetting
 from llmops.profiles.schema import Name, StrictModel
+
+if TYPE_CHECKING:
+    from llmops.workspace import Workspace
 
 EnvVar = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
@@ -176,3 +179,12 @@ class GatewaySection(StrictModel):
                 raise ValueError(f"key name '{k.name}' is used twice")
             seen.add(k.name)
         return self
+
+
+def gateway_section(ws: Workspace) -> GatewaySection:
+    """llmops.yaml's `gateway:` validated (file:line problems); the defaults when the file has none.
+
+    The workspace (a base module) keeps the section as written: its schema lives here, with its owner."""
+    from llmops.workspace import owned_section
+
+    return owned_section(ws, "gateway", GatewaySection)

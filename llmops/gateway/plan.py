@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmops.gateway.config import DEFAULT_HOST, DEFAULT_PORT, GatewaySection
+from llmops.gateway.config import DEFAULT_HOST, DEFAULT_PORT, GatewaySection, gateway_section
 from llmops.gateway.table import RouteTable, build_table
 from llmops.settings import Resolved, Resolver, dry_run_document
 
@@ -47,7 +47,7 @@ def resolve(
     """Flags > LLMOPS_GATEWAY_* environment > workspace > defaults, and the route table."""
     from llmops.gateway.usage import default_path
 
-    sec = ws.gateway
+    sec = gateway_section(ws)
     r = Resolver(section="gateway", workspace=sec)
     r.take("host", host, default=DEFAULT_HOST)
     r.take("port", port, default=DEFAULT_PORT)

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 from pydantic import ValidationError
 
 from llmops.errors import NotFoundError, Problem, ProfileProblems
-from llmops.paths import shipped_configs_dir, user_config_dir
+from llmops.paths import real_path, shipped_configs_dir, user_config_dir
 from llmops.profiles.schema import (
     FOLDER_KINDS,
     PROFILE_CLASSES,
@@ -51,7 +51,7 @@ def search_dirs(profiles_dir: Path | None = None) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for d in dirs:
-        key = d.resolve()
+        key = real_path(d)
         if key not in seen:
             seen.add(key)
             unique.append(d)
@@ -147,11 +147,11 @@ class Catalog:
         """(user profile, shipped profile, name) for each shipped name or alias a user profile also claims:
         the user's file wins, so the shipped one no longer resolves by that name."""
         self._by_name(kind)
-        shipped_dir = shipped_configs_dir().resolve()
-        shipped = [x for x in self._every[kind] if x.source.resolve().is_relative_to(shipped_dir)]
+        shipped_dir = real_path(shipped_configs_dir())
+        shipped = [x for x in self._every[kind] if real_path(x.source).is_relative_to(shipped_dir)]
         found = []
         for user in self._every[kind]:
-            if user.source.resolve().is_relative_to(shipped_dir):
+            if real_path(user.source).is_relative_to(shipped_dir):
                 continue
             claims = {user.profile.name, *user.profile.aliases}
             for builtin in shipped:
@@ -168,7 +168,7 @@ class Catalog:
     def get(self, kind: ProfileKind, name: str) -> Loaded:
         """Resolve a name or alias (or a path to a YAML file) to a loaded profile."""
         as_path = Path(name)
-        if as_path.suffix in YAML_SUFFIXES and as_path.is_file():
+        if as_path.suffix in YAML_SUFFIXES and (as_path.is_file() or as_path.is_symlink()):
             return parse_profile(as_path, kind)
         by_name = self._by_name(kind)
         if name in by_name:

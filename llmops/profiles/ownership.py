@@ -39,10 +39,11 @@ def name_resolves(catalog: Catalog, kind: ProfileKind, name: str) -> Loaded | No
 def check_profile_target(catalog: Catalog, kind: ProfileKind, name: str, path: Path) -> None:
     """Refuse to write profile `name` to `path` when that would shadow another profile or overwrite a
     file llmops did not write (exit 2, naming the file in the way)."""
+    from llmops.paths import real_path
     from llmops.profiles.summary import display_path
 
     found = name_resolves(catalog, kind, name)
-    if found is not None and found.source.resolve() != path.resolve():
+    if found is not None and real_path(found.source) != real_path(path):
         raise UsageError(
             f"{kind} name '{name}' already resolves to {display_path(found.source)}; "
             f"writing {path} would shadow it",

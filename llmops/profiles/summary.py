@@ -55,11 +55,13 @@ def summarize(loaded: Loaded) -> dict[str, Any]:
 
 def shadow_warnings(catalog: Catalog, kinds: list[ProfileKind], files: list[Path] | None = None) -> list[str]:
     """One line per shipped name a user profile takes over (only for `files`, when given)."""
-    wanted = {f.resolve() for f in files} if files is not None else None
+    from llmops.paths import real_path
+
+    wanted = {real_path(f) for f in files} if files is not None else None
     lines = []
     for kind in kinds:
         for user, builtin, name in catalog.shadows(kind):
-            if wanted is not None and user.source.resolve() not in wanted:
+            if wanted is not None and real_path(user.source) not in wanted:
                 continue
             lines.append(
                 f"{display_path(user.source)} shadows the shipped {kind} '{name}' "
@@ -70,10 +72,10 @@ def shadow_warnings(catalog: Catalog, kinds: list[ProfileKind], files: list[Path
 
 def display_path(path: Path) -> str:
     """Relative to the working directory when that is shorter; shipped profiles as 'builtin:...'."""
-    from llmops.paths import shipped_configs_dir
+    from llmops.paths import real_path, shipped_configs_dir
 
-    resolved = path.resolve()
-    for base, label in ((shipped_configs_dir().resolve(), "builtin:"), (Path.cwd().resolve(), "")):
+    resolved = real_path(path)
+    for base, label in ((real_path(shipped_configs_dir()), "builtin:"), (real_path(Path.cwd()), "")):
         if resolved.is_relative_to(base):
             return label + str(resolved.relative_to(base))
     return str(path)

@@ -29,7 +29,7 @@ def _expand(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
     for path in paths:
         if path.is_dir():
             files += profile_files(path) or sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES)
-        elif path.is_file():
+        elif path.is_file() or path.is_symlink():  # a broken link or a loop: reading it says which
             files.append(path)
         else:
             problems.append(Problem(str(path), None, None, "no such file or folder"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,8 @@ def load_yaml(path: Path) -> SourceDoc:
     try:
         node, data = _compose(_read_text(path))
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise problem(None, "cannot read: a symbolic link loop; fix or remove the link") from None
         raise problem(None, f"cannot read: {exc.strerror}") from exc
     except _Refused as exc:
         raise problem(None, str(exc)) from None
@@ -136,11 +139,16 @@ def load_yaml(path: Path) -> SourceDoc:
     return SourceDoc(path, data, lines)
 
 
-def problems_from_validation(exc: ValidationError, doc: SourceDoc, model: type[BaseModel]) -> list[Problem]:
-    """One Problem per pydantic error, with the dotted field path and the YAML line."""
+def problems_from_validation(
+    exc: ValidationError, doc: SourceDoc, model: type[BaseModel], prefix: Loc = ()
+) -> list[Problem]:
+    """One Problem per pydantic error, with the dotted field path and the YAML line. `prefix` is where
+    `model`'s mapping sits in the document (a section validated on its own, e.g. ("gateway",))."""
     problems = []
     for err in exc.errors(include_url=False):
         loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        field = field_path(loc) or None
-        problems.append(Problem(str(doc.path), doc.line_of(loc), field, field_message(err, model)))
+        field = field_path((*prefix, *loc)) or None
+        problems.append(
+            Problem(str(doc.path), doc.line_of((*prefix, *loc)), field, field_message(err, model))
+        )
     return problems

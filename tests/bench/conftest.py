@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from llmops.bench.fake_server import spawn
+from tests.browser import browser  # noqa: F401  (the shared headless Chromium fixture)
 
 
 @pytest.fixture

@@ -174,3 +174,24 @@ def test_refuses_to_overwrite_and_bad_input(fake_server, tmp_path: Path) -> None
 def test_unreachable_target_fails_fast_with_hint() -> None:
     res = bench("--target", "http://127.0.0.1:9", "--model", "m", "--timeout", "2")
     assert res.exit_code == 1 and "warmup" in res.stderr
+
+
+def test_the_table_shows_figures_for_people_and_json_keeps_full_precision(fake_server) -> None:
+    """Issue 19: the server view printed `KV peak 0.011019283746556474`, `server mean TTFT ms
+    181.5386969467689`. Every figure is formatted in the table; --json keeps the numbers as measured."""
+    import re
+
+    base = fake_server(ttft_ms=20, gap_ms=2, tokens=8)
+    args = ("--target", base + "/v1", "--num-prompts", "8", "--max-concurrency", "4")
+    res = bench(*args)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.stdout.split())
+    assert "prefix hit rate 25.0%" in text
+    assert re.search(r"server mean TTFT \d{2}\.\d{1,2} ms", text), text
+    assert re.search(r"duration \S* ?\d+(\.\d+)? (ms|s)\b", text), text
+    assert re.search(r"output throughput \S* ?[\d,]+(\.\d+)? tok/s", text), text
+    assert not re.search(r"\d\.\d{5,}", text), text  # no raw float anywhere
+    assert not re.search(r"\d[eE][+-]\d", text), text
+    doc = json.loads(bench(*args, "--json").stdout)
+    ttft = doc["server_metrics"]["server_mean_ttft_ms"]
+    assert isinstance(ttft, float) and ttft != round(ttft, 2)  # full precision for scripts

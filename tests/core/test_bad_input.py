@@ -148,3 +148,61 @@ def test_serve_k8s_output_paths(tmp_path: Path) -> None:
     assert_usage_error(again, target, "already exists")
     assert run("serve", "llama-8b", "--k8s", "-o", str(target), "--force").exit_code == 0
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def _symlink_loop(folder: Path) -> tuple[Path, Path]:
+    """a.yaml -> b.yaml -> a.yaml"""
+    folder.mkdir(parents=True, exist_ok=True)
+    a, b = folder / "a.yaml", folder / "b.yaml"
+    a.symlink_to("b.yaml")
+    b.symlink_to("a.yaml")
+    return a, b
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["profiles", "validate", "{dir}"],
+        ["profiles", "validate", "{dir}/models/a.yaml"],
+        ["profiles", "validate"],
+        ["profiles", "list"],
+        ["profiles", "show", "smollm2"],
+        ["plan", "smollm2"],
+    ],
+)
+def test_a_symlink_loop_in_a_profile_folder_is_exit_2_naming_the_file(
+    args: list[str], tmp_path: Path
+) -> None:
+    """Issue 19: `profiles validate` gave `internal error: RuntimeError: Symlink loop ...`, exit 1."""
+    profiles = tmp_path / "profiles"
+    a, _ = _symlink_loop(profiles / "models")
+    result = run("--profiles-dir", str(profiles), *(x.format(dir=profiles) for x in args))
+    assert_usage_error(result, a, "symbolic link loop")
+    assert len([ln for ln in result.stderr.splitlines() if str(a) in ln]) == 1  # one line for the file
+
+
+def test_a_symlink_loop_as_the_workspace_file_or_an_input_file_is_exit_2(tmp_path: Path) -> None:
+    a, _ = _symlink_loop(tmp_path / "loop")
+    assert_usage_error(run("--config", str(a), "plan", "smollm2"), a, "symbolic link loop")
+    Path("llmops.yaml").symlink_to(a)  # ./llmops.yaml found by default: never silently ignored
+    assert_usage_error(run("plan", "smollm2"), "llmops.yaml", "symbolic link loop")
+    Path("llmops.yaml").unlink()
+    result = run("bench", "--target", "http://127.0.0.1:9", "--model", "m", "--dataset", f"jsonl:{a}")
+    assert_usage_error(result, a, "is a symbolic link loop")
+    assert_usage_error(run("batch", "submit", str(a), "--provider", "local"), a, "is a symbolic link loop")
+
+
+def test_the_error_mapper_names_the_file_of_a_symlink_loop() -> None:
+    """Path.resolve() raises RuntimeError before Python 3.13 and OSError (ELOOP) from 3.13 on."""
+    import errno
+
+    from llmops.errormap import map_exception
+
+    for exc in (
+        RuntimeError("Symlink loop from '/p/a.yaml'"),
+        OSError(errno.ELOOP, "Too many levels of symbolic links", "/p/a.yaml"),
+    ):
+        mapped = map_exception(exc)
+        assert mapped is not None and mapped.exit_code == 2
+        assert mapped.render() == "/p/a.yaml: a symbolic link loop; fix or remove the link"
+    assert map_exception(RuntimeError("something else")) is None  # still a bug, reported as one

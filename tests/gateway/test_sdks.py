@@ -35,6 +35,7 @@ gateway:
 @pytest.fixture
 def example(upstream, tmp_path: Path):
     """The example verbatim through the workspace loader; its three ports swapped for free ones."""
+    from llmops.gateway.config import gateway_section
     from llmops.workspace import load_workspace
 
     ups = [upstream(ttft_ms=5, gap_ms=1, tokens=4) for _ in range(3)]
@@ -43,20 +44,21 @@ def example(upstream, tmp_path: Path):
         text = text.replace(f"127.0.0.1:{port}", u.base.removeprefix("http://"))
     cfg = tmp_path / "llmops.yaml"
     cfg.write_text(text)
-    section = load_workspace(cfg).gateway.model_dump(exclude_none=True)
+    section = gateway_section(load_workspace(cfg)).model_dump(exclude_none=True)
     env = {"LLMOPS_GATEWAY_KEY_CI": KEY}
     with run_gateway(section, tmp_path, env) as gw:
         yield gw, ups
 
 
 def test_example_is_valid_verbatim(tmp_path: Path) -> None:
+    from llmops.gateway.config import gateway_section
     from llmops.workspace import load_workspace
 
     cfg = tmp_path / "llmops.yaml"
     cfg.write_text(EXAMPLE)
-    ws = load_workspace(cfg)
-    assert [r.name for r in ws.gateway.routes] == ["chat", "backup"]
-    assert ws.gateway.keys[0].rpm == 60
+    gw = gateway_section(load_workspace(cfg))
+    assert [r.name for r in gw.routes] == ["chat", "backup"]
+    assert gw.keys[0].rpm == 60
 
 
 def test_openai_sdk_plain_and_streaming(example) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from llmops.gateway.cache.config import CacheConfig, CacheSetting, effective
+from llmops.gateway.config import gateway_section
 from llmops.gateway.guard.config import GuardConfig
 from llmops.gateway.guard.config import effective as guard_effective
 from llmops.workspace import load_workspace
@@ -30,7 +31,7 @@ gateway:
 def test_the_issue_example_as_written(tmp_path: Path) -> None:
     cfg = tmp_path / "llmops.yaml"
     cfg.write_text(EXAMPLE)
-    gw = load_workspace(cfg).gateway
+    gw = gateway_section(load_workspace(cfg))
     chat, other = gw.routes
     c = effective(gw.cache, chat.cache)
     assert c.exact is not None and c.exact.ttl == 3600 and c.semantic is None and not c.nondeterministic

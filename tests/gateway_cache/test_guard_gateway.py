@@ -122,16 +122,17 @@ def test_a_streamed_leak_is_counted_once_the_stream_ends(gw) -> None:
 
 def test_guard_settings_validate_with_clear_errors(tmp_path: Path) -> None:
     from llmops.errors import ProfileProblems
+    from llmops.gateway.config import gateway_section
     from llmops.workspace import load_workspace
 
     cfg = tmp_path / "llmops.yaml"
     cfg.write_text("gateway:\n  guard: {mode: block, rules: {no_such_rule: log}}\n")
     with pytest.raises(ProfileProblems) as err:
-        load_workspace(cfg)
+        gateway_section(load_workspace(cfg))
     assert "llmops.yaml:2" in str(err.value) and "unknown guard rule 'no_such_rule'" in str(err.value)
     cfg.write_text("gateway:\n  guard: off\n  cache: {exact: {tll: 5}}\n")
     with pytest.raises(ProfileProblems) as err:
-        load_workspace(cfg)
+        gateway_section(load_workspace(cfg))
     assert "gateway.cache.exact.tll" in str(err.value)
 
 

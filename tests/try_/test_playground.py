@@ -20,7 +20,6 @@ from llmops.playground import meta
 from llmops.sampling.presets import PRESETS
 
 KEY = "sk-playground-test-0123456789"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 def _free_port() -> int:
@@ -76,36 +75,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         for p in (proc, upstream):
             p.terminate()
             p.wait(10)
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
-        "Debian's chromium and chromium-driver are needed (make install installs them)"
-    )
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1100",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _running_upstream_requests(up_url: str) -> float:
@@ -193,6 +162,35 @@ def test_page_streams_through_the_gateway_and_stop_cancels_upstream(
     assert d.save_screenshot(str(shot))  # type: ignore[attr-defined]
     print(f"\nplayground screenshots: {stopped_shot} {shot}")
     assert shot.stat().st_size > 10_000 and stopped_shot.stat().st_size > 10_000
+
+
+# Each field's placeholder against the room its text has (the content box, less the spin buttons that
+# Chromium draws inside a number field), measured in the field's own font.
+PLACEHOLDER_ROOM = """
+const canvas = document.createElement('canvas').getContext('2d');
+return [...document.querySelectorAll('#params input[placeholder]')].map(el => {
+  const cs = getComputedStyle(el);
+  canvas.font = cs.font;
+  const room = el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight)
+    - (el.type === 'number' ? 16 : 0);
+  return {id: el.id, placeholder: el.placeholder, text: canvas.measureText(el.placeholder).width, room: room};
+});
+"""
+
+
+def test_every_parameter_field_shows_its_whole_placeholder(gateway: tuple[str, str], browser: object) -> None:
+    """Issue 19: the number fields beside a slider cut their placeholder to `defau`."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, _ = gateway
+    d = browser
+    d.get(url + "/playground")  # type: ignore[attr-defined]
+    WebDriverWait(d, 20).until(lambda d: d.find_elements(By.ID, "p-temperature"))
+    fields = d.execute_script(PLACEHOLDER_ROOM)  # type: ignore[attr-defined]
+    assert {f["id"] for f in fields} >= {"p-temperature", "p-top_p", "p-max_tokens"}
+    cut = [f for f in fields if f["text"] > f["room"]]
+    assert cut == [], cut
 
 
 def test_meta_json_is_the_sampling_table() -> None:

@@ -14,6 +14,13 @@ So a candidate above the threshold must also agree, turn by turn, on:
   words with `to`, `from`, `into`, `in`, `than`, `per`... between them, close together in both texts,
   must come in the same order.
 
+Conversations are compared whole: the same roles in the same order (the partition), every turn through
+these rules, and, for more than one turn, every turn's own embedding against the aligned turn's
+(`turns_difference`): the embedding of the joined conversation is dominated by its longest turns and keeps
+only the newest 256 tokens, so an earlier turn that differs in topic ("I'm baking bread" / "I'm cooking
+rice", then the same "How long does it take?") must be caught turn by turn; and a turn longer than the
+embedding reads ("Summarise: <long text>" / "Translate: <the same text>") must be the same text.
+
 Each rule errs towards a miss: a paraphrase that reorders its words or names a place differently is
 answered by the model again, which costs tokens, never correctness. English-centred; other languages
 rely on the numbers and on the similarity threshold. Measured on tests/data/semantic_pairs.jsonl
@@ -23,8 +30,12 @@ rely on the numbers and on the similarity threshold. Measured on tests/data/sema
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
+
+from llmops.gateway.cache.embed import MAX_TOKENS
 
 _WORD = re.compile(r"[$€£¥°]?[A-Za-z][A-Za-z'’\-]*|\d[\d,]*(?:\.\d+)?%?|[$€£¥]")
 _SENTENCE_END = re.compile(r"[.?!:;\n\"“”()\[\]]")
@@ -374,3 +385,30 @@ def conversation_difference(a: list[str], b: list[str]) -> str | None:
         if (why := difference(x, y)) is not None:
             return why
     return None
+
+
+# The embedding reads at most MAX_TOKENS tokens of a text (the newest: it cuts on the left); a turn that
+# may be longer is compared as text, whole: only the same text is the same turn. Two characters a token
+# is the dense end (code, numbers); English prose runs nearer four.
+LONG_TURN_CHARS = 2 * MAX_TOKENS
+
+
+def turns_difference(
+    a: Sequence[str], b: Sequence[str], a_vectors: Sequence[Any], b_vectors: Sequence[Any], threshold: float
+) -> tuple[str | None, float]:
+    """(why they differ or None, the weakest turn's similarity): every aligned pair of turns must reach
+    `threshold` on its own embedding, and a turn longer than the embedding reads must be the same text.
+    The vectors are each turn's own unit vector, in order (one per text)."""
+    if len(a) != len(b) or len(a_vectors) != len(a) or len(b_vectors) != len(b):
+        return "turn count differs", -1.0
+    weakest = 1.0
+    for i, (x, y, u, v) in enumerate(zip(a, b, a_vectors, b_vectors, strict=True)):
+        if x == y:
+            continue
+        if max(len(x), len(y)) > LONG_TURN_CHARS:
+            return f"turn {i + 1} is longer than the embedding reads and not the same text", -1.0
+        similarity = float(u @ v)
+        weakest = min(weakest, similarity)
+        if similarity < threshold:
+            return f"turn {i + 1} of {len(a)} differs ({similarity:.3f})", similarity
+    return None, weakest

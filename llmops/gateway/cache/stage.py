@@ -1,7 +1,9 @@
 """The cache stage: answer from the cache when the request was answered before, store what was not.
 
 Lookup order: the exact key, then (on routes with `semantic:`) the nearest conversations of the same
-partition that pass the threshold and the second check. Every response carries `x-llmops-cache: miss |
+partition that pass the threshold and the second check; a conversation of several turns must also pass
+the threshold turn by turn (each turn embedded on its own), so a history that differs is never answered
+from another conversation because its last message is the same. Every response carries `x-llmops-cache: miss |
 hit | semantic-hit` (and `x-llmops-cache-similarity` on a semantic hit). Stored: only complete 2xx
 replies of the route the client asked for (not a fallback's), after the client has all of it; a
 sampled request (temperature above 0 or unset) only where the route says `nondeterministic: true`.
@@ -12,14 +14,16 @@ costs a miss, never the request.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmops.gateway.cache.config import CacheConfig, RouteCache, effective
 from llmops.gateway.cache.key import RequestKey, request_key, sampled
-from llmops.gateway.cache.sameness import conversation_difference
+from llmops.gateway.cache.sameness import LONG_TURN_CHARS, conversation_difference, turns_difference
 from llmops.gateway.cache.store import CacheStore, Entry, Row
 from llmops.gateway.guard.stage import LEAK_NOTE
 from llmops.gateway.stages import Call, Outcome, Reply, Stage
@@ -33,6 +37,7 @@ log = logging.getLogger("llmops.gateway.cache")
 HEADER = "x-llmops-cache"
 SIMILARITY = "x-llmops-cache-similarity"
 WARN_EVERY_S = 60.0
+TURN_VECTORS = 2048  # turns' own vectors kept (about 1.6 KB each): a conversation's history repeats
 
 
 @dataclass(slots=True)
@@ -63,6 +68,7 @@ class CacheStage(Stage):
         self.metrics = metrics
         self.embedder = embedder
         self._warned = 0.0
+        self._turn_vectors: OrderedDict[bytes, Any] = OrderedDict()
 
     @property
     def semantic(self) -> bool:
@@ -83,6 +89,34 @@ class CacheStage(Stage):
             if entry is not None:
                 self.metrics.cache_saved_tokens.labels(route).inc(tokens)
                 self.metrics.cache_saved_dollars.labels(route).inc(usd)
+
+    async def _turn_vector(self, text: str) -> Any:
+        assert self.embedder is not None
+        key = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        vector = self._turn_vectors.get(key)
+        if vector is None:
+            vector = await self.embedder.embed(text)
+            self._turn_vectors[key] = vector
+            if len(self._turn_vectors) > TURN_VECTORS:
+                self._turn_vectors.popitem(last=False)
+        else:
+            self._turn_vectors.move_to_end(key)
+        return vector
+
+    async def _turns_difference(
+        self, a: tuple[str, ...], b: tuple[str, ...], threshold: float
+    ) -> tuple[str | None, float]:
+        """Turn by turn: each turn's own embedding, and long turns as text (sameness.turns_difference)."""
+        if len(a) == 1 and max(len(a[0]), len(b[0])) <= LONG_TURN_CHARS:
+            return None, 1.0  # one short turn: the conversation's vector is the turn's
+        # only turns that differ and that the embedding reads whole are embedded, each text once
+        texts = list(
+            dict.fromkeys(
+                t for x, y in zip(a, b, strict=False) if x != y for t in (x, y) if len(t) <= LONG_TURN_CHARS
+            )
+        )
+        vectors = dict(zip(texts, await asyncio.gather(*(self._turn_vector(t) for t in texts)), strict=True))
+        return turns_difference(a, b, [vectors.get(t) for t in a], [vectors.get(t) for t in b], threshold)
 
     async def on_request(self, call: Call) -> Reply | None:
         route = call.route.name
@@ -109,10 +143,15 @@ class CacheStage(Stage):
                 assert rc.semantic is not None and self.embedder is not None
                 vector = await self.embedder.embed(sem.text)
                 if lookup:
-                    for cand in await self.store.nearest(route, sem.partition, vector, rc.semantic.threshold):
+                    threshold = rc.semantic.threshold
+                    for cand in await self.store.nearest(route, sem.partition, vector, threshold):
                         why = rc.semantic.verify and conversation_difference(
                             list(sem.texts), list(cand.texts)
                         )
+                        similarity = cand.similarity
+                        if not why:  # every turn on its own, not the joined conversation only
+                            why, weakest = await self._turns_difference(sem.texts, cand.texts, threshold)
+                            similarity = min(similarity, weakest)
                         if why:  # the reason only: prompts stay out of logs
                             log.debug(
                                 "route %s: candidate at %.3f is not the same question: %s",
@@ -126,7 +165,7 @@ class CacheStage(Stage):
                             self.store.forget(route, sem.partition, cand.key)
                             continue
                         self._count(route, "semantic_hit", entry)
-                        headers = {HEADER: "semantic-hit", SIMILARITY: f"{cand.similarity:.4f}"}
+                        headers = {HEADER: "semantic-hit", SIMILARITY: f"{similarity:.4f}"}
                         return Reply.completion(entry.doc, headers)
         except asyncio.CancelledError:
             raise
