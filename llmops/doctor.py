@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 from importlib import metadata
-from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -49,19 +48,6 @@ class Capability(BaseModel):
     detail: str
 
 
-class CpuPaths(BaseModel):
-    """Which of llama.cpp's CPU paths are on here, and why (the self-check's stored verdict)."""
-
-    cpu: str
-    flags: list[str]  # the instruction sets llama.cpp's kernels pick from (AVX2, AVX-512, AMX)
-    checked: bool
-    extra_buffer_types: bool | None  # None: not checked yet (the first serve checks)
-    reason: str
-    checked_at: str | None = None
-    prefill_tps: dict[str, float] = {}  # "on"/"off" -> tokens/s measured by the self-check's probes
-    decode_tps: dict[str, float] = {}
-
-
 class DoctorReport(BaseModel):
     python: str
     platform: str
@@ -72,7 +58,6 @@ class DoctorReport(BaseModel):
     packages: list[PackageInfo]
     api_keys: dict[str, bool]
     capabilities: list[Capability]
-    cpu_paths: CpuPaths | None = None
 
 
 def installed_version(dist: str) -> str | None:
@@ -169,52 +154,7 @@ def capabilities(
     return caps
 
 
-def cpu_paths(model: Path | None, *, run: bool = False) -> CpuPaths:
-    """The CPU facts and the llama.cpp self-check's verdict for `model` (run it when `run`)."""
-    from llmops.serve.cpu import cpu_facts
-    from llmops.serve.engines.llamacpp_selfcheck import machine_key, stored_verdicts, verdict
-
-    cpu = cpu_facts()
-    found = None
-    if model is not None:
-        found = verdict(model, recheck=True)[0] if run else stored_verdicts().get(machine_key(model))
-    if found is None and run and model is not None:
-        from llmops.errors import OperationFailed
-
-        raise OperationFailed(
-            f"llama.cpp's CPU self-check could not run SmolLM2 ({model})",
-            hint="see `llmops serve smollm2 -v` for the engine's own error",
-        )
-    if found is None:
-        return CpuPaths(
-            cpu=cpu.model,
-            flags=list(cpu.flags),
-            checked=False,
-            extra_buffer_types=None,
-            reason="not checked yet: the first `llmops serve` of a llama.cpp model checks (or: llmops doctor --self-check)",
-        )
-    mode = {True: "on", False: "off"}
-    return CpuPaths(
-        cpu=found.cpu,
-        flags=found.flags,
-        checked=True,
-        extra_buffer_types=found.extra_buffer_types,
-        reason=found.reason,
-        checked_at=found.checked_at,
-        prefill_tps={
-            mode[p.extra_buffer_types]: round(p.prefill_tps, 1) for p in found.probes if p.prefill_tps
-        },
-        decode_tps={mode[p.extra_buffer_types]: round(p.decode_tps, 1) for p in found.probes if p.decode_tps},
-    )
-
-
-def embedded_gguf() -> Path | None:
-    from llmops.serve.engines.llamacpp_selfcheck import embedded_gguf as find
-
-    return find()
-
-
-def collect(key_vars: list[str], *, self_check: bool = False) -> DoctorReport:
+def collect(key_vars: list[str]) -> DoctorReport:
     versions = {d: installed_version(d) for d in PACKAGES}
     gpu_list = gpus()
     cuda = torch_cuda()
@@ -229,5 +169,4 @@ def collect(key_vars: list[str], *, self_check: bool = False) -> DoctorReport:
         packages=[PackageInfo(name=d, version=v, purpose=PACKAGES[d]) for d, v in versions.items()],
         api_keys=keys,
         capabilities=capabilities(versions, gpu_list, cuda, keys),
-        cpu_paths=cpu_paths(embedded_gguf(), run=self_check) if versions.get("llama-cpp-python") else None,
     )

@@ -48,14 +48,16 @@ def doctor(
 
     st = state(ctx, json=json)
     providers = st.catalog().all("provider")
-    report = collect(
-        sorted({p.profile.api_key_env for p in providers if p.profile.api_key_env}),
-        self_check=self_check,
-    )
+    report = collect(sorted({p.profile.api_key_env for p in providers if p.profile.api_key_env}))
+    cp = None
+    if any(p.name == "llama-cpp-python" and p.version for p in report.packages):
+        from llmops.serve.engines.llamacpp_selfcheck import cpu_paths
+
+        cp = cpu_paths(run=self_check)
     if st.json:
         from llmops.ui import print_json
 
-        print_json(report)
+        print_json({**report.model_dump(mode="json"), "cpu_paths": cp.model_dump() if cp else None})
         return
     from llmops.ui import out, table
 
@@ -84,7 +86,7 @@ def doctor(
             "API keys", ["variable", "set"], ([k, "yes" if v else "no"] for k, v in report.api_keys.items())
         )
     )
-    if (cp := report.cpu_paths) is not None:
+    if cp is not None:
         state_text = {None: "not checked yet", True: "on", False: "off (safe setting)"}[cp.extra_buffer_types]
         rows = [
             ["CPU", cp.cpu],

@@ -238,3 +238,52 @@ def fallback_note(found: CpuVerdict) -> str:
         f"llama.cpp's extra CPU buffer types (AMX, repacked weights) are off on this machine: {found.reason} "
         f"({found.cpu}). Serving with the safe setting; `llmops doctor` shows the CPU paths."
     )
+
+
+class CpuPaths(BaseModel):
+    """Which of llama.cpp's CPU paths are on here, and why (the self-check's stored verdict)."""
+
+    cpu: str
+    flags: list[str]  # the instruction sets llama.cpp's kernels pick from (AVX2, AVX-512, AMX)
+    checked: bool
+    extra_buffer_types: bool | None  # None: not checked yet (the first serve checks)
+    reason: str
+    checked_at: str | None = None
+    prefill_tps: dict[str, float] = {}  # "on"/"off" -> tokens/s measured by the self-check's probes
+    decode_tps: dict[str, float] = {}
+
+
+def cpu_paths(model: Path | None = None, *, run: bool = False) -> CpuPaths:
+    """The CPU facts and the self-check's verdict for `model` (default: the embedded SmolLM2); `run`
+    checks again (what `llmops doctor --self-check` and `make install` do)."""
+    model = model or embedded_gguf()
+    cpu = cpu_facts()
+    found = None
+    if model is not None:
+        found = verdict(model, recheck=True)[0] if run else stored_verdicts().get(machine_key(model))
+    if found is None and run and model is not None:
+        raise OperationFailed(
+            f"llama.cpp's CPU self-check could not run SmolLM2 ({model})",
+            hint="see `llmops serve smollm2 -v` for the engine's own error",
+        )
+    if found is None:
+        return CpuPaths(
+            cpu=cpu.model,
+            flags=list(cpu.flags),
+            checked=False,
+            extra_buffer_types=None,
+            reason="not checked yet: the first `llmops serve` of a llama.cpp model checks (or: llmops doctor --self-check)",
+        )
+    mode = {True: "on", False: "off"}
+    return CpuPaths(
+        cpu=found.cpu,
+        flags=found.flags,
+        checked=True,
+        extra_buffer_types=found.extra_buffer_types,
+        reason=found.reason,
+        checked_at=found.checked_at,
+        prefill_tps={
+            mode[p.extra_buffer_types]: round(p.prefill_tps, 1) for p in found.probes if p.prefill_tps
+        },
+        decode_tps={mode[p.extra_buffer_types]: round(p.decode_tps, 1) for p in found.probes if p.decode_tps},
+    )
