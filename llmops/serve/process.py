@@ -233,6 +233,8 @@ class EngineProcess:
                                 "not listen on it",
                                 hint="choose another --port, or stop the process that holds it",
                             )
+                        if rc < 0 and (death := self.death()) is not None:
+                            raise death.error()  # killed by a signal: the one-line death report
                         raise self._failure(f"{self.launch.engine} {describe_exit(rc)} during start-up")
                     if _ready(client, root, self.launch):
                         owned = listens_in_group(self.launch.port, self.pid)

@@ -281,3 +281,38 @@ def test_running_is_interrupted_within_a_second_when_the_engine_is_killed_idle(t
     assert message.startswith(f"llamacpp (pid {pid}) died of SIGKILL (killed) while idle, before any request")
     assert "out-of-memory killer" in (info.value.hint or "")
     assert not alive(pid)
+
+
+@pytest.mark.slow
+def test_the_serve_demo_prints_one_line_when_the_engine_dies(llmops_env: dict[str, str]) -> None:
+    from tests.conftest import REPO, free_port
+
+    demo = subprocess.Popen(
+        [sys.executable, str(REPO / "benchmarks" / "serve_demo.py"), "--port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=llmops_env,
+    )
+    try:
+        assert demo.stdout is not None
+        assert demo.stdout.readline().startswith("ready: "), demo.communicate()[1]
+        engines = _engine_pids(demo.pid)
+        deadline = time.monotonic() + 60
+        while not _has_client(engines[0]):  # the demo's chat request
+            assert demo.poll() is None and time.monotonic() < deadline, demo.communicate()[1]
+            time.sleep(0.05)
+        os.kill(engines[0], signal.SIGSEGV)
+        _, err = demo.communicate(timeout=30)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 1
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith(
+        f"error: llamacpp (pid {engines[0]}) died of SIGSEGV (segmentation fault) while"
+    ), err
+    assert lines[-1].startswith("demo failed: the chat request got APIConnectionError"), err
+    assert len(lines) == 2, err
+    wait_gone(engines)

@@ -143,7 +143,14 @@ def _engine_pids(root: int) -> list[int]:
         children = psutil.Process(root).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
-    return [c.pid for c in children if "llamacpp_child.py serve" in " ".join(c.cmdline())]
+    found = []
+    for child in children:  # the self-check's probe children come and go (zombies for a moment)
+        try:
+            if "llamacpp_child.py serve" in " ".join(child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:
+            continue
+    return found
 
 
 def _start_serve(port: int, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
