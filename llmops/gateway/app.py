@@ -89,6 +89,10 @@ class GatewayApp:
             from llmops.gateway.cache.admin import serve_admin
 
             return await serve_admin(gw, scope, send)
+        if path.startswith("/admin/"):  # reload and keys (llmops.gateway.admin): the admin key, or loopback
+            from llmops.gateway.admin import serve_admin as serve_ops
+
+            return await serve_ops(gw, scope, receive, send)
         if method != "GET":
             return await _bytes(send, 404, error_body("chat", 404, f"no route for {method} {path}"), JSON)
         if path == "/health":
@@ -115,7 +119,7 @@ class GatewayApp:
         t0 = perf_counter()
         gw = self.gateway
         headers = _headers(scope)
-        limit = gw.section.max_body_bytes
+        limit = gw.live.section.max_body_bytes
         if int(headers.get("content-length") or 0) > limit:
             msg = f"request body is over the gateway's limit of {limit} bytes"
             return await _bytes(send, 413, error_body(api, 413, msg), JSON)

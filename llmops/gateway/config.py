@@ -20,6 +20,7 @@ Strategy = Literal["least-busy", "weighted", "latency"]
 DEFAULT_PORT = 4000
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
+ADMIN_KEY_ENV = "LLMOPS_GATEWAY_ADMIN_KEY"
 
 
 class Timeouts(StrictModel):
@@ -151,6 +152,11 @@ class GatewaySection(StrictModel):
     cache: CacheSetting = None
     guard: GuardSetting = None
     playground: bool = Field(default=False, description="serve /playground (issue 15)")
+    admin_key_env: EnvVar | None = Field(
+        default=None,
+        description=f"variable holding the key for /admin/ (reload, keys); default {ADMIN_KEY_ENV}; "
+        "unset: /admin/ answers loopback callers only",
+    )
 
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewaySection:

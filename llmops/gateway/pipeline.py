@@ -17,14 +17,16 @@ from time import perf_counter
 from typing import Any
 
 from llmops.gateway import jsonc
-from llmops.gateway.auth import Authenticator, ClientKey, load_keys
+from llmops.gateway.auth import Authenticator, ClientKey, digest, load_keys
 from llmops.gateway.balance import Health
-from llmops.gateway.config import GatewaySection
+from llmops.gateway.config import ADMIN_KEY_ENV, GatewaySection
 from llmops.gateway.deadline import Deadline
 from llmops.gateway.errors import GatewayError, error_body, error_doc, stream_error_event
+from llmops.gateway.keys import KeyAdmin, open_key_store
 from llmops.gateway.limits import Held, Limiter, estimate
 from llmops.gateway.metrics import Metrics
 from llmops.gateway.relay import AnthropicPassthrough, OpenAIPassthrough, Relay, Translating
+from llmops.gateway.reload import Live, Loader, Reloader
 from llmops.gateway.sse import Framer, looks_like_sse
 from llmops.gateway.stages import Api, Call, Outcome, Reply, Stage, StageContext, Usage, load_slot
 from llmops.gateway.store import MemoryStore, Store, open_store
@@ -68,20 +70,7 @@ class Exchange:
     answering: tuple[str, str] | None = None  # (route, deployment)
     held: Held | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _chain(table: RouteTable, route: Route) -> list[Route]:
-    """The route, then its fallbacks (and theirs), each once."""
-    out, seen, queue = [], set(), [route.name]
-    while queue:
-        name = queue.pop(0)
-        if name in seen or name not in table.routes:
-            continue
-        seen.add(name)
-        r = table.routes[name]
-        out.append(r)
-        queue.extend(r.fallbacks)
-    return out
+    live: Live = None  # type: ignore[assignment]  # the configuration generation this request runs on
 
 
 class Gateway:
@@ -94,9 +83,11 @@ class Gateway:
         environ: dict[str, str] | None = None,
         usage_path: Path | None = None,
         metrics: Metrics | None = None,
+        loader: Loader | None = None,
     ) -> None:
-        self.section = section
-        self.table = table
+        # The configuration in force: one object, read once per request (see llmops.gateway.reload).
+        self.live = Live(1, section, table, Stage(), Stage())
+        self.loader = loader  # re-reads the workspace file and profiles for a reload (None: cannot reload)
         self.metrics = metrics or Metrics()
         self.store: Store = store or open_store(section.redis)
         self.auth = Authenticator(load_keys(section.keys, environ))
@@ -105,13 +96,12 @@ class Gateway:
         self.upstream = Upstream(section.timeouts.connect_s, environ)
         path = usage_path or (Path(section.usage_log) if section.usage_log else default_path())
         self.usage = UsageLog(path)
-        self.guard: Stage = Stage()
-        self.cache: Stage = Stage()
-        self.stages: list[Stage] = []
-        # Built once: each route's fallback chain, deployments by (route, name).
-        self._chains = {name: _chain(table, r) for name, r in table.routes.items()}
-        self._deps = {(d.route, d.name): d for r in table.routes.values() for d in r.deployments}
         self.draining = False
+        self.reloader: Reloader | None = None  # made at start: reloads, and announcements through redis
+        self.keys: KeyAdmin | None = None  # made at start: run-time keys (keys.json or redis)
+        env = self.upstream.env
+        admin = env.get(section.admin_key_env or ADMIN_KEY_ENV)
+        self.admin_digest = digest(admin) if admin else None  # the admin key itself is not kept
         # Request ids: a random per-process prefix and a counter (unique across replicas, which share
         # rate-limit windows keyed by it, without a urandom call per request as uuid4 makes).
         self._id_prefix = os.urandom(8).hex()
@@ -121,9 +111,29 @@ class Gateway:
     def _request_id(self) -> str:
         return f"{self._id_prefix}{next(self._id_count):016x}"
 
+    # The configuration in force, for everything outside the request path (admin paths, tests).
+    @property
+    def section(self) -> GatewaySection:
+        return self.live.section
+
+    @property
+    def table(self) -> RouteTable:
+        return self.live.table
+
+    @property
+    def guard(self) -> Stage:
+        return self.live.guard
+
+    @property
+    def cache(self) -> Stage:
+        return self.live.cache
+
+    @property
+    def stages(self) -> list[Stage]:
+        return self.live.stages
+
     def _set_slots(self, guard: Stage, cache: Stage) -> None:
-        self.guard, self.cache = guard, cache
-        self.stages = [s for s in (guard, cache) if type(s) is not Stage]  # the configured ones, in order
+        self.live.set_slots(guard, cache)
 
     async def start(self) -> None:
         await self.upstream.start()
@@ -135,12 +145,19 @@ class Gateway:
         self.usage.start()
         ctx = StageContext(self.section, self.table, self.store, self.metrics, self.upstream.env)
         self._set_slots(load_slot("guard", ctx), load_slot("cache", ctx))
+        self.metrics.config_generation.set(self.live.generation)
+        self.keys = KeyAdmin(self, open_key_store(self.store, self.usage.path), self.auth.keys)
+        await self.keys.start()
+        self.reloader = Reloader(self)
+        await self.reloader.start()
 
     async def close(self) -> None:
         """Release everything; one part failing (a vanished log folder) does not keep the rest open."""
         import logging
 
         log = logging.getLogger("llmops.gateway")
+        if self.reloader is not None:
+            await self.reloader.close()
         for part in (*self.stages, self.usage, self.upstream, self.store):
             try:
                 await part.close()
@@ -154,13 +171,15 @@ class Gateway:
         key: ClientKey | None = None
         outcome: Outcome | None = None
         inflight = None
+        live = exch.live = self.live
+        live.inflight += 1
         try:
             key = self.auth.check(headers)
             body = self._parse(api, raw)
             exch.extra["asked"] = body["model"]
-            route = self.table.get(body["model"])
+            route = live.table.get(body["model"])
             if route is None:
-                near = self.table.close_matches(body["model"])
+                near = live.table.close_matches(body["model"])
                 hint = (
                     f"; did you mean {', '.join(repr(n) for n in near)}?"
                     if near
@@ -192,11 +211,11 @@ class Gateway:
                 held, over_budget = await self.limiter.admit_key(key, call.request_id, estimate(body))
                 exch.held = held
                 if over_budget and key.config.budget_route:
-                    call.route = self.table.lookup(key.config.budget_route)
+                    call.route = live.table.lookup(key.config.budget_route)
                     call.response_headers["x-llmops-budget"] = "downgraded"
             else:
                 exch.held = Held(call.request_id, estimate(body))
-            for stage in self.stages:
+            for stage in live.stages:
                 reply = await stage.on_request(call)
                 if reply is not None:
                     outcome = await self._answer(call, reply, exch, stage.name)
@@ -222,6 +241,9 @@ class Gateway:
                 inflight.dec()
             if outcome is not None:
                 await self._account(call, key, outcome, exch, api)
+            live.inflight -= 1
+            if live.retired and not live.inflight:
+                self.reloader.drained(live)
 
     def _parse(self, api: Api, raw: bytes) -> dict[str, Any]:
         try:
@@ -257,7 +279,7 @@ class Gateway:
         return body
 
     async def _forward(self, call: Call, exch: Exchange) -> Outcome:
-        routes = self._chains[call.route.name]
+        routes = exch.live.chains[call.route.name]
         deadline = exch.t0 + call.route.timeouts.total_s
         last: UpstreamFailure | None = None
         for i, route in enumerate(routes):
@@ -298,7 +320,7 @@ class Gateway:
     ) -> Outcome | UpstreamFailure | None:
         tried: set[str] = set()
         last: UpstreamFailure | None = None
-        retry_cfg = self.section.retries
+        retry_cfg = exch.live.section.retries
         for n in range(1 + route.retries):
             await self.health.sync()
             dep = self.health.pick(route, tried)
@@ -455,7 +477,7 @@ class Gateway:
                 data = jsonc.dumps(doc)
         await self.health.report(dep, True)
         self.health.observe_latency(dep, ttft)
-        for stage in self.stages:
+        for stage in exch.live.stages:
             replaced = await stage.on_response(call, doc)
             if replaced is not None:
                 return await self._answer(call, replaced, exch, stage.name)
@@ -741,7 +763,7 @@ class Gateway:
                     }
                 )
                 return
-            dep = self._deployment(outcome)
+            dep = self._deployment(exch.live, outcome)
             u = outcome.usage
             if not u.reported and outcome.deployment is not None:
                 u.input_tokens = u.input_tokens or max(
@@ -781,26 +803,26 @@ class Gateway:
             }
             if outcome.from_stage:
                 record["answered_by"] = outcome.from_stage
-            if self.section.log_prompts:
+            if exch.live.section.log_prompts:
                 record["request"] = call.body
             self.usage.add(record)
-            for stage in self.stages:
+            for stage in exch.live.stages:
                 await stage.on_complete(call, outcome)
         except Exception:  # accounting must never take a request (or the gateway) down with it
             import logging
 
             logging.getLogger("llmops.gateway").exception("accounting failed")
 
-    def _deployment(self, outcome: Outcome) -> Deployment | None:
+    def _deployment(self, live: Live, outcome: Outcome) -> Deployment | None:
         if outcome.route is None or outcome.deployment is None:
             return None
-        return self._deps.get((outcome.route, outcome.deployment))
+        return live.deps.get((outcome.route, outcome.deployment))
 
     # --- small endpoints ---------------------------------------------------------------------------
 
     def models(self, headers: dict[str, str]) -> dict[str, Any]:
         key = self.auth.check(headers)
-        names = [n for n in self.table.routes if key is None or key.may_use(n)]
+        names = [n for n in self.live.table.routes if key is None or key.may_use(n)]
         return {
             "object": "list",
             "data": [{"id": n, "object": "model", "created": 0, "owned_by": "llmops"} for n in names],
@@ -808,5 +830,5 @@ class Gateway:
 
     async def ready(self) -> dict[str, Any]:
         await self.health.sync()
-        routes = self.health.ready(self.table)
+        routes = self.health.ready(self.live.table)
         return {"ready": all(routes.values()) and not self.draining, "routes": routes, "time": time.time()}

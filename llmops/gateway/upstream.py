@@ -135,6 +135,13 @@ class Upstream:
             self._headers[dep.key] = h
         return h
 
+    def forget(self, keys: set[str]) -> None:
+        """Drop the headers and URLs built for these deployments (a reload changed or removed them)."""
+        for key in keys:
+            self._headers.pop(key, None)
+        for k in [k for k in self._urls if k[0] in keys]:
+            del self._urls[k]
+
     async def open(self, dep: Deployment, path: str, body: bytes) -> Opened:
         """POST and wait for the status line; 2xx -> Opened, else UpstreamFailure / UpstreamRefusal."""
         import aiohttp

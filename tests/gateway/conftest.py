@@ -94,7 +94,11 @@ class Running:
 
 @contextmanager
 def run_gateway(
-    section: dict[str, Any], tmp: Path, env: dict[str, str] | None = None, catalog: Any = None
+    section: dict[str, Any],
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    catalog: Any = None,
+    loader: Callable[[], Any] | None = None,
 ) -> Iterator[Running]:
     """The gateway for this `gateway:` mapping, on uvicorn in a thread, on a free loopback port."""
     import uvicorn
@@ -107,7 +111,7 @@ def run_gateway(
     sec = GatewaySection.model_validate(section)
     table = build_table(sec, catalog)
     usage = tmp / f"usage-{time.monotonic_ns()}.jsonl"
-    gw = Gateway(sec, table, environ=env or {}, usage_path=usage)
+    gw = Gateway(sec, table, environ=env or {}, usage_path=usage, loader=loader)
     port = free_port()
     config = uvicorn.Config(
         create_app(gw),
