@@ -1,0 +1,206 @@
+"""Keys made at run time: create (value shown once, hash stored), list, revoke, rotate with grace, expiry,
+the admin key, and three processes on one real redis-server seeing every change within a second."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.gateway.conftest import KEY, free_port, openai_section, run_gateway
+
+MSG = [{"role": "user", "content": "hello"}]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _chat(base: str, key: str) -> int:
+    r = httpx.post(
+        base + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json={"model": "chat", "messages": MSG, "max_tokens": 2},
+        timeout=10,
+    )
+    return r.status_code
+
+
+def _admin(base: str, method: str, path: str, body: dict | None = None, key: str | None = None) -> dict:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    r = httpx.request(method, base + path, json=body, headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_create_list_revoke_rotate_expire_in_a_file(upstream, tmp_path: Path) -> None:
+    up = upstream(tokens=2)
+    section = openai_section(up.v1, keys=[{"name": "ci", "key_env": "CI_KEY"}])
+    with run_gateway(section, tmp_path, {"CI_KEY": KEY}) as gw:
+        made = _admin(gw.url, "POST", "/admin/keys", {"name": "team-a", "rpm": 100, "routes": ["chat"]})
+        value = made["key"]
+        assert value.startswith("sk-llmops-") and made["rpm"] == 100
+        assert _chat(gw.url, value) == 200 and _chat(gw.url, KEY) == 200, "config keys keep working"
+        stored = (tmp_path / "keys.json").read_text()
+        assert value not in stored and json.loads(stored)["keys"][0]["name"] == "team-a"
+        listed = _admin(gw.url, "GET", "/admin/keys")
+        assert value not in json.dumps(listed)
+        rows = {k["name"]: k for k in listed["keys"]}
+        assert rows["ci"]["source"] == "config" and rows["team-a"]["last_used"] is not None
+        r = httpx.post(gw.url + "/admin/keys", json={"name": "team-a"}, timeout=10)
+        assert r.status_code == 400 and "exists" in r.json()["error"]["message"]
+        r = httpx.post(gw.url + "/admin/keys", json={"name": "b", "routes": ["nope"]}, timeout=10)
+        assert r.status_code == 404 and "unknown route 'nope'" in r.json()["error"]["message"]
+
+        rotated = _admin(gw.url, "POST", "/admin/keys/team-a/rotate", {"grace_s": 1.0})
+        new = rotated["key"]
+        assert new != value and _chat(gw.url, new) == 200 and _chat(gw.url, value) == 200  # grace
+        time.sleep(1.1)
+        assert _chat(gw.url, value) == 401 and _chat(gw.url, new) == 200  # grace over
+
+        _admin(gw.url, "POST", "/admin/keys/team-a/revoke")
+        assert _chat(gw.url, new) == 401
+        r = httpx.post(gw.url + "/admin/keys/ci/revoke", timeout=10)
+        assert r.status_code == 400 and "configuration file" in r.json()["error"]["message"]
+
+        short = _admin(gw.url, "POST", "/admin/keys", {"name": "short", "expires_in_s": 0.5})["key"]
+        assert _chat(gw.url, short) == 200
+        time.sleep(0.6)
+        r = httpx.post(
+            gw.v1 + "/chat/completions",
+            headers={"authorization": f"Bearer {short}"},
+            json={"model": "chat", "messages": MSG},
+            timeout=10,
+        )
+        assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
+        assert gw.sample("llmops_gateway_key_operations_total", op="create") == 2
+        assert gw.sample("llmops_gateway_key_operations_total", op="rotate") == 1
+
+
+def test_admin_key_guards_admin_paths_and_cli(upstream, tmp_path: Path) -> None:
+    from llmops.cli import app
+
+    up = upstream(tokens=2)
+    admin = "adm-0123456789"
+    with run_gateway(openai_section(up.v1), tmp_path, {"LLMOPS_GATEWAY_ADMIN_KEY": admin}) as gw:
+        r = httpx.get(gw.url + "/admin/keys", timeout=10)
+        assert r.status_code == 401 and admin not in r.text
+        runner = CliRunner()
+        res = runner.invoke(
+            app, ["gateway", "keys", "list", "--url", gw.url], env={"LLMOPS_GATEWAY_ADMIN_KEY": ""}
+        )
+        assert res.exit_code == 2 and "admin key" in res.output
+        env = {"LLMOPS_GATEWAY_ADMIN_KEY": admin}
+        res = runner.invoke(app, ["gateway", "keys", "create", "ops", "--rpm", "5", "--url", gw.url], env=env)
+        assert res.exit_code == 0, res.output
+        value = res.stdout.strip().splitlines()[0]
+        assert value.startswith("sk-llmops-") and _chat(gw.url, value) == 200
+        res = runner.invoke(app, ["gateway", "keys", "list", "--json", "--url", gw.url], env=env)
+        assert res.exit_code == 0 and value not in res.output
+        assert [k["name"] for k in json.loads(res.stdout)["keys"]] == ["ops"]
+        res = runner.invoke(
+            app, ["gateway", "keys", "rotate", "ops", "--grace", "0", "--url", gw.url], env=env
+        )
+        assert res.exit_code == 0 and _chat(gw.url, value) == 401
+        res = runner.invoke(app, ["gateway", "keys", "revoke", "nobody", "--url", gw.url], env=env)
+        assert res.exit_code == 2 and "no run-time key 'nobody'" in res.output
+        res = runner.invoke(
+            app, ["gateway", "keys", "create", "x", "--expires", "soon", "--url", gw.url], env=env
+        )
+        assert res.exit_code == 2 and "--expires 'soon'" in res.output
+
+
+@pytest.fixture
+def three(upstream, flush_redis: str, tmp_path: Path) -> Iterator[list[str]]:
+    """Three `llmops gateway` processes on one redis, a config key 'ci' (so keys are required)."""
+    up = upstream(tokens=2)
+    section = openai_section(up.v1, redis=flush_redis, keys=[{"name": "ci", "key_env": "CI_KEY"}])
+    cfg = tmp_path / "llmops.yaml"
+    cfg.write_text(yaml.safe_dump({"gateway": section}))
+    env = {**os.environ, "CI_KEY": KEY, "PYTHONPATH": str(ROOT)}
+    procs, urls = [], []
+    for i in range(3):
+        port = free_port()
+        cmd = [sys.executable, "-m", "llmops", "--config", str(cfg), "gateway", "--port", str(port), "--json"]
+        procs.append(
+            subprocess.Popen(
+                cmd,
+                env={**env, "LLMOPS_GATEWAY_USAGE_LOG": str(tmp_path / f"u{i}" / "usage.jsonl")},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        for p in procs:
+            assert p.stdout is not None
+            text = ""
+            while '"url"' not in text:
+                line = p.stdout.readline()
+                assert line, p.stderr.read() if p.stderr else "gateway exited"
+                text += line
+        yield urls
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(15)
+
+
+def _within(seconds: float, urls: list[str], key: str, status: int) -> float:
+    """Seconds until every url answers `status` for this key (fails after `seconds`)."""
+    t0 = time.monotonic()
+    pending = list(urls)
+    while pending:
+        pending = [u for u in pending if _chat(u, key) != status]
+        if pending and time.monotonic() - t0 > seconds:
+            pytest.fail(f"{pending} still do not answer {status} after {seconds} s")
+        if pending:
+            time.sleep(0.02)
+    return time.monotonic() - t0
+
+
+def test_three_replicas_see_create_revoke_rotate_within_a_second(three: list[str]) -> None:
+    a, b, c = three
+    value = _admin(a, "POST", "/admin/keys", {"name": "shared", "rpm": 1000})["key"]
+    assert _within(1.0, [b, c], value, 200) < 1.0
+    listed = _admin(c, "GET", "/admin/keys")
+    assert listed["store"] == "redis" and "shared" in [k["name"] for k in listed["keys"]]
+    new = _admin(b, "POST", "/admin/keys/shared/rotate", {"grace_s": 2.0})["key"]
+    assert _within(1.0, [a, c], new, 200) < 1.0
+    assert all(_chat(u, value) == 200 for u in three), "the old value works during the grace"
+    time.sleep(2.0)
+    assert _within(1.0, three, value, 401) < 1.0, "and not after it"
+    _admin(c, "POST", "/admin/keys/shared/revoke")
+    assert _within(1.0, [a, b], new, 401) < 1.0
+    assert all(_chat(u, KEY) == 200 for u in three)
+
+
+def test_reload_all_reaches_every_replica(three: list[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "llmops.yaml"
+    doc = yaml.safe_load(cfg.read_text())
+    dep = dict(doc["gateway"]["routes"][0]["deployments"][0], name="e0")
+    doc["gateway"]["routes"].append({"name": "extra", "deployments": [dep]})
+    cfg.write_text(yaml.safe_dump(doc))
+    out = _admin(three[0], "POST", "/admin/reload", {"all": True})
+    assert out["announced_to"] == 2 and out["changes"]["routes"]["added"] == ["extra"]
+    t0 = time.monotonic()
+    for u in three[1:]:
+        while True:
+            r = httpx.post(
+                u + "/v1/chat/completions",
+                headers={"authorization": f"Bearer {KEY}"},
+                json={"model": "extra", "messages": MSG},
+                timeout=10,
+            )
+            if r.status_code == 200 or time.monotonic() - t0 > 5:
+                break
+            time.sleep(0.05)
+        assert r.status_code == 200
