@@ -15,7 +15,13 @@ from typing import Any
 from llmops.gateway.errors import GatewayError, error_body
 from llmops.gateway.pipeline import JSON, Exchange, Gateway
 
-API_PATHS = {"/v1/chat/completions": "chat", "/v1/completions": "completions", "/v1/messages": "messages"}
+API_PATHS = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/messages": "messages",
+    "/v1/embeddings": "embeddings",
+    "/v1/responses": "responses",
+}
 
 
 async def _json(send: Any, status: int, doc: Any, headers: list | None = None) -> None:

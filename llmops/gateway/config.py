@@ -78,6 +78,10 @@ class DeploymentConfig(StrictModel):
     )
     api_key_env: EnvVar | None = Field(default=None, description="variable holding the upstream key")
     weight: PositiveFloat = Field(default=1.0, description="share of traffic with strategy: weighted")
+    responses: bool | None = Field(
+        default=None,
+        description="serves /v1/responses (default: vLLM profiles and the OpenAI API; llama.cpp does not)",
+    )
     rpm: PositiveInt | None = None
     tpm: PositiveInt | None = None
     input_per_1m: Annotated[float, Field(ge=0)] | None = None

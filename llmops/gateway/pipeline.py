@@ -25,7 +25,13 @@ from llmops.gateway.errors import GatewayError, error_body, error_doc, stream_er
 from llmops.gateway.keys import KeyAdmin, open_key_store
 from llmops.gateway.limits import Held, Limiter, estimate
 from llmops.gateway.metrics import Metrics
-from llmops.gateway.relay import AnthropicPassthrough, OpenAIPassthrough, Relay, Translating
+from llmops.gateway.relay import (
+    AnthropicPassthrough,
+    OpenAIPassthrough,
+    Relay,
+    ResponsesPassthrough,
+    Translating,
+)
 from llmops.gateway.reload import Live, Loader, Reloader
 from llmops.gateway.sse import Framer, looks_like_sse
 from llmops.gateway.stages import Api, Call, Outcome, Reply, Stage, StageContext, Usage, load_slot
@@ -42,6 +48,7 @@ from llmops.gateway.translate import (
     replay,
     usage_from_anthropic,
     usage_from_openai,
+    usage_from_responses,
 )
 from llmops.gateway.upstream import Upstream, UpstreamFailure, UpstreamRefusal
 from llmops.gateway.usage import UsageLog, default_path, read_spend, utc_now_ms
@@ -52,7 +59,12 @@ SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
-UPSTREAM_PATH = {"chat": "/chat/completions", "completions": "/completions"}
+UPSTREAM_PATH = {
+    "chat": "/chat/completions",
+    "completions": "/completions",
+    "embeddings": "/embeddings",
+    "responses": "/responses",
+}
 CLIENT_GONE = 499  # the client closed the connection (nginx's convention)
 
 
@@ -215,7 +227,16 @@ class Gateway:
                     call.response_headers["x-llmops-budget"] = "downgraded"
             else:
                 exch.held = Held(call.request_id, estimate(body))
-            for stage in live.stages:
+            # The guard and cache know chat, completions, messages and embeddings (an exact key over the
+            # whole input); a Responses API request is refused where a guard is set rather than unscreened.
+            if api == "responses" and type(live.guard) is not Stage:
+                raise GatewayError(
+                    400,
+                    "this gateway screens requests with its guard, which does not read /v1/responses yet; "
+                    "use /v1/chat/completions",
+                    code="unsupported_api",
+                )
+            for stage in live.stages if api != "responses" else ():
                 reply = await stage.on_request(call)
                 if reply is not None:
                     outcome = await self._answer(call, reply, exch, stage.name)
@@ -266,9 +287,15 @@ class Gateway:
                     raise GatewayError(
                         400, f"messages[{i}] must be an object with a 'role'", param="messages"
                     )
-        else:
+        elif api == "completions":
             if not isinstance(body.get("prompt"), str | list):
                 raise GatewayError(400, "'prompt' is required (a string or a list)", param="prompt")
+        else:  # embeddings, responses
+            inp = body.get("input")
+            if not isinstance(inp, str | list) or not inp:
+                raise GatewayError(400, "'input' is required (a string or a list)", param="input")
+            if api == "embeddings" and body.get("stream"):
+                raise GatewayError(400, "embeddings are not streamed: leave 'stream' out", param="stream")
         if api == "messages":
             mt = body.get("max_tokens")
             if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
@@ -279,7 +306,20 @@ class Gateway:
         return body
 
     async def _forward(self, call: Call, exch: Exchange) -> Outcome:
-        routes = exch.live.chains[call.route.name]
+        if call.api == "responses":
+            routes = exch.live.responses_chains.get(call.route.name)
+            if routes is None:
+                names = ", ".join(d.name for d in call.route.deployments)
+                raise GatewayError(
+                    400,
+                    f"route '{call.route.name}' has no deployment that serves the Responses API "
+                    f"(/v1/responses; deployments: {names}); use /v1/chat/completions, or mark a deployment "
+                    "that serves it (vLLM, OpenAI) with responses: true",
+                    code="unsupported_api",
+                    param="model",
+                )
+        else:
+            routes = exch.live.chains[call.route.name]
         deadline = exch.t0 + call.route.timeouts.total_s
         last: UpstreamFailure | None = None
         for i, route in enumerate(routes):
@@ -371,6 +411,15 @@ class Gateway:
     def _upstream_request(self, call: Call, dep: Deployment) -> tuple[str, dict[str, Any], bool]:
         """(path, body, strip_usage) for this deployment's API."""
         body = call.body
+        if call.api in ("embeddings", "responses"):
+            if dep.api == "anthropic":
+                raise GatewayError(
+                    400,
+                    f"route '{call.route.name}' answers with the Anthropic Messages API, which has no "
+                    f"/v1/{call.api}",
+                    code="unsupported_api",
+                )
+            return UPSTREAM_PATH[call.api], {**body, "model": dep.model}, False
         if dep.api == "anthropic":
             if call.api == "messages":
                 return "/messages", {**body, "model": dep.model}, False
@@ -470,6 +519,8 @@ class Gateway:
             if call.api == "chat":
                 doc = message_to_chat_response(doc, call.body["model"])
                 data = jsonc.dumps(doc)
+        elif call.api == "responses":
+            usage = usage_from_responses(doc.get("usage"))
         else:
             usage = usage_from_openai(doc.get("usage"))
             if call.api == "messages":
@@ -477,7 +528,7 @@ class Gateway:
                 data = jsonc.dumps(doc)
         await self.health.report(dep, True)
         self.health.observe_latency(dep, ttft)
-        for stage in exch.live.stages:
+        for stage in exch.live.stages if call.api != "responses" else ():
             replaced = await stage.on_response(call, doc)
             if replaced is not None:
                 return await self._answer(call, replaced, exch, stage.name)
@@ -528,6 +579,8 @@ class Gateway:
         return Outcome(r.status, False, route.name, dep.name, error=f"status_{r.status}")
 
     def _relay(self, call: Call, dep: Deployment, strip: bool) -> Relay:
+        if call.api == "responses":
+            return ResponsesPassthrough(None)
         asm = Assembler(call.api) if call.capture else None
         if dep.api == "anthropic":
             if call.api == "messages":
@@ -806,7 +859,7 @@ class Gateway:
             if exch.live.section.log_prompts:
                 record["request"] = call.body
             self.usage.add(record)
-            for stage in exch.live.stages:
+            for stage in exch.live.stages if call.api != "responses" else ():
                 await stage.on_complete(call, outcome)
         except Exception:  # accounting must never take a request (or the gateway) down with it
             import logging

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ class Live:
     guard: Stage
     cache: Stage
     chains: dict[str, list[Route]] = field(init=False)
+    # /v1/responses: each route's chain with only the deployments that serve the Responses API (a route
+    # with none of them is absent).
+    responses_chains: dict[str, list[Route]] = field(init=False)
     deps: dict[tuple[str, str], Deployment] = field(init=False)
     stages: list[Stage] = field(init=False)
     inflight: int = 0  # requests that started on this generation and have not finished
@@ -59,6 +62,15 @@ class Live:
     def __post_init__(self) -> None:
         t = self.table
         self.chains = {name: chain(t, r) for name, r in t.routes.items()}
+        speaking = {
+            name: replace(r, deployments=[d for d in r.deployments if d.responses])
+            for name, r in t.routes.items()
+        }
+        self.responses_chains = {}
+        for name, routes in self.chains.items():
+            kept = [speaking[r.name] for r in routes if speaking[r.name].deployments]
+            if kept:
+                self.responses_chains[name] = kept
         self.deps = {(d.route, d.name): d for r in t.routes.values() for d in r.deployments}
         self.set_slots(self.guard, self.cache)
 

@@ -62,7 +62,9 @@ def test_diff_names_what_changed() -> None:
 def test_reload_under_load_fails_no_request_and_drains_removed(upstream, tmp_path: Path) -> None:
     fast, other = upstream(tokens=2), upstream(tokens=2)
     slow = upstream(ttft_ms=5, gap_ms=60, tokens=20)  # a 1.2 s stream, in flight across the reload
-    holder = {"section": openai_section(slow.v1, fast.v1)}
+    start = openai_section(slow.v1, fast.v1, strategy="weighted")
+    start["routes"][0]["deployments"][0]["weight"] = 1e6  # the stream goes to d0 (slow)
+    holder = {"section": start}
     with run_gateway(holder["section"], tmp_path, loader=_loader(holder)) as gw:
         stop = threading.Event()
         codes: list[int] = []
@@ -86,7 +88,6 @@ def test_reload_under_load_fails_no_request_and_drains_removed(upstream, tmp_pat
                 streamed["deployment"] = r.headers["x-llmops-deployment"]
                 streamed["text"] = r.read().decode()
 
-        # d1 (fast) busy with one request keeps least-busy picking d0 for the stream: start it alone first.
         st = threading.Thread(target=stream)
         st.start()
         time.sleep(0.3)
@@ -98,7 +99,7 @@ def test_reload_under_load_fails_no_request_and_drains_removed(upstream, tmp_pat
         shrunk["routes"].append(
             {"name": "extra", "deployments": [{"url": other.v1, "model": "stub-model", "name": "e0"}]}
         )
-        configs = [shrunk, openai_section(slow.v1, fast.v1)]
+        configs = [shrunk, start]
         results = []
         for i in range(6):  # alternate: d0 removed and 'extra' added, then back
             holder["section"] = configs[i % 2]
