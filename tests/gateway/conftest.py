@@ -138,6 +138,47 @@ def run_gateway(
         thread.join(15)
 
 
+@contextmanager
+def gateway_processes(
+    cfg: Path, n: int, env: dict[str, str], usage_dir: Path
+) -> Iterator[list[tuple[Any, str]]]:
+    """`n` real `llmops --config CFG gateway` processes on free ports, each with its own usage log under
+    `usage_dir`; yields (process, base URL) once every one listens, stops them all at the end."""
+    import os
+    import sys
+
+    root = str(Path(__file__).resolve().parents[2])
+    procs, urls = [], []
+    for i in range(n):
+        port = free_port()
+        cmd = [sys.executable, "-m", "llmops", "--config", str(cfg), "gateway", "--port", str(port), "--json"]
+        usage = {"LLMOPS_GATEWAY_USAGE_LOG": str(usage_dir / f"u{i}" / "usage.jsonl"), "PYTHONPATH": root}
+        procs.append(
+            subprocess.Popen(
+                cmd,
+                env={**os.environ, **env, **usage},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        for p in procs:  # each prints one JSON document once it listens
+            assert p.stdout is not None
+            text = ""
+            while '"url"' not in text:
+                line = p.stdout.readline()
+                assert line, p.stderr.read() if p.stderr else "gateway exited"
+                text += line
+        yield list(zip(procs, urls, strict=True))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(15)
+
+
 def openai_section(*deployments: str, **extra: Any) -> dict[str, Any]:
     """A one-route section 'chat' over these OpenAI-compatible base URLs (fast timeouts for tests)."""
     section: dict[str, Any] = {

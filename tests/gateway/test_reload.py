@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.gateway.conftest import free_port, openai_section, run_gateway
+from tests.gateway.conftest import gateway_processes, openai_section, run_gateway
 
 MSG = [{"role": "user", "content": "hello"}]
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,26 +161,8 @@ def gateway_process(upstream, tmp_path: Path):
     up = upstream(tokens=2)
     cfg = tmp_path / "llmops.yaml"
     cfg.write_text(yaml.safe_dump({"gateway": openai_section(up.v1)}))
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LLMOPS_GATEWAY_USAGE_LOG": str(tmp_path / "usage.jsonl")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llmops", "--config", str(cfg), "gateway", "--port", str(port), "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        text = ""
-        while '"url"' not in text:  # one JSON document once it listens
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read() if proc.stderr else "gateway exited"
-            text += line
-        yield proc, f"http://127.0.0.1:{port}", cfg, up, env
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    with gateway_processes(cfg, 1, {}, tmp_path) as [(proc, url)]:
+        yield proc, url, cfg, up, {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def test_invalid_reload_keeps_serving_and_exits_2_then_sighup_applies(gateway_process) -> None:

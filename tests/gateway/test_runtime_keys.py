@@ -4,9 +4,6 @@ the admin key, and three processes on one real redis-server seeing every change 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.gateway.conftest import KEY, free_port, openai_section, run_gateway
+from tests.gateway.conftest import KEY, gateway_processes, openai_section, run_gateway
 
 MSG = [{"role": "user", "content": "hello"}]
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,35 +120,8 @@ def three(upstream, flush_redis: str, tmp_path: Path) -> Iterator[list[str]]:
     section = openai_section(up.v1, redis=flush_redis, keys=[{"name": "ci", "key_env": "CI_KEY"}])
     cfg = tmp_path / "llmops.yaml"
     cfg.write_text(yaml.safe_dump({"gateway": section}))
-    env = {**os.environ, "CI_KEY": KEY, "PYTHONPATH": str(ROOT)}
-    procs, urls = [], []
-    for i in range(3):
-        port = free_port()
-        cmd = [sys.executable, "-m", "llmops", "--config", str(cfg), "gateway", "--port", str(port), "--json"]
-        procs.append(
-            subprocess.Popen(
-                cmd,
-                env={**env, "LLMOPS_GATEWAY_USAGE_LOG": str(tmp_path / f"u{i}" / "usage.jsonl")},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for p in procs:
-            assert p.stdout is not None
-            text = ""
-            while '"url"' not in text:
-                line = p.stdout.readline()
-                assert line, p.stderr.read() if p.stderr else "gateway exited"
-                text += line
-        yield urls
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(15)
+    with gateway_processes(cfg, 3, {"CI_KEY": KEY}, tmp_path) as running:
+        yield [url for _, url in running]
 
 
 def _within(seconds: float, urls: list[str], key: str, status: int) -> float:
