@@ -6,7 +6,8 @@ for the whole run while another task rewrites llmops.yaml (a route added or remo
 weight changed: a real change each time) and calls `POST /admin/reload` every second. A request counts
 as failed unless it answered 200 and its stream ended with `data: [DONE]`. Prints one JSON document.
 
-Usage: python benchmarks/bench_reload.py [--seconds 60] [--rate 200]
+Usage: python benchmarks/bench_reload.py [--seconds 60] [--rate 200] [--reload-every 1]
+(`--reload-every 0` is the same load without reloads: the baseline to compare latency with).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_gateway import KEY, cpu_s, rss_mb, start_gateway  # noqa: E402
+from bench_gateway import KEY, cpu_s, rss_mb, start_gateway
 
-from llmops.bench.fake_server import spawn  # noqa: E402
+from llmops.bench.fake_server import spawn
 
 
-async def drive(base: str, cfg: Path, seconds: float, rate: float) -> dict:
+async def drive(base: str, cfg: Path, seconds: float, rate: float, every: float) -> dict:
     import aiohttp
     import yaml
 
@@ -41,7 +42,12 @@ async def drive(base: str, cfg: Path, seconds: float, rate: float) -> dict:
         if i:
             d["gateway"]["routes"].append({**route, "name": "extra"})
         variants.append(yaml.safe_dump(d))
-    body = {"model": "chat", "messages": [{"role": "user", "content": "hello"}], "stream": True, "max_tokens": 8}
+    body = {
+        "model": "chat",
+        "messages": [{"role": "user", "content": "hello"}],
+        "stream": True,
+        "max_tokens": 8,
+    }
     headers = {"authorization": f"Bearer {KEY}"}
     results: list[tuple[bool, float]] = []
     reloads: list[tuple[int, float]] = []
@@ -60,8 +66,8 @@ async def drive(base: str, cfg: Path, seconds: float, rate: float) -> dict:
 
     async def reloader(session: aiohttp.ClientSession, stop: float) -> None:
         i = 0
-        while time.perf_counter() < stop:
-            await asyncio.sleep(1.0)
+        while every > 0 and time.perf_counter() + every < stop:
+            await asyncio.sleep(every)
             i += 1
             cfg.write_text(variants[i % 2])
             t0 = time.perf_counter()
@@ -96,9 +102,12 @@ async def drive(base: str, cfg: Path, seconds: float, rate: float) -> dict:
         "failed": sum(1 for ok, _ in results if not ok),
         "offered_rate_per_s": rate,
         "seconds": seconds,
+        "reload_every_s": every,
         "reloads": len(reloads),
         "reloads_ok": sum(1 for s, _ in reloads if s == 200),
-        "reload_call_ms_median": round(statistics.median(x[1] * 1000 for x in reloads), 1) if reloads else None,
+        "reload_call_ms_median": round(statistics.median(x[1] * 1000 for x in reloads), 1)
+        if reloads
+        else None,
         "reload_call_ms_max": round(max(x[1] * 1000 for x in reloads), 1) if reloads else None,
         "latency_ms_median": round(statistics.median(lat), 2) if lat else None,
         "latency_ms_p99": round(lat[int(len(lat) * 0.99) - 1], 2) if lat else None,
@@ -109,13 +118,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument(
+        "--reload-every", type=float, default=1.0, help="seconds between reloads (0: none, a baseline)"
+    )
     args = ap.parse_args()
     fake, fake_base = spawn(20, 2, tokens=16)
     with tempfile.TemporaryDirectory() as tmp:
         gw, base = start_gateway(fake_base + "/v1", Path(tmp))
         try:
             cpu0 = cpu_s(gw.pid)
-            doc = asyncio.run(drive(base, Path(tmp) / "llmops.yaml", args.seconds, args.rate))
+            doc = asyncio.run(
+                drive(base, Path(tmp) / "llmops.yaml", args.seconds, args.rate, args.reload_every)
+            )
             doc["gateway_cpu_s"] = round(cpu_s(gw.pid) - cpu0, 2)
             doc["gateway_rss_mb_after"] = round(rss_mb(gw.pid), 1)
             import httpx
