@@ -82,8 +82,13 @@ async def serve_admin(gateway: Any, scope: dict[str, Any], receive: Any, send: A
         status, why = refused
         return await reply(status, {"error": {"message": why, "type": "admin_auth"}})
     path, method = scope["path"].rstrip("/"), scope["method"]
+    from pydantic import ValidationError
+
     try:
         doc = await _route(gateway, path, method, receive)
+    except ValidationError as exc:  # a key's name or limits out of bounds
+        why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return await reply(400, {"error": {"message": why, "type": "invalid"}})
     except NotFoundError as exc:
         return await reply(404, {"error": {"message": exc.render(), "type": "not_found"}})
     except LlmopsError as exc:  # an invalid configuration or request: nothing changed

@@ -194,3 +194,28 @@ def test_invalid_reload_keeps_serving_and_exits_2_then_sighup_applies(gateway_pr
     assert "llmops_gateway_config_generation 2.0" in text
     done = subprocess.run([*cli, "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and '"no changes"' in done.stdout
+
+
+def test_health_update_keeps_unchanged_and_resets_modified() -> None:
+    import time as _time
+
+    from llmops.gateway.balance import Health
+    from llmops.gateway.config import GatewaySection
+    from llmops.gateway.metrics import Metrics
+    from llmops.gateway.store import MemoryStore
+    from llmops.gateway.table import build_table
+
+    a = GatewaySection.model_validate(openai_section("http://h:1/v1", "http://h:2/v1"))
+    health = Health(build_table(a), MemoryStore(), a.breaker, Metrics())
+    until = _time.time() + 60
+    health.cooled = {"chat/d0": until, "chat/d1": until}
+    health.inflight["chat/d1"] = 1  # a request still on d1
+    b = GatewaySection.model_validate(openai_section("http://h:1/v1", "http://h:3/v1"))
+    health.update(build_table(b), b.breaker, modified={"chat/d1"})
+    assert health.cooled == {"chat/d0": until}, "d0 unchanged: still cooled down; d1 modified: fresh"
+    c = GatewaySection.model_validate(openai_section("http://h:1/v1"))
+    health.update(build_table(c), c.breaker, modified=set())
+    assert "chat/d1" in health.inflight, "removed, but a request is still on it"
+    health.inflight["chat/d1"] = 0
+    health.forget({"chat/d1"})
+    assert "chat/d1" not in health.inflight and set(health.deps) == {"chat/d0"}

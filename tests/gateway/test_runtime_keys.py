@@ -174,3 +174,25 @@ def test_reload_all_reaches_every_replica(three: list[str], tmp_path: Path) -> N
                 break
             time.sleep(0.05)
         assert r.status_code == 200
+
+
+def test_durations_and_bad_admin_bodies(upstream, tmp_path: Path) -> None:
+    from llmops.errors import UsageError
+    from llmops.gateway.keys import expiry_s, grace_s
+
+    assert (
+        grace_s("10m") == 600
+        and grace_s("0") == 0
+        and expiry_s("30d") == 30 * 86400
+        and expiry_s(None) is None
+    )
+    with pytest.raises(UsageError):
+        grace_s("ten minutes")
+    with run_gateway(openai_section(upstream(tokens=2).v1), tmp_path) as gw:
+        for body in ({"name": "bad name!"}, {"name": "x", "rpm": 0}, {"name": "x", "rpm": "many"}, {}):
+            r = httpx.post(gw.url + "/admin/keys", json=body, timeout=10)
+            assert r.status_code == 400, (body, r.text)
+        r = httpx.post(gw.url + "/admin/reload", timeout=10)
+        assert r.status_code == 400 and "nothing to re-read" in r.json()["error"]["message"]
+        r = httpx.post(gw.url + "/admin/nope", timeout=10, headers={"x-forwarded-for": "10.0.0.1"})
+        assert r.status_code == 403, "without an admin key, a proxied caller is refused"
