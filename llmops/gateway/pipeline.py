@@ -258,13 +258,15 @@ class Gateway:
                 api, exch, GatewayError(500, f"internal gateway error ({type(exc).__name__})")
             )
         finally:
-            if inflight is not None:
-                inflight.dec()
-            if outcome is not None:
-                await self._account(call, key, outcome, exch, api)
-            live.inflight -= 1
-            if live.retired and not live.inflight:
-                self.reloader.drained(live)
+            try:
+                if inflight is not None:
+                    inflight.dec()
+                if outcome is not None:
+                    await self._account(call, key, outcome, exch, api)
+            finally:
+                live.inflight -= 1
+                if live.retired and not live.inflight:
+                    self.reloader.drained(live)  # type: ignore[union-attr]
 
     def _parse(self, api: Api, raw: bytes) -> dict[str, Any]:
         try:
@@ -290,7 +292,7 @@ class Gateway:
         elif api == "completions":
             if not isinstance(body.get("prompt"), str | list):
                 raise GatewayError(400, "'prompt' is required (a string or a list)", param="prompt")
-        else:  # embeddings, responses
+        elif api == "embeddings" or "input" in body:  # responses may go on from previous_response_id
             inp = body.get("input")
             if not isinstance(inp, str | list) or not inp:
                 raise GatewayError(400, "'input' is required (a string or a list)", param="input")
