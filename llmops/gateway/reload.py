@@ -10,7 +10,11 @@ survive a reload untouched.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
+import logging
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -170,8 +174,6 @@ class Reloader:
     redis) and tells the other replicas about reloads and key changes when they share redis."""
 
     def __init__(self, gateway: Any) -> None:
-        import asyncio
-
         self.gw = gateway
         self.lock = asyncio.Lock()
         self.replica = gateway._id_prefix  # messages this replica sent come back to it: ignored
@@ -188,9 +190,6 @@ class Reloader:
         return f"{self.gw.store.prefix}:events"
 
     async def start(self) -> None:
-        import asyncio
-        import signal
-
         loop = asyncio.get_running_loop()
         try:  # only the main thread may handle signals (a gateway in a test thread has no SIGHUP)
             loop.add_signal_handler(signal.SIGHUP, self._on_hup)
@@ -201,20 +200,15 @@ class Reloader:
             self._listener = loop.create_task(self._listen())
 
     async def close(self) -> None:
-        import asyncio
-        import contextlib
-        import signal
-
         if self._hup:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-        for task in [self._listener, *self._tasks]:
-            if task is not None:
-                task.cancel()
+        tasks = [t for t in (self._listener, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # the subscription closes before redis does
 
     def _spawn(self, coro: Any) -> None:
-        import asyncio
-
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -224,7 +218,6 @@ class Reloader:
 
     async def _logged(self, origin: str, announce: bool = False) -> None:
         """A reload nobody waits for (SIGHUP, another replica's announcement): its result goes to the log."""
-        import logging
 
         from llmops.errors import LlmopsError
 
@@ -241,7 +234,6 @@ class Reloader:
 
     async def reload(self, *, announce: bool = False) -> dict[str, Any]:
         """Re-read, validate completely, swap; raises LlmopsError (nothing changed) when invalid."""
-        import asyncio
 
         from llmops.errors import LlmopsError, UsageError
         from llmops.gateway.auth import load_keys
@@ -298,8 +290,6 @@ class Reloader:
                 try:
                     await stage.close()
                 except Exception:  # closing must not stop the rest
-                    import logging
-
                     logging.getLogger("llmops.gateway").warning(
                         "closing a replaced stage failed", exc_info=True
                     )
@@ -312,7 +302,6 @@ class Reloader:
 
     async def announce(self, kind: str) -> int:
         """Tell the other replicas (reload, keys); the number of replicas that got it."""
-        import json
 
         if self.redis is None:
             return 0
@@ -320,10 +309,6 @@ class Reloader:
         return max(0, int(n) - 1)  # this replica listens too
 
     async def _listen(self) -> None:
-        import asyncio
-        import json
-        import logging
-
         log = logging.getLogger("llmops.gateway")
         while True:
             pubsub = self.redis.pubsub()
