@@ -198,3 +198,17 @@ def test_durations_and_bad_admin_bodies(upstream, tmp_path: Path) -> None:
         assert r.status_code == 400 and "nothing to re-read" in r.json()["error"]["message"]
         r = httpx.post(gw.url + "/admin/nope", timeout=10, headers={"x-forwarded-for": "10.0.0.1"})
         assert r.status_code == 403, "without an admin key, a proxied caller is refused"
+
+
+def test_k8s_takes_the_admin_key_from_the_secret_when_named() -> None:
+    from types import SimpleNamespace
+
+    from llmops.gateway.config import GatewaySection
+    from llmops.gateway.k8s import secret_vars
+    from llmops.gateway.table import build_table
+
+    for admin, expected in ((None, ["CI_KEY"]), ("GW_ADMIN", ["CI_KEY", "GW_ADMIN"])):
+        sec = GatewaySection.model_validate(
+            openai_section("http://h:1/v1", keys=[{"name": "ci", "key_env": "CI_KEY"}], admin_key_env=admin)
+        )
+        assert secret_vars(SimpleNamespace(section=sec, table=build_table(sec))) == expected  # type: ignore[arg-type]
