@@ -12,6 +12,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from llmops.gateway.cache.config import CacheSetting
 from llmops.gateway.guard.config import GuardSetting
+from llmops.gateway.tracing import OtelConfig
 from llmops.profiles.schema import Name, StrictModel
 
 EnvVar = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -156,6 +157,9 @@ class GatewaySection(StrictModel):
     cache: CacheSetting = None
     guard: GuardSetting = None
     playground: bool = Field(default=False, description="serve /playground (issue 15)")
+    otel: OtelConfig | None = Field(
+        default=None, description="OpenTelemetry traces (or the OTEL_EXPORTER_OTLP_* variables)"
+    )
     admin_key_env: EnvVar | None = Field(
         default=None,
         description=f"variable holding the key for /admin/ (reload, keys); default {ADMIN_KEY_ENV}; "

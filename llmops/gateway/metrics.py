@@ -134,6 +134,11 @@ class Metrics:
         self.key_operations = Counter(
             p + "key_operations", "Run-time key operations (create, revoke, rotate)", ["op"], registry=r
         )
+        self.spans_dropped = Counter(
+            p + "spans_dropped",
+            "Trace spans not delivered (collector down or slow, export queue full)",
+            registry=r,
+        )
         self._rates: dict[str, _ErrorRate] = {}
         self._children: dict[tuple, Any] = {}
 

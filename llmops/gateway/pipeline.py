@@ -37,6 +37,7 @@ from llmops.gateway.sse import Framer, looks_like_sse
 from llmops.gateway.stages import Api, Call, Outcome, Reply, Stage, StageContext, Usage, load_slot
 from llmops.gateway.store import MemoryStore, Store, open_store
 from llmops.gateway.table import Deployment, Route, RouteTable
+from llmops.gateway.tracing import open_tracing
 from llmops.gateway.translate import (
     Assembler,
     ChatToMessagesStream,
@@ -83,6 +84,22 @@ class Exchange:
     held: Held | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     live: Live = None  # type: ignore[assignment]  # the configuration generation this request runs on
+    span: Any = None  # the request's trace span (tracing on)
+    upstream_headers: dict[str, str] | None = None  # traceparent of the current upstream try
+    tries: int = 0
+
+
+def _finish_reasons(doc: Any) -> list[str]:
+    """finish_reason of each choice (OpenAI) or stop_reason (Anthropic) of an assembled reply."""
+    if not isinstance(doc, dict):
+        return []
+    if doc.get("stop_reason"):
+        return [str(doc["stop_reason"])]
+    return [
+        str(c["finish_reason"])
+        for c in doc.get("choices") or ()
+        if isinstance(c, dict) and c.get("finish_reason")
+    ]
 
 
 class Gateway:
@@ -114,6 +131,7 @@ class Gateway:
         env = self.upstream.env
         admin = env.get(section.admin_key_env or ADMIN_KEY_ENV)
         self.admin_digest = digest(admin) if admin else None  # the admin key itself is not kept
+        self.tracing = open_tracing(section.otel, env, self.metrics)  # None: off, and nothing on the path
         # Request ids: a random per-process prefix and a counter (unique across replicas, which share
         # rate-limit windows keyed by it, without a urandom call per request as uuid4 makes).
         self._id_prefix = os.urandom(8).hex()
@@ -170,7 +188,13 @@ class Gateway:
         log = logging.getLogger("llmops.gateway")
         if self.reloader is not None:
             await self.reloader.close()
-        for part in (*self.stages, self.usage, self.upstream, self.store):
+        for part in (
+            *self.stages,
+            self.usage,
+            self.upstream,
+            self.store,
+            *([self.tracing] if self.tracing else []),
+        ):
             try:
                 await part.close()
             except Exception as exc:
@@ -185,8 +209,15 @@ class Gateway:
         inflight = None
         live = exch.live = self.live
         live.inflight += 1
+        tr = self.tracing
+        if tr is not None:
+            exch.span = tr.request(api, headers)
         try:
+            if tr is not None:
+                sp = tr.child(exch.span, "auth")
             key = self.auth.check(headers)
+            if tr is not None:
+                sp.end()
             body = self._parse(api, raw)
             exch.extra["asked"] = body["model"]
             route = live.table.get(body["model"])
@@ -219,6 +250,8 @@ class Gateway:
             )
             inflight = self.metrics.child(self.metrics.inflight, route.name)
             inflight.inc()
+            if tr is not None:
+                sp = tr.child(exch.span, "limits")
             if key is not None:
                 held, over_budget = await self.limiter.admit_key(key, call.request_id, estimate(body))
                 exch.held = held
@@ -227,6 +260,8 @@ class Gateway:
                     call.response_headers["x-llmops-budget"] = "downgraded"
             else:
                 exch.held = Held(call.request_id, estimate(body))
+            if tr is not None:
+                sp.end()
             # The guard and cache know chat, completions, messages and embeddings (an exact key over the
             # whole input); a Responses API request is refused where a guard is set rather than unscreened.
             if api == "responses" and type(live.guard) is not Stage:
@@ -237,7 +272,11 @@ class Gateway:
                     code="unsupported_api",
                 )
             for stage in live.stages if api != "responses" else ():
+                if tr is not None:
+                    sp = tr.child(exch.span, "cache lookup" if stage.name == "cache" else stage.name)
                 reply = await stage.on_request(call)
+                if tr is not None:
+                    sp.end()
                 if reply is not None:
                     outcome = await self._answer(call, reply, exch, stage.name)
                     return
@@ -267,6 +306,8 @@ class Gateway:
                 live.inflight -= 1
                 if live.retired and not live.inflight:
                     self.reloader.drained(live)  # type: ignore[union-attr]
+                if exch.span is not None:
+                    self._end_span(exch, call, key, outcome)
 
     def _parse(self, api: Api, raw: bytes) -> dict[str, Any]:
         try:
@@ -385,9 +426,14 @@ class Gateway:
             tried.add(dep.key)
             self.metrics.child(self.metrics.dep_requests, route.name, dep.name).inc()
             self.health.inflight[dep.key] += 1
+            ts = None
+            if exch.span is not None:
+                ts = self._try_span(exch, route, dep)
             try:
                 return await self._attempt(call, route, dep, exch, deadline)
             except UpstreamFailure as f:
+                if ts is not None:
+                    ts.set_attribute("error.type", f.reason)
                 self.metrics.dep_failures.labels(route.name, dep.name, f.reason).inc()
                 await self.health.report(dep, False)
                 last = f
@@ -408,7 +454,74 @@ class Gateway:
                     await asyncio.sleep(delay)
             finally:
                 self.health.inflight[dep.key] -= 1
+                if ts is not None:
+                    ts.end()
         return last
+
+    # --- traces (only with tracing on) -------------------------------------------------------------
+
+    def _try_span(self, exch: Exchange, route: Route, dep: Deployment) -> Any:
+        """A client span for one upstream try, and the traceparent the upstream gets."""
+        tr = self.tracing
+        assert tr is not None
+        exch.tries += 1
+        ts = tr.child(
+            exch.span,
+            f"upstream {dep.name}",
+            client=True,
+            **{
+                "llmops.route": route.name,
+                "llmops.deployment": dep.name,
+                "llmops.try": exch.tries,
+                "gen_ai.request.model": dep.model,
+                "server.address": dep.base_url,
+            },
+        )
+        exch.upstream_headers = tr.headers(ts)
+        return ts
+
+    def _end_span(
+        self, exch: Exchange, call: Call | None, key: ClientKey | None, outcome: Outcome | None
+    ) -> None:
+        """The request span's GenAI attributes (no prompt or completion text), then its end."""
+        span = exch.span
+        try:
+            attrs: dict[str, Any] = {"llmops.retries": max(0, exch.tries - 1)}
+            if key is not None:
+                attrs["llmops.key"] = key.name
+            if exch.extra.get("asked"):
+                attrs["gen_ai.request.model"] = exch.extra["asked"]
+                span.update_name(f"{span.name} {exch.extra['asked']}")
+            if call is not None:
+                attrs["llmops.stream"] = call.stream
+                if cache := call.response_headers.get("x-llmops-cache"):
+                    attrs["llmops.cache"] = cache
+            if outcome is not None:
+                attrs["http.response.status_code"] = outcome.status
+                if outcome.route:
+                    attrs["llmops.route"] = outcome.route
+                if outcome.deployment:
+                    attrs["llmops.deployment"] = outcome.deployment
+                    dep = self._deployment(exch.live, outcome)
+                    if dep is not None:
+                        attrs["gen_ai.response.model"] = dep.model
+                if outcome.from_stage:
+                    attrs["llmops.answered_by"] = outcome.from_stage
+                u = outcome.usage
+                if u.input_tokens or u.output_tokens:
+                    attrs["gen_ai.usage.input_tokens"] = u.input_tokens
+                    attrs["gen_ai.usage.output_tokens"] = u.output_tokens
+                reasons = _finish_reasons(outcome.response)
+                if reasons:
+                    attrs["gen_ai.response.finish_reasons"] = reasons
+                if outcome.status >= 400:
+                    attrs["error.type"] = outcome.error or str(outcome.status)
+                    from opentelemetry.trace import Status, StatusCode
+
+                    span.set_status(Status(StatusCode.ERROR, outcome.error or None))
+            span.set_attributes(attrs)
+        finally:
+            span.end()
 
     def _upstream_request(self, call: Call, dep: Deployment) -> tuple[str, dict[str, Any], bool]:
         """(path, body, strip_usage) for this deployment's API."""
@@ -486,7 +599,7 @@ class Gateway:
             # Without a stream the first byte is the whole answer: first_byte_s bounds each try.
             limit = min(route.timeouts.first_byte_s, deadline - t_send)
             async with asyncio.timeout(max(0.001, limit)):
-                opened = await self.upstream.open(dep, path, raw)
+                opened = await self.upstream.open(dep, path, raw, exch.upstream_headers)
                 data = await opened.response.read()
         except TimeoutError:
             raise UpstreamFailure("timeout", f"no answer from '{dep.name}' in time") from None
@@ -616,10 +729,11 @@ class Gateway:
         first = b""
         ttft: float | None = None
         failure: tuple[str, str] | None = None
+        relay_span = None
         try:
             async with Deadline(min(loop.time() + t.first_byte_s, deadline_loop)) as tm:
                 try:
-                    opened = await self.upstream.open(dep, path, raw)
+                    opened = await self.upstream.open(dep, path, raw, exch.upstream_headers)
                 except UpstreamRefusal as r:
                     exch.upstream_s += perf_counter() - t_send
                     return await self._refusal(call, route, dep, exch, r)
@@ -646,6 +760,8 @@ class Gateway:
                 tm.move(None)  # a slow client is not the upstream stalling
                 await exch.send({"type": "http.response.start", "status": 200, "headers": headers})
                 exch.started = True
+                if exch.span is not None:  # tracing on: the stream from the first byte to its end
+                    relay_span = self.tracing.child(exch.span, "relay")  # type: ignore[union-attr]
                 send = exch.send
                 # The block that holds the end marker goes out as the last body message (one write less).
                 if out or relay.finished:
@@ -700,6 +816,8 @@ class Gateway:
                     opened.response.release()
                 else:
                     opened.close()
+            if relay_span is not None:
+                relay_span.end()
         if failure is not None:
             reason, detail = failure
             self.metrics.dep_failures.labels(route.name, dep.name, reason).inc()

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 Loader = Callable[[], "tuple[GatewaySection, RouteTable]"]
 
 # Settings a running process cannot take over: they need a restart (the answer says so).
-RESTART_SETTINGS = ("host", "port", "workers", "redis", "usage_log", "playground", "admin_key_env")
+RESTART_SETTINGS = ("host", "port", "workers", "redis", "usage_log", "playground", "admin_key_env", "otel")
 
 
 def chain(table: RouteTable, route: Route) -> list[Route]:

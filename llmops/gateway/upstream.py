@@ -142,7 +142,9 @@ class Upstream:
         for k in [k for k in self._urls if k[0] in keys]:
             del self._urls[k]
 
-    async def open(self, dep: Deployment, path: str, body: bytes) -> Opened:
+    async def open(
+        self, dep: Deployment, path: str, body: bytes, extra: dict[str, str] | None = None
+    ) -> Opened:
         """POST and wait for the status line; 2xx -> Opened, else UpstreamFailure / UpstreamRefusal."""
         import aiohttp
 
@@ -152,7 +154,11 @@ class Upstream:
 
             url = self._urls[(dep.key, path)] = URL(dep.url_for(path))
         try:
-            resp = await self.session.post(url, data=body, headers=self.headers(dep))
+            headers = self.headers(dep)
+            if extra is not None:  # a traceparent for this try (tracing on)
+                headers = headers.copy()
+                headers.update(extra)
+            resp = await self.session.post(url, data=body, headers=headers)
         except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, ConnectionError) as exc:
             raise UpstreamFailure("connect", f"cannot connect: {type(exc).__name__}") from None
         except TimeoutError:
