@@ -139,6 +139,29 @@ def run_gateway(
 
 
 @contextmanager
+def serve_app(app: Any) -> Iterator[int]:
+    """A plain ASGI app (a test's own upstream or receiver) on uvicorn in a thread; yields its port."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextmanager
 def gateway_processes(
     cfg: Path, n: int, env: dict[str, str], usage_dir: Path
 ) -> Iterator[list[tuple[Any, str]]]:

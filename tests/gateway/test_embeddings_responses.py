@@ -7,7 +7,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import KEY, free_port, run_gateway
+from tests.gateway.conftest import KEY, free_port, run_gateway, serve_app
 
 # --- a Responses API server (the documented payloads: an object, or events ending with response.completed)
 
@@ -111,7 +110,7 @@ class ResponsesServer:
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
-        self.port = free_port()
+        self.port = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -155,21 +154,10 @@ class ResponsesServer:
 
 @pytest.fixture
 def responses_server() -> Iterator[ResponsesServer]:
-    import uvicorn
-
     app = ResponsesServer()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=app.port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "responses server did not start"
-        time.sleep(0.02)
-    yield app
-    server.should_exit = True
-    thread.join(10)
+    with serve_app(app) as port:
+        app.port = port
+        yield app
 
 
 def test_responses_pass_through_plain_and_streamed_with_the_sdk(

@@ -4,9 +4,7 @@ dropped spans, nothing else."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,27 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import KEY, free_port, run_gateway
+from tests.gateway.conftest import KEY, free_port, run_gateway, serve_app
 
 pytest.importorskip("opentelemetry.sdk")
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
-
-
-def _serve(app: Any) -> tuple[Any, threading.Thread, int]:
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    return server, thread, port
 
 
 async def _body(receive: Any) -> bytes:
@@ -118,11 +100,8 @@ class ChatUpstream:
 @pytest.fixture
 def servers() -> Iterator[tuple[Receiver, int, ChatUpstream, int]]:
     receiver, upstream = Receiver(), ChatUpstream()
-    started = [_serve(receiver), _serve(upstream)]
-    yield receiver, started[0][2], upstream, started[1][2]
-    for server, thread, _ in started:
-        server.should_exit = True
-        thread.join(10)
+    with serve_app(receiver) as rport, serve_app(upstream) as uport:
+        yield receiver, rport, upstream, uport
 
 
 def _attrs(span: Any) -> dict[str, Any]:
