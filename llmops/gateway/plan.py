@@ -69,15 +69,20 @@ def loader(
     workers: int | None = None,
 ) -> Loader:
     """What a reload runs (in a thread): the workspace file and the profiles read again and resolved with
-    the flags the gateway started with; every problem raised as at start-up (file:line)."""
+    the flags the gateway started with; every problem raised as at start-up (file:line, and the listen
+    checks: a reload cannot leave a gateway open beyond loopback without keys)."""
 
     def load() -> tuple[GatewaySection, RouteTable]:
+        from llmops.gateway.server import check_listen
         from llmops.profiles.loader import Catalog
         from llmops.workspace import load_workspace
 
         plan = resolve(
             load_workspace(config), Catalog.discover(profiles_dir), host=host, port=port, workers=workers
         )
+        check_listen(
+            plan.section, plan.host, plan.workers
+        )  # e.g. no keys left while listening beyond loopback
         return plan.section, plan.table
 
     return load

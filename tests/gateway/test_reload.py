@@ -219,3 +219,19 @@ def test_health_update_keeps_unchanged_and_resets_modified() -> None:
     health.inflight["chat/d1"] = 0
     health.forget({"chat/d1"})
     assert "chat/d1" not in health.inflight and set(health.deps) == {"chat/d0"}
+
+
+def test_a_reload_cannot_open_a_public_gateway_without_keys(tmp_path: Path, monkeypatch) -> None:
+    from llmops.errors import UsageError
+    from llmops.gateway.plan import loader
+
+    cfg = tmp_path / "llmops.yaml"
+    section = openai_section("http://127.0.0.1:9/v1", keys=[{"name": "ci", "key_env": "CI_KEY"}])
+    cfg.write_text(yaml.safe_dump({"gateway": section}))
+    load = loader(cfg, None, host="0.0.0.0")
+    monkeypatch.setenv("CI_KEY", "k")
+    assert [k.name for k in load()[0].keys] == ["ci"]
+    del section["keys"]
+    cfg.write_text(yaml.safe_dump({"gateway": section}))
+    with pytest.raises(UsageError, match=r"refusing to listen on 0\.0\.0\.0"):
+        load()
