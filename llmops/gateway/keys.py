@@ -109,6 +109,7 @@ class FileKeyStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.lock = asyncio.Lock()  # read-change-write of the whole file: one change at a time
 
     def _read(self) -> dict[str, KeyRecord]:
         if not self.path.is_file():
@@ -127,19 +128,21 @@ class FileKeyStore:
         return await asyncio.to_thread(self._read)
 
     async def put(self, record: KeyRecord, *, new: bool) -> bool:
-        records = await self.load()
-        if new and record.name in records:
-            return False
-        records[record.name] = record
-        await asyncio.to_thread(self._write, records)
-        return True
+        async with self.lock:
+            records = await self.load()
+            if new and record.name in records:
+                return False
+            records[record.name] = record
+            await asyncio.to_thread(self._write, records)
+            return True
 
     async def delete(self, name: str) -> bool:
-        records = await self.load()
-        if records.pop(name, None) is None:
-            return False
-        await asyncio.to_thread(self._write, records)
-        return True
+        async with self.lock:
+            records = await self.load()
+            if records.pop(name, None) is None:
+                return False
+            await asyncio.to_thread(self._write, records)
+            return True
 
     def describe(self) -> str:
         return str(self.path)

@@ -212,3 +212,19 @@ def test_k8s_takes_the_admin_key_from_the_secret_when_named() -> None:
             openai_section("http://h:1/v1", keys=[{"name": "ci", "key_env": "CI_KEY"}], admin_key_env=admin)
         )
         assert secret_vars(SimpleNamespace(section=sec, table=build_table(sec))) == expected  # type: ignore[arg-type]
+
+
+def test_file_store_keeps_every_one_of_concurrent_changes(tmp_path: Path) -> None:
+    import asyncio
+
+    from llmops.gateway.keys import FileKeyStore, KeyRecord
+
+    async def run() -> int:
+        store = FileKeyStore(tmp_path / "keys.json")
+        recs = [KeyRecord(name=f"k{i}", sha256="0" * 64, created_at=0) for i in range(20)]
+        await asyncio.gather(*(store.put(r, new=True) for r in recs))
+        await asyncio.gather(*(store.delete(f"k{i}") for i in range(0, 20, 2)))
+        return len(await store.load())
+
+    assert asyncio.run(run()) == 10
+    assert not [p for p in tmp_path.iterdir() if p.name != "keys.json"], "no staged leftovers"
