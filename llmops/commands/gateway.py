@@ -49,7 +49,13 @@ def gateway(
         return _k8s(plan, output=output, force=force, as_json=st.json)
     if dry_run:
         return _dry_run(plan, probe=not no_probe, as_json=st.json)
-    _run(plan, as_json=st.json)
+    from llmops.gateway.plan import loader
+
+    _run(
+        plan,
+        as_json=st.json,
+        reload=loader(st.config, st.profiles_dir, host=host, port=port, workers=workers),
+    )
 
 
 def _dry_run(plan, *, probe: bool, as_json: bool) -> None:  # type: ignore[no-untyped-def]
@@ -116,7 +122,7 @@ def _k8s(plan, *, output: Path | None, force: bool, as_json: bool) -> None:  # t
     hint(f"create the Secret first: {secret_note(plan)}")
 
 
-def _run(plan, *, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _run(plan, *, as_json: bool, reload) -> None:  # type: ignore[no-untyped-def]
     from llmops.gateway.server import serve
     from llmops.ui import hint, out, print_json
 
@@ -135,6 +141,7 @@ def _run(plan, *, as_json: bool) -> None:  # type: ignore[no-untyped-def]
         workers=plan.workers,
         usage_path=plan.usage_path,
         on_ready=ready,
+        loader=reload,
     )
 
 
@@ -226,3 +233,150 @@ def cache_clear(
     out.print(
         f"removed {doc['removed']} cached replies ({where}, {doc['store']}: {doc['where']})", highlight=False
     )
+
+
+AdminUrlOpt = Annotated[
+    str | None,
+    Opt("--url", help="The running gateway (default: host and port as `llmops gateway` resolves them)."),
+]
+
+
+def _admin(ctx: typer.Context, method: str, path: str, body: dict | None, url: str | None) -> dict:
+    from llmops.gateway.admin import call, target
+
+    st = state(ctx)
+    base, key = target(lambda: st.workspace().gateway, url)
+    return call(base, method, path, body, key)
+
+
+@app.command("reload")
+def reload(
+    ctx: typer.Context,
+    all_: Annotated[
+        bool, Opt("--all", help="Also reload every replica that shares the gateway's redis.")
+    ] = False,
+    url: AdminUrlOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Re-read llmops.yaml and the profiles in the running gateway and swap them in without a restart.
+
+    Requests in flight finish on the old configuration; an invalid file changes nothing (exit 2).
+    The same happens on SIGHUP (kill -HUP <pid>).
+
+    Example: llmops gateway reload --all
+    """
+    from llmops.ui import hint, out, print_json
+
+    st = state(ctx, json=json)
+    doc = _admin(ctx, "POST", "/admin/reload", {"all": all_}, url)
+    if st.json:
+        return print_json(doc)
+    out.print(f"generation {doc['generation']}: {doc['summary']}", highlight=False)
+    if doc["changes"]["restart_needed"]:
+        hint(f"takes a restart to change: {', '.join(doc['changes']['restart_needed'])}")
+    if "announced_to" in doc:
+        hint(f"announced to {doc['announced_to']} other replica(s) through redis")
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="Client keys made at run time (stored as hashes only).")
+app.add_typer(keys_app, name="keys")
+KeyName = Annotated[str, typer.Argument(help="The key's name (what logs and metrics show).")]
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    name: KeyName,
+    rpm: Annotated[int | None, Opt("--rpm", min=1, help="Requests per minute.")] = None,
+    tpm: Annotated[int | None, Opt("--tpm", min=1, help="Tokens per minute.")] = None,
+    budget_usd: Annotated[float | None, Opt("--budget-usd", min=0.000001, help="Spend limit in USD.")] = None,
+    routes: Annotated[
+        list[str] | None, Opt("--routes", help="A route this key may use (repeat; default: all).")
+    ] = None,
+    expires: Annotated[str | None, Opt("--expires", help="Lifetime: 90m, 12h, 30d (default: never).")] = None,
+    url: AdminUrlOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Make a key in the running gateway; its value is printed once, only its hash is kept.
+
+    Example: llmops gateway keys create ci --rpm 60 --budget-usd 5 --expires 30d
+    """
+    from llmops.gateway.keys import expiry_s
+    from llmops.ui import hint, out, print_json
+
+    st = state(ctx, json=json)
+    body = {"name": name, "rpm": rpm, "tpm": tpm, "budget_usd": budget_usd, "routes": routes or None}
+    body["expires_in_s"] = expiry_s(expires)
+    doc = _admin(ctx, "POST", "/admin/keys", body, url)
+    if st.json:
+        return print_json(doc)
+    out.print(doc["key"], highlight=False, markup=False)
+    hint(f"key '{name}': shown this once; only its hash is stored")
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, url: AdminUrlOpt = None, json: JsonOpt = False) -> None:
+    """Every key by name: source, routes, limits, spend, last use and expiry (never a key's value).
+
+    Example: llmops gateway keys list --json
+    """
+    from llmops.gateway.keys import when
+    from llmops.ui import out, print_json, table
+
+    st = state(ctx, json=json)
+    doc = _admin(ctx, "GET", "/admin/keys", None, url)
+    if st.json:
+        return print_json(doc)
+    cols = ["name", "source", "routes", "rpm", "tpm", "budget_usd", "spent_usd", "last_used", "expires_at"]
+    rows = [
+        [
+            k["name"],
+            k["source"],
+            ", ".join(k["routes"] or ["all"]),
+            *(str(k[c] if k[c] is not None else "-") for c in ("rpm", "tpm", "budget_usd", "spent_usd")),
+            when(k["last_used"]),
+            when(k["expires_at"]),
+        ]
+        for k in doc["keys"]
+    ]
+    out.print(table(f"keys ({doc['store']})", cols, rows))
+
+
+@keys_app.command("revoke")
+def keys_revoke(ctx: typer.Context, name: KeyName, url: AdminUrlOpt = None, json: JsonOpt = False) -> None:
+    """Remove a run-time key: its next request gets 401, on every replica.
+
+    Example: llmops gateway keys revoke ci
+    """
+    from llmops.ui import out, print_json
+
+    st = state(ctx, json=json)
+    doc = _admin(ctx, "POST", f"/admin/keys/{name}/revoke", None, url)
+    if st.json:
+        return print_json(doc)
+    out.print(f"revoked key '{name}'", highlight=False)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    ctx: typer.Context,
+    name: KeyName,
+    grace: Annotated[
+        str, Opt("--grace", help="How long the old value keeps working: 0, 90s, 10m, 1h.")
+    ] = "10m",
+    url: AdminUrlOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Give a run-time key a new value (printed once); the old one works until the grace ends.
+
+    Example: llmops gateway keys rotate ci --grace 10m
+    """
+    from llmops.gateway.keys import grace_s
+    from llmops.ui import hint, out, print_json
+
+    st = state(ctx, json=json)
+    doc = _admin(ctx, "POST", f"/admin/keys/{name}/rotate", {"grace_s": grace_s(grace)}, url)
+    if st.json:
+        return print_json(doc)
+    out.print(doc["key"], highlight=False, markup=False)
+    hint(f"key '{name}': new value shown this once; the old one works for {grace}")

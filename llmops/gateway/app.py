@@ -15,7 +15,13 @@ from typing import Any
 from llmops.gateway.errors import GatewayError, error_body
 from llmops.gateway.pipeline import JSON, Exchange, Gateway
 
-API_PATHS = {"/v1/chat/completions": "chat", "/v1/completions": "completions", "/v1/messages": "messages"}
+API_PATHS = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/messages": "messages",
+    "/v1/embeddings": "embeddings",
+    "/v1/responses": "responses",
+}
 
 
 async def _json(send: Any, status: int, doc: Any, headers: list | None = None) -> None:
@@ -89,6 +95,10 @@ class GatewayApp:
             from llmops.gateway.cache.admin import serve_admin
 
             return await serve_admin(gw, scope, send)
+        if path.startswith("/admin/"):  # reload and keys (llmops.gateway.admin): the admin key, or loopback
+            from llmops.gateway.admin import serve_admin as serve_ops
+
+            return await serve_ops(gw, scope, receive, send)
         if method != "GET":
             return await _bytes(send, 404, error_body("chat", 404, f"no route for {method} {path}"), JSON)
         if path == "/health":
@@ -115,7 +125,7 @@ class GatewayApp:
         t0 = perf_counter()
         gw = self.gateway
         headers = _headers(scope)
-        limit = gw.section.max_body_bytes
+        limit = gw.live.section.max_body_bytes
         if int(headers.get("content-length") or 0) > limit:
             msg = f"request body is over the gateway's limit of {limit} bytes"
             return await _bytes(send, 413, error_body(api, 413, msg), JSON)

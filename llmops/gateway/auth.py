@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
+import time
 from dataclasses import dataclass
 
 from llmops.errors import UsageError
@@ -17,6 +17,7 @@ class ClientKey:
     name: str
     digest: bytes
     config: KeyConfig
+    expires_at: float | None = None  # epoch seconds (a run-time key's expiry, or a rotated key's grace)
 
     def may_use(self, route: str) -> bool:
         return self.config.routes is None or route in self.config.routes
@@ -55,25 +56,33 @@ def presented_key(headers: dict[str, str]) -> str | None:
 
 
 class Authenticator:
-    def __init__(self, keys: list[ClientKey]) -> None:
+    """Keys by digest: one dict lookup per request, however many keys there are.
+
+    The lookup is by the SHA-256 of the presented value, so its timing can at most tell an attacker
+    something about a digest, never about a key (finding a value with a chosen digest prefix is
+    preimage work); configuration and run-time keys are looked up alike."""
+
+    def __init__(self, keys: list[ClientKey], last_used: dict[str, float] | None = None) -> None:
         self.keys = keys
+        self.by_digest = {k.digest: k for k in keys}
+        self.last_used = {} if last_used is None else last_used  # key name -> epoch s (`keys list`)
 
     @property
     def enabled(self) -> bool:
         return bool(self.keys)
 
     def check(self, headers: dict[str, str]) -> ClientKey | None:
-        """The key's record, None when no keys are configured; 401 for a missing or unknown key."""
-        if not self.keys:
+        """The key's record, None when no keys are configured; 401 for a missing, unknown or expired key."""
+        if not self.by_digest:
             return None
         value = presented_key(headers)
         if value is None:
             raise GatewayError(401, "missing API key: send Authorization: Bearer <key> or x-api-key")
-        d = digest(value)
-        found = None
-        for k in self.keys:  # every comparison runs, so timing does not say which key is close
-            if hmac.compare_digest(d, k.digest):
-                found = k
+        found = self.by_digest.get(digest(value))
         if found is None:
             raise GatewayError(401, "invalid API key", code="invalid_api_key")
+        now = time.time()
+        if found.expires_at is not None and now >= found.expires_at:
+            raise GatewayError(401, f"key '{found.name}' has expired", code="expired_api_key")
+        self.last_used[found.name] = now
         return found

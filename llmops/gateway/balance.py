@@ -7,6 +7,7 @@ next try is the probe; a failure cools it down again at once, a success readmits
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 
@@ -52,8 +53,38 @@ class Health:
     def _cool(self, key: str, until: float) -> None:
         self.cooled[key] = until
         self.probing.discard(key)
-        d = self.deps[key]
-        self.metrics.dep_healthy.labels(d.route, d.name).set(0)
+        d = self.deps.get(key)
+        if d is not None:  # else removed by a reload while this request was still on it
+            self.metrics.dep_healthy.labels(d.route, d.name).set(0)
+
+    def update(self, table: RouteTable, breaker: Breaker, modified: set[str]) -> None:
+        """Take over a reloaded table: unchanged deployments keep their breaker state and latency; a
+        modified one (new URL, model...) starts afresh; a removed one keeps its in-flight count until the
+        requests still on it finish (`forget`)."""
+        self.cfg = breaker
+        new = {d.key: d for r in table.routes.values() for d in r.deployments}
+        for key in modified:
+            for state in (self.cooled, self.latency, self.oks):
+                state.pop(key, None)
+            self.probing.discard(key)
+        for key, d in new.items():
+            self.inflight.setdefault(key, 0)
+            if key not in self.deps or key in modified:
+                self.metrics.dep_healthy.labels(d.route, d.name).set(0 if key in self.cooled else 1)
+        self.deps = new
+        self._synced = 0.0  # read shared cool-downs of new deployments with the next request
+
+    def forget(self, keys: set[str]) -> None:
+        """Drop what is left of deployments a reload removed (their last request has finished)."""
+        for key in keys:
+            if key in self.deps:
+                continue
+            for state in (self.cooled, self.latency, self.oks, self.inflight):
+                state.pop(key, None)
+            self.probing.discard(key)
+            route, _, name = key.partition("/")
+            with contextlib.suppress(KeyError):
+                self.metrics.dep_healthy.remove(route, name)
 
     def available(self, route: Route) -> list[Deployment]:
         now = time.time()

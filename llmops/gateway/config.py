@@ -12,6 +12,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from llmops.gateway.cache.config import CacheSetting
 from llmops.gateway.guard.config import GuardSetting
+from llmops.gateway.tracing import OtelConfig
 from llmops.profiles.schema import Name, StrictModel
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ Strategy = Literal["least-busy", "weighted", "latency"]
 DEFAULT_PORT = 4000
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
+ADMIN_KEY_ENV = "LLMOPS_GATEWAY_ADMIN_KEY"
 
 
 class Timeouts(StrictModel):
@@ -80,6 +82,10 @@ class DeploymentConfig(StrictModel):
     )
     api_key_env: EnvVar | None = Field(default=None, description="variable holding the upstream key")
     weight: PositiveFloat = Field(default=1.0, description="share of traffic with strategy: weighted")
+    responses: bool | None = Field(
+        default=None,
+        description="serves /v1/responses (default: vLLM profiles and the OpenAI API; llama.cpp does not)",
+    )
     rpm: PositiveInt | None = None
     tpm: PositiveInt | None = None
     input_per_1m: Annotated[float, Field(ge=0)] | None = None
@@ -154,6 +160,14 @@ class GatewaySection(StrictModel):
     cache: CacheSetting = None
     guard: GuardSetting = None
     playground: bool = Field(default=False, description="serve /playground (issue 15)")
+    otel: OtelConfig | None = Field(
+        default=None, description="OpenTelemetry traces (or the OTEL_EXPORTER_OTLP_* variables)"
+    )
+    admin_key_env: EnvVar | None = Field(
+        default=None,
+        description=f"variable holding the key for /admin/ (reload, keys); default {ADMIN_KEY_ENV}; "
+        "unset: /admin/ answers loopback callers only",
+    )
 
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewaySection:

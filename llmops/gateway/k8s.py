@@ -16,8 +16,11 @@ CONFIG_DIR = "/etc/llmops"
 
 
 def secret_vars(plan: GatewayPlan) -> list[str]:
-    """Every environment variable the gateway needs from a Secret: client keys and provider keys."""
+    """Every environment variable the gateway needs from a Secret: client keys, provider keys, and the
+    admin key when `admin_key_env:` names one."""
     names = {k.key_env for k in plan.section.keys if k.key_env}
+    if plan.section.admin_key_env:
+        names.add(plan.section.admin_key_env)
     names |= {d.api_key_env for r in plan.table.routes.values() for d in r.deployments if d.api_key_env}
     return sorted(n for n in names if n)
 

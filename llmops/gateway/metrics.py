@@ -119,6 +119,26 @@ class Metrics:
         self.guard_matches = Counter(
             p + "guard_matches", "Guard rule matches", ["route", "rule", "action"], registry=r
         )
+        # Operations (issue 21): hot reloads, the configuration generation in force, key management.
+        self.reloads = Counter(
+            p + "config_reloads",
+            "Configuration reloads by result (ok, unchanged, invalid)",
+            ["result"],
+            registry=r,
+        )
+        self.config_generation = Gauge(
+            p + "config_generation",
+            "Generation of the configuration in force (1 at start, +1 per change)",
+            registry=r,
+        )
+        self.key_operations = Counter(
+            p + "key_operations", "Run-time key operations (create, revoke, rotate)", ["op"], registry=r
+        )
+        self.spans_dropped = Counter(
+            p + "spans_dropped",
+            "Trace spans not delivered (collector down or slow, export queue full)",
+            registry=r,
+        )
         self._rates: dict[str, _ErrorRate] = {}
         self._children: dict[tuple, Any] = {}
 

@@ -17,18 +17,27 @@ from time import perf_counter
 from typing import Any
 
 from llmops.gateway import jsonc
-from llmops.gateway.auth import Authenticator, ClientKey, load_keys
+from llmops.gateway.auth import Authenticator, ClientKey, digest, load_keys
 from llmops.gateway.balance import Health
-from llmops.gateway.config import GatewaySection
+from llmops.gateway.config import ADMIN_KEY_ENV, GatewaySection
 from llmops.gateway.deadline import Deadline
 from llmops.gateway.errors import GatewayError, error_body, error_doc, stream_error_event
+from llmops.gateway.keys import KeyAdmin, open_key_store
 from llmops.gateway.limits import Held, Limiter, estimate
 from llmops.gateway.metrics import Metrics
-from llmops.gateway.relay import AnthropicPassthrough, OpenAIPassthrough, Relay, Translating
+from llmops.gateway.relay import (
+    AnthropicPassthrough,
+    OpenAIPassthrough,
+    Relay,
+    ResponsesPassthrough,
+    Translating,
+)
+from llmops.gateway.reload import Live, Loader, Reloader
 from llmops.gateway.sse import Framer, looks_like_sse
 from llmops.gateway.stages import Api, Call, Outcome, Reply, Stage, StageContext, Usage, load_slot
 from llmops.gateway.store import MemoryStore, Store, open_store
 from llmops.gateway.table import Deployment, Route, RouteTable
+from llmops.gateway.tracing import open_tracing
 from llmops.gateway.translate import (
     Assembler,
     ChatToMessagesStream,
@@ -40,6 +49,7 @@ from llmops.gateway.translate import (
     replay,
     usage_from_anthropic,
     usage_from_openai,
+    usage_from_responses,
 )
 from llmops.gateway.upstream import Upstream, UpstreamFailure, UpstreamRefusal
 from llmops.gateway.usage import UsageLog, default_path, read_spend, utc_now_ms
@@ -50,7 +60,12 @@ SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
-UPSTREAM_PATH = {"chat": "/chat/completions", "completions": "/completions"}
+UPSTREAM_PATH = {
+    "chat": "/chat/completions",
+    "completions": "/completions",
+    "embeddings": "/embeddings",
+    "responses": "/responses",
+}
 CLIENT_GONE = 499  # the client closed the connection (nginx's convention)
 
 
@@ -68,20 +83,23 @@ class Exchange:
     answering: tuple[str, str] | None = None  # (route, deployment)
     held: Held | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    live: Live = None  # type: ignore[assignment]  # the configuration generation this request runs on
+    span: Any = None  # the request's trace span (tracing on)
+    upstream_headers: dict[str, str] | None = None  # traceparent of the current upstream try
+    tries: int = 0
 
 
-def _chain(table: RouteTable, route: Route) -> list[Route]:
-    """The route, then its fallbacks (and theirs), each once."""
-    out, seen, queue = [], set(), [route.name]
-    while queue:
-        name = queue.pop(0)
-        if name in seen or name not in table.routes:
-            continue
-        seen.add(name)
-        r = table.routes[name]
-        out.append(r)
-        queue.extend(r.fallbacks)
-    return out
+def _finish_reasons(doc: Any) -> list[str]:
+    """finish_reason of each choice (OpenAI) or stop_reason (Anthropic) of an assembled reply."""
+    if not isinstance(doc, dict):
+        return []
+    if doc.get("stop_reason"):
+        return [str(doc["stop_reason"])]
+    return [
+        str(c["finish_reason"])
+        for c in doc.get("choices") or ()
+        if isinstance(c, dict) and c.get("finish_reason")
+    ]
 
 
 class Gateway:
@@ -94,9 +112,11 @@ class Gateway:
         environ: dict[str, str] | None = None,
         usage_path: Path | None = None,
         metrics: Metrics | None = None,
+        loader: Loader | None = None,
     ) -> None:
-        self.section = section
-        self.table = table
+        # The configuration in force: one object, read once per request (see llmops.gateway.reload).
+        self.live = Live(1, section, table, Stage(), Stage())
+        self.loader = loader  # re-reads the workspace file and profiles for a reload (None: cannot reload)
         self.metrics = metrics or Metrics()
         self.store: Store = store or open_store(section.redis)
         self.auth = Authenticator(load_keys(section.keys, environ))
@@ -105,13 +125,13 @@ class Gateway:
         self.upstream = Upstream(section.timeouts.connect_s, environ)
         path = usage_path or (Path(section.usage_log) if section.usage_log else default_path())
         self.usage = UsageLog(path)
-        self.guard: Stage = Stage()
-        self.cache: Stage = Stage()
-        self.stages: list[Stage] = []
-        # Built once: each route's fallback chain, deployments by (route, name).
-        self._chains = {name: _chain(table, r) for name, r in table.routes.items()}
-        self._deps = {(d.route, d.name): d for r in table.routes.values() for d in r.deployments}
         self.draining = False
+        self.reloader: Reloader | None = None  # made at start: reloads, and announcements through redis
+        self.keys: KeyAdmin | None = None  # made at start: run-time keys (keys.json or redis)
+        env = self.upstream.env
+        admin = env.get(section.admin_key_env or ADMIN_KEY_ENV)
+        self.admin_digest = digest(admin) if admin else None  # the admin key itself is not kept
+        self.tracing = open_tracing(section.otel, env, self.metrics)  # None: off, and nothing on the path
         # Request ids: a random per-process prefix and a counter (unique across replicas, which share
         # rate-limit windows keyed by it, without a urandom call per request as uuid4 makes).
         self._id_prefix = os.urandom(8).hex()
@@ -121,9 +141,29 @@ class Gateway:
     def _request_id(self) -> str:
         return f"{self._id_prefix}{next(self._id_count):016x}"
 
+    # The configuration in force, for everything outside the request path (admin paths, tests).
+    @property
+    def section(self) -> GatewaySection:
+        return self.live.section
+
+    @property
+    def table(self) -> RouteTable:
+        return self.live.table
+
+    @property
+    def guard(self) -> Stage:
+        return self.live.guard
+
+    @property
+    def cache(self) -> Stage:
+        return self.live.cache
+
+    @property
+    def stages(self) -> list[Stage]:
+        return self.live.stages
+
     def _set_slots(self, guard: Stage, cache: Stage) -> None:
-        self.guard, self.cache = guard, cache
-        self.stages = [s for s in (guard, cache) if type(s) is not Stage]  # the configured ones, in order
+        self.live.set_slots(guard, cache)
 
     async def start(self) -> None:
         await self.upstream.start()
@@ -135,13 +175,26 @@ class Gateway:
         self.usage.start()
         ctx = StageContext(self.section, self.table, self.store, self.metrics, self.upstream.env)
         self._set_slots(load_slot("guard", ctx), load_slot("cache", ctx))
+        self.metrics.config_generation.set(self.live.generation)
+        self.keys = KeyAdmin(self, open_key_store(self.store, self.usage.path), self.auth.keys)
+        await self.keys.start()
+        self.reloader = Reloader(self)
+        await self.reloader.start()
 
     async def close(self) -> None:
         """Release everything; one part failing (a vanished log folder) does not keep the rest open."""
         import logging
 
         log = logging.getLogger("llmops.gateway")
-        for part in (*self.stages, self.usage, self.upstream, self.store):
+        if self.reloader is not None:
+            await self.reloader.close()
+        for part in (
+            *self.stages,
+            self.usage,
+            self.upstream,
+            self.store,
+            *([self.tracing] if self.tracing else []),
+        ):
             try:
                 await part.close()
             except Exception as exc:
@@ -154,13 +207,22 @@ class Gateway:
         key: ClientKey | None = None
         outcome: Outcome | None = None
         inflight = None
+        live = exch.live = self.live
+        live.inflight += 1
+        tr = self.tracing
+        if tr is not None:
+            exch.span = tr.request(api, headers)
         try:
+            if tr is not None:
+                sp = tr.child(exch.span, "auth")
             key = self.auth.check(headers)
+            if tr is not None:
+                sp.end()
             body = self._parse(api, raw)
             exch.extra["asked"] = body["model"]
-            route = self.table.get(body["model"])
+            route = live.table.get(body["model"])
             if route is None:
-                near = self.table.close_matches(body["model"])
+                near = live.table.close_matches(body["model"])
                 hint = (
                     f"; did you mean {', '.join(repr(n) for n in near)}?"
                     if near
@@ -188,16 +250,33 @@ class Gateway:
             )
             inflight = self.metrics.child(self.metrics.inflight, route.name)
             inflight.inc()
+            if tr is not None:
+                sp = tr.child(exch.span, "limits")
             if key is not None:
                 held, over_budget = await self.limiter.admit_key(key, call.request_id, estimate(body))
                 exch.held = held
                 if over_budget and key.config.budget_route:
-                    call.route = self.table.lookup(key.config.budget_route)
+                    call.route = live.table.lookup(key.config.budget_route)
                     call.response_headers["x-llmops-budget"] = "downgraded"
             else:
                 exch.held = Held(call.request_id, estimate(body))
-            for stage in self.stages:
+            if tr is not None:
+                sp.end()
+            # The guard and cache know chat, completions, messages and embeddings (an exact key over the
+            # whole input); a Responses API request is refused where a guard is set rather than unscreened.
+            if api == "responses" and type(live.guard) is not Stage:
+                raise GatewayError(
+                    400,
+                    "this gateway screens requests with its guard, which does not read /v1/responses yet; "
+                    "use /v1/chat/completions",
+                    code="unsupported_api",
+                )
+            for stage in live.stages if api != "responses" else ():
+                if tr is not None:
+                    sp = tr.child(exch.span, "cache lookup" if stage.name == "cache" else stage.name)
                 reply = await stage.on_request(call)
+                if tr is not None:
+                    sp.end()
                 if reply is not None:
                     outcome = await self._answer(call, reply, exch, stage.name)
                     return
@@ -218,10 +297,17 @@ class Gateway:
                 api, exch, GatewayError(500, f"internal gateway error ({type(exc).__name__})")
             )
         finally:
-            if inflight is not None:
-                inflight.dec()
-            if outcome is not None:
-                await self._account(call, key, outcome, exch, api)
+            try:
+                if inflight is not None:
+                    inflight.dec()
+                if outcome is not None:
+                    await self._account(call, key, outcome, exch, api)
+            finally:
+                live.inflight -= 1
+                if live.retired and not live.inflight:
+                    self.reloader.drained(live)  # type: ignore[union-attr]
+                if exch.span is not None:
+                    self._end_span(exch, call, key, outcome)
 
     def _parse(self, api: Api, raw: bytes) -> dict[str, Any]:
         try:
@@ -244,9 +330,15 @@ class Gateway:
                     raise GatewayError(
                         400, f"messages[{i}] must be an object with a 'role'", param="messages"
                     )
-        else:
+        elif api == "completions":
             if not isinstance(body.get("prompt"), str | list):
                 raise GatewayError(400, "'prompt' is required (a string or a list)", param="prompt")
+        elif api == "embeddings" or "input" in body:  # responses may go on from previous_response_id
+            inp = body.get("input")
+            if not isinstance(inp, str | list) or not inp:
+                raise GatewayError(400, "'input' is required (a string or a list)", param="input")
+            if api == "embeddings" and body.get("stream"):
+                raise GatewayError(400, "embeddings are not streamed: leave 'stream' out", param="stream")
         if api == "messages":
             mt = body.get("max_tokens")
             if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
@@ -257,7 +349,20 @@ class Gateway:
         return body
 
     async def _forward(self, call: Call, exch: Exchange) -> Outcome:
-        routes = self._chains[call.route.name]
+        if call.api == "responses":
+            routes = exch.live.responses_chains.get(call.route.name)
+            if routes is None:
+                names = ", ".join(d.name for d in call.route.deployments)
+                raise GatewayError(
+                    400,
+                    f"route '{call.route.name}' has no deployment that serves the Responses API "
+                    f"(/v1/responses; deployments: {names}); use /v1/chat/completions, or mark a deployment "
+                    "that serves it (vLLM, OpenAI) with responses: true",
+                    code="unsupported_api",
+                    param="model",
+                )
+        else:
+            routes = exch.live.chains[call.route.name]
         deadline = exch.t0 + call.route.timeouts.total_s
         last: UpstreamFailure | None = None
         for i, route in enumerate(routes):
@@ -298,7 +403,7 @@ class Gateway:
     ) -> Outcome | UpstreamFailure | None:
         tried: set[str] = set()
         last: UpstreamFailure | None = None
-        retry_cfg = self.section.retries
+        retry_cfg = exch.live.section.retries
         for n in range(1 + route.retries):
             await self.health.sync()
             dep = self.health.pick(route, tried)
@@ -321,9 +426,14 @@ class Gateway:
             tried.add(dep.key)
             self.metrics.child(self.metrics.dep_requests, route.name, dep.name).inc()
             self.health.inflight[dep.key] += 1
+            ts = None
+            if exch.span is not None:
+                ts = self._try_span(exch, route, dep)
             try:
                 return await self._attempt(call, route, dep, exch, deadline)
             except UpstreamFailure as f:
+                if ts is not None:
+                    ts.set_attribute("error.type", f.reason)
                 self.metrics.dep_failures.labels(route.name, dep.name, f.reason).inc()
                 await self.health.report(dep, False)
                 last = f
@@ -344,11 +454,87 @@ class Gateway:
                     await asyncio.sleep(delay)
             finally:
                 self.health.inflight[dep.key] -= 1
+                if ts is not None:
+                    ts.end()
         return last
+
+    # --- traces (only with tracing on) -------------------------------------------------------------
+
+    def _try_span(self, exch: Exchange, route: Route, dep: Deployment) -> Any:
+        """A client span for one upstream try, and the traceparent the upstream gets."""
+        tr = self.tracing
+        assert tr is not None
+        exch.tries += 1
+        ts = tr.child(
+            exch.span,
+            f"upstream {dep.name}",
+            client=True,
+            **{
+                "llmops.route": route.name,
+                "llmops.deployment": dep.name,
+                "llmops.try": exch.tries,
+                "gen_ai.request.model": dep.model,
+                "server.address": dep.base_url,
+            },
+        )
+        exch.upstream_headers = tr.headers(ts)
+        return ts
+
+    def _end_span(
+        self, exch: Exchange, call: Call | None, key: ClientKey | None, outcome: Outcome | None
+    ) -> None:
+        """The request span's GenAI attributes (no prompt or completion text), then its end."""
+        span = exch.span
+        try:
+            attrs: dict[str, Any] = {"llmops.retries": max(0, exch.tries - 1)}
+            if key is not None:
+                attrs["llmops.key"] = key.name
+            if exch.extra.get("asked"):
+                attrs["gen_ai.request.model"] = exch.extra["asked"]
+                span.update_name(f"{span.name} {exch.extra['asked']}")
+            if call is not None:
+                attrs["llmops.stream"] = call.stream
+                if cache := call.response_headers.get("x-llmops-cache"):
+                    attrs["llmops.cache"] = cache
+            if outcome is not None:
+                attrs["http.response.status_code"] = outcome.status
+                if outcome.route:
+                    attrs["llmops.route"] = outcome.route
+                if outcome.deployment:
+                    attrs["llmops.deployment"] = outcome.deployment
+                    dep = self._deployment(exch.live, outcome)
+                    if dep is not None:
+                        attrs["gen_ai.response.model"] = dep.model
+                if outcome.from_stage:
+                    attrs["llmops.answered_by"] = outcome.from_stage
+                u = outcome.usage
+                if u.input_tokens or u.output_tokens:
+                    attrs["gen_ai.usage.input_tokens"] = u.input_tokens
+                    attrs["gen_ai.usage.output_tokens"] = u.output_tokens
+                reasons = _finish_reasons(outcome.response)
+                if reasons:
+                    attrs["gen_ai.response.finish_reasons"] = reasons
+                if outcome.status >= 400:
+                    attrs["error.type"] = outcome.error or str(outcome.status)
+                    from opentelemetry.trace import Status, StatusCode
+
+                    span.set_status(Status(StatusCode.ERROR, outcome.error or None))
+            span.set_attributes(attrs)
+        finally:
+            span.end()
 
     def _upstream_request(self, call: Call, dep: Deployment) -> tuple[str, dict[str, Any], bool]:
         """(path, body, strip_usage) for this deployment's API."""
         body = call.body
+        if call.api in ("embeddings", "responses"):
+            if dep.api == "anthropic":
+                raise GatewayError(
+                    400,
+                    f"route '{call.route.name}' answers with the Anthropic Messages API, which has no "
+                    f"/v1/{call.api}",
+                    code="unsupported_api",
+                )
+            return UPSTREAM_PATH[call.api], {**body, "model": dep.model}, False
         if dep.api == "anthropic":
             if call.api == "messages":
                 return "/messages", {**body, "model": dep.model}, False
@@ -413,7 +599,7 @@ class Gateway:
             # Without a stream the first byte is the whole answer: first_byte_s bounds each try.
             limit = min(route.timeouts.first_byte_s, deadline - t_send)
             async with asyncio.timeout(max(0.001, limit)):
-                opened = await self.upstream.open(dep, path, raw)
+                opened = await self.upstream.open(dep, path, raw, exch.upstream_headers)
                 data = await opened.response.read()
         except TimeoutError:
             raise UpstreamFailure("timeout", f"no answer from '{dep.name}' in time") from None
@@ -448,6 +634,8 @@ class Gateway:
             if call.api == "chat":
                 doc = message_to_chat_response(doc, call.body["model"])
                 data = jsonc.dumps(doc)
+        elif call.api == "responses":
+            usage = usage_from_responses(doc.get("usage"))
         else:
             usage = usage_from_openai(doc.get("usage"))
             if call.api == "messages":
@@ -455,7 +643,7 @@ class Gateway:
                 data = jsonc.dumps(doc)
         await self.health.report(dep, True)
         self.health.observe_latency(dep, ttft)
-        for stage in self.stages:
+        for stage in exch.live.stages if call.api != "responses" else ():
             replaced = await stage.on_response(call, doc)
             if replaced is not None:
                 return await self._answer(call, replaced, exch, stage.name)
@@ -506,6 +694,8 @@ class Gateway:
         return Outcome(r.status, False, route.name, dep.name, error=f"status_{r.status}")
 
     def _relay(self, call: Call, dep: Deployment, strip: bool) -> Relay:
+        if call.api == "responses":
+            return ResponsesPassthrough(None)
         asm = Assembler(call.api) if call.capture else None
         if dep.api == "anthropic":
             if call.api == "messages":
@@ -539,10 +729,11 @@ class Gateway:
         first = b""
         ttft: float | None = None
         failure: tuple[str, str] | None = None
+        relay_span = None
         try:
             async with Deadline(min(loop.time() + t.first_byte_s, deadline_loop)) as tm:
                 try:
-                    opened = await self.upstream.open(dep, path, raw)
+                    opened = await self.upstream.open(dep, path, raw, exch.upstream_headers)
                 except UpstreamRefusal as r:
                     exch.upstream_s += perf_counter() - t_send
                     return await self._refusal(call, route, dep, exch, r)
@@ -569,6 +760,8 @@ class Gateway:
                 tm.move(None)  # a slow client is not the upstream stalling
                 await exch.send({"type": "http.response.start", "status": 200, "headers": headers})
                 exch.started = True
+                if exch.span is not None:  # tracing on: the stream from the first byte to its end
+                    relay_span = self.tracing.child(exch.span, "relay")  # type: ignore[union-attr]
                 send = exch.send
                 # The block that holds the end marker goes out as the last body message (one write less).
                 if out or relay.finished:
@@ -623,6 +816,8 @@ class Gateway:
                     opened.response.release()
                 else:
                     opened.close()
+            if relay_span is not None:
+                relay_span.end()
         if failure is not None:
             reason, detail = failure
             self.metrics.dep_failures.labels(route.name, dep.name, reason).inc()
@@ -741,7 +936,7 @@ class Gateway:
                     }
                 )
                 return
-            dep = self._deployment(outcome)
+            dep = self._deployment(exch.live, outcome)
             u = outcome.usage
             if not u.reported and outcome.deployment is not None:
                 u.input_tokens = u.input_tokens or max(
@@ -781,26 +976,26 @@ class Gateway:
             }
             if outcome.from_stage:
                 record["answered_by"] = outcome.from_stage
-            if self.section.log_prompts:
+            if exch.live.section.log_prompts:
                 record["request"] = call.body
             self.usage.add(record)
-            for stage in self.stages:
+            for stage in exch.live.stages if call.api != "responses" else ():
                 await stage.on_complete(call, outcome)
         except Exception:  # accounting must never take a request (or the gateway) down with it
             import logging
 
             logging.getLogger("llmops.gateway").exception("accounting failed")
 
-    def _deployment(self, outcome: Outcome) -> Deployment | None:
+    def _deployment(self, live: Live, outcome: Outcome) -> Deployment | None:
         if outcome.route is None or outcome.deployment is None:
             return None
-        return self._deps.get((outcome.route, outcome.deployment))
+        return live.deps.get((outcome.route, outcome.deployment))
 
     # --- small endpoints ---------------------------------------------------------------------------
 
     def models(self, headers: dict[str, str]) -> dict[str, Any]:
         key = self.auth.check(headers)
-        names = [n for n in self.table.routes if key is None or key.may_use(n)]
+        names = [n for n in self.live.table.routes if key is None or key.may_use(n)]
         return {
             "object": "list",
             "data": [{"id": n, "object": "model", "created": 0, "owned_by": "llmops"} for n in names],
@@ -808,5 +1003,5 @@ class Gateway:
 
     async def ready(self) -> dict[str, Any]:
         await self.health.sync()
-        routes = self.health.ready(self.table)
+        routes = self.health.ready(self.live.table)
         return {"ready": all(routes.values()) and not self.draining, "routes": routes, "time": time.time()}

@@ -12,6 +12,7 @@ from llmops.gateway.table import RouteTable, build_table
 from llmops.settings import Resolved, Resolver, dry_run_document
 
 if TYPE_CHECKING:
+    from llmops.gateway.reload import Loader
     from llmops.profiles.loader import Catalog
     from llmops.workspace import Workspace
 
@@ -57,6 +58,34 @@ def resolve(
     if redis != sec.redis or str(usage) != sec.usage_log:
         sec = sec.model_copy(update={"redis": redis, "usage_log": str(usage)})
     return GatewayPlan(sec, build_table(sec, catalog, ws), r.resolved, usage)
+
+
+def loader(
+    config: Path | None,
+    profiles_dir: Path | None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+) -> Loader:
+    """What a reload runs (in a thread): the workspace file and the profiles read again and resolved with
+    the flags the gateway started with; every problem raised as at start-up (file:line, and the listen
+    checks: a reload cannot leave a gateway open beyond loopback without keys)."""
+
+    def load() -> tuple[GatewaySection, RouteTable]:
+        from llmops.gateway.server import check_listen
+        from llmops.profiles.loader import Catalog
+        from llmops.workspace import load_workspace
+
+        plan = resolve(
+            load_workspace(config), Catalog.discover(profiles_dir), host=host, port=port, workers=workers
+        )
+        check_listen(
+            plan.section, plan.host, plan.workers
+        )  # e.g. no keys left while listening beyond loopback
+        return plan.section, plan.table
+
+    return load
 
 
 def probe(

@@ -19,6 +19,7 @@ from llmops.gateway.translate import (
     MessagesToChatStream,
     usage_from_anthropic,
     usage_from_openai,
+    usage_from_responses,
 )
 
 # Substring tests on the per-chunk path are `block.find(x) >= 0`, not `x in block`: for bytes, `in` first
@@ -122,6 +123,39 @@ class OpenAIPassthrough(Relay):
                     self.error = err if isinstance(err, dict) else {"message": str(err)}
             kept.append(raw)
         return b"\n\n".join(kept) + b"\n\n" if kept else b""
+
+
+_RESPONSES_DELTA = re.compile(
+    rb'"type"\s*:\s*"response\.(?:output_text|reasoning_text|reasoning_summary_text|function_call_arguments'
+    rb'|refusal)\.delta"'
+)
+_RESPONSES_LAST = re.compile(rb'"type"\s*:\s*"(?:response\.(?:completed|failed|incomplete)|error)"')
+
+
+class ResponsesPassthrough(Relay):
+    """OpenAI Responses API stream (`/v1/responses`) to its client, bytes as they came.
+
+    The stream has no `[DONE]`: it ends with `response.completed` (usage inside its `response`),
+    `response.incomplete` or `response.failed`, or an `error` event; only those events are parsed."""
+
+    def process(self, block: bytes) -> bytes:
+        self.blocks += 1
+        self.events += len(_RESPONSES_DELTA.findall(block))
+        if _RESPONSES_LAST.search(block) is not None:
+            for _, data in events(block):
+                doc = loads(data)
+                kind = doc.get("type") if isinstance(doc, dict) else None
+                if kind == "error":
+                    self.error = {"message": str(doc.get("message") or "error"), "code": doc.get("code")}
+                    self.finished = True
+                elif kind in ("response.completed", "response.incomplete", "response.failed"):
+                    resp = doc.get("response") or {}
+                    self.usage = usage_from_responses(resp.get("usage"))
+                    self.finished = True
+                    if kind == "response.failed":
+                        err = resp.get("error")
+                        self.error = err if isinstance(err, dict) else {"message": "the response failed"}
+        return block
 
 
 class AnthropicPassthrough(Relay):

@@ -7,11 +7,14 @@ import gc
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmops.errors import UsageError
 from llmops.gateway.config import GatewaySection
 from llmops.gateway.table import RouteTable
+
+if TYPE_CHECKING:
+    from llmops.gateway.reload import Loader
 
 DRAIN_S = 30  # how long Ctrl-C waits for requests in flight
 
@@ -55,12 +58,15 @@ def require_extras(section: GatewaySection) -> None:
         require_module("redis", extra="gateway", purpose="gateway.redis")
 
 
-def build(section: GatewaySection, table: RouteTable, usage_path: Path | None = None) -> Any:
-    """The ASGI app for this configuration (the gateway starts on the app's lifespan)."""
+def build(
+    section: GatewaySection, table: RouteTable, usage_path: Path | None = None, loader: Loader | None = None
+) -> Any:
+    """The ASGI app for this configuration (the gateway starts on the app's lifespan); `loader` re-reads
+    the configuration for `llmops gateway reload` and SIGHUP."""
     from llmops.gateway.app import create_app
     from llmops.gateway.pipeline import Gateway
 
-    return create_app(Gateway(section, table, usage_path=usage_path))
+    return create_app(Gateway(section, table, usage_path=usage_path, loader=loader))
 
 
 def serve(
@@ -72,13 +78,14 @@ def serve(
     workers: int = 1,
     usage_path: Path | None = None,
     on_ready: Callable[[str], None] | None = None,
+    loader: Loader | None = None,
 ) -> None:
     """Serve until Ctrl-C or SIGTERM; requests in flight get DRAIN_S seconds to finish."""
     check_listen(section, host, workers)
     require_extras(section)
     import uvicorn
 
-    app = build(section, table, usage_path)
+    app = build(section, table, usage_path, loader)
     config = uvicorn.Config(
         app,
         host=host,

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from llmops.gateway.store import Store
     from llmops.gateway.table import Route, RouteTable
 
-Api = Literal["chat", "completions", "messages"]  # /v1/chat/completions, /v1/completions, /v1/messages
+# /v1/chat/completions, /v1/completions, /v1/messages, /v1/embeddings, /v1/responses
+Api = Literal["chat", "completions", "messages", "embeddings", "responses"]
 
 
 @dataclass(slots=True)

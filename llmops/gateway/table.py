@@ -45,6 +45,7 @@ class Deployment:
     output_per_1m: float = 0.0
     cached_input_per_1m: float | None = None
     origin: str = "url"  # url | profile:NAME | provider:NAME
+    responses: bool = False  # serves the Responses API (/v1/responses)
     # Identity in shared state and metrics: route + name (a deployment can serve two routes). Made once:
     # the request path reads it several times per request.
     key: str = field(init=False, repr=False, compare=False)
@@ -81,6 +82,7 @@ class Deployment:
             "input_per_1m": self.input_per_1m,
             "output_per_1m": self.output_per_1m,
             "from": self.origin,
+            "responses": self.responses,
         }
 
 
@@ -141,6 +143,7 @@ def resolve_deployment(
     prices: dict[str, float | None] = {"input_per_1m": 0.0, "output_per_1m": 0.0, "cached_input_per_1m": None}
     rpm, tpm = d.rpm, d.tpm
     origin = "url"
+    responses = False
     if d.provider:
         if catalog is None:
             raise UsageError(f"route '{route}': provider deployments need the profiles")
@@ -166,6 +169,7 @@ def resolve_deployment(
         }
         rpm = rpm or pm.rpm or provider.rpm
         tpm = tpm or pm.tpm or provider.tpm
+        responses = api == "openai" and "api.openai.com" in base_url
     elif d.profile:
         if catalog is None:
             raise UsageError(f"route '{route}': profile deployments need the profiles")
@@ -173,6 +177,7 @@ def resolve_deployment(
         origin = f"profile:{profile.name}"
         model = d.model or profile.serving.served_model_name or profile.name
         base_url = d.url or _serve_url(ws)
+        responses = profile.engine == "vllm"
     for k in ("input_per_1m", "output_per_1m"):
         if getattr(d, k) is not None:
             prices[k] = getattr(d, k)
@@ -191,6 +196,7 @@ def resolve_deployment(
         output_per_1m=float(prices["output_per_1m"] or 0.0),
         cached_input_per_1m=prices["cached_input_per_1m"],
         origin=origin,
+        responses=responses if d.responses is None else d.responses,
     )
 
 

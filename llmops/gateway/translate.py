@@ -248,6 +248,14 @@ def usage_from_openai(u: Any) -> Usage:
     return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0), int(cached), True)
 
 
+def usage_from_responses(u: Any) -> Usage:
+    """Usage of the Responses API: input_tokens / output_tokens, cached in input_tokens_details."""
+    if not isinstance(u, dict):
+        return Usage()
+    cached = (u.get("input_tokens_details") or {}).get("cached_tokens") or 0
+    return Usage(int(u.get("input_tokens") or 0), int(u.get("output_tokens") or 0), int(cached), True)
+
+
 def usage_from_anthropic(u: Any) -> Usage:
     if not isinstance(u, dict):
         return Usage()

@@ -135,7 +135,16 @@ class Upstream:
             self._headers[dep.key] = h
         return h
 
-    async def open(self, dep: Deployment, path: str, body: bytes) -> Opened:
+    def forget(self, keys: set[str]) -> None:
+        """Drop the headers and URLs built for these deployments (a reload changed or removed them)."""
+        for key in keys:
+            self._headers.pop(key, None)
+        for k in [k for k in self._urls if k[0] in keys]:
+            del self._urls[k]
+
+    async def open(
+        self, dep: Deployment, path: str, body: bytes, extra: dict[str, str] | None = None
+    ) -> Opened:
         """POST and wait for the status line; 2xx -> Opened, else UpstreamFailure / UpstreamRefusal."""
         import aiohttp
 
@@ -145,7 +154,11 @@ class Upstream:
 
             url = self._urls[(dep.key, path)] = URL(dep.url_for(path))
         try:
-            resp = await self.session.post(url, data=body, headers=self.headers(dep))
+            headers = self.headers(dep)
+            if extra is not None:  # a traceparent for this try (tracing on)
+                headers = headers.copy()
+                headers.update(extra)
+            resp = await self.session.post(url, data=body, headers=headers)
         except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, ConnectionError) as exc:
             raise UpstreamFailure("connect", f"cannot connect: {type(exc).__name__}") from None
         except TimeoutError:

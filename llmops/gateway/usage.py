@@ -102,13 +102,23 @@ def _records(path: Path):
                 continue  # a torn last line from a crash: skip it
 
 
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_s(text: str) -> float | None:
+    """'90s', '10m', '2h', '7d' in seconds; None when the text is not such a duration."""
+    text = text.strip()
+    if text[-1:] in DURATION_UNITS and text[:-1].replace(".", "", 1).isdigit():
+        return float(text[:-1]) * DURATION_UNITS[text[-1]]
+    return None
+
+
 def parse_since(since: str | None) -> datetime | None:
     """'30m', '2h', '7d' ago, or an ISO date/time."""
     if not since:
         return None
-    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-    if since[-1:] in units and since[:-1].replace(".", "", 1).isdigit():
-        return datetime.now(UTC) - timedelta(**{units[since[-1]]: float(since[:-1])})
+    if (ago := duration_s(since)) is not None:
+        return datetime.now(UTC) - timedelta(seconds=ago)
     try:
         t = datetime.fromisoformat(since)
     except ValueError:

@@ -94,7 +94,11 @@ class Running:
 
 @contextmanager
 def run_gateway(
-    section: dict[str, Any], tmp: Path, env: dict[str, str] | None = None, catalog: Any = None
+    section: dict[str, Any],
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    catalog: Any = None,
+    loader: Callable[[], Any] | None = None,
 ) -> Iterator[Running]:
     """The gateway for this `gateway:` mapping, on uvicorn in a thread, on a free loopback port."""
     import uvicorn
@@ -107,7 +111,7 @@ def run_gateway(
     sec = GatewaySection.model_validate(section)
     table = build_table(sec, catalog)
     usage = tmp / f"usage-{time.monotonic_ns()}.jsonl"
-    gw = Gateway(sec, table, environ=env or {}, usage_path=usage)
+    gw = Gateway(sec, table, environ=env or {}, usage_path=usage, loader=loader)
     port = free_port()
     config = uvicorn.Config(
         create_app(gw),
@@ -132,6 +136,70 @@ def run_gateway(
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[int]:
+    """A plain ASGI app (a test's own upstream or receiver) on uvicorn in a thread; yields its port."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextmanager
+def gateway_processes(
+    cfg: Path, n: int, env: dict[str, str], usage_dir: Path
+) -> Iterator[list[tuple[Any, str]]]:
+    """`n` real `llmops --config CFG gateway` processes on free ports, each with its own usage log under
+    `usage_dir`; yields (process, base URL) once every one listens, stops them all at the end."""
+    import os
+    import sys
+
+    root = str(Path(__file__).resolve().parents[2])
+    procs, urls = [], []
+    for i in range(n):
+        port = free_port()
+        cmd = [sys.executable, "-m", "llmops", "--config", str(cfg), "gateway", "--port", str(port), "--json"]
+        usage = {"LLMOPS_GATEWAY_USAGE_LOG": str(usage_dir / f"u{i}" / "usage.jsonl"), "PYTHONPATH": root}
+        procs.append(
+            subprocess.Popen(
+                cmd,
+                env={**os.environ, **env, **usage},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        for p in procs:  # each prints one JSON document once it listens
+            assert p.stdout is not None
+            text = ""
+            while '"url"' not in text:
+                line = p.stdout.readline()
+                assert line, p.stderr.read() if p.stderr else "gateway exited"
+                text += line
+        yield list(zip(procs, urls, strict=True))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(15)
 
 
 def openai_section(*deployments: str, **extra: Any) -> dict[str, Any]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.gateway.conftest import KEY, free_port, openai_section, run_gateway
+from tests.gateway.conftest import KEY, gateway_processes, openai_section, run_gateway
 
 MSG = [{"role": "user", "content": "hello"}]
 
@@ -27,44 +24,8 @@ def three_gateways(upstream, flush_redis: str, tmp_path: Path) -> Iterator[list[
     section["keys"] = [{"name": "ci", "key_env": "CI_KEY", "rpm": 10}]
     cfg = tmp_path / "llmops.yaml"
     cfg.write_text(yaml.safe_dump({"gateway": section}))
-    procs, urls = [], []
-    env = {**os.environ, "CI_KEY": KEY, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    for i in range(3):
-        port = free_port()
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "llmops",
-                    "--config",
-                    str(cfg),
-                    "gateway",
-                    "--port",
-                    str(port),
-                    "--json",
-                ],
-                env={**env, "LLMOPS_GATEWAY_USAGE_LOG": str(tmp_path / f"usage{i}.jsonl")},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for p in procs:  # each prints one JSON document once it listens
-            assert p.stdout is not None
-            text = ""
-            while '"url"' not in text:
-                line = p.stdout.readline()
-                assert line, p.stderr.read() if p.stderr else "gateway exited"
-                text += line
-        yield urls
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(15)
+    with gateway_processes(cfg, 3, {"CI_KEY": KEY}, tmp_path) as running:
+        yield [url for _, url in running]
 
 
 def test_three_processes_admit_no_more_than_the_rpm(three_gateways: list[str]) -> None:

@@ -124,7 +124,9 @@ class CacheStage(Stage):
         if rc is None or not rc.on:
             return None
         call.response_headers[HEADER] = "miss"
-        if sampled(call.body) and not rc.nondeterministic:
+        if (
+            call.api != "embeddings" and sampled(call.body) and not rc.nondeterministic
+        ):  # embeddings: deterministic
             return None
         directives = cache_directives(call.headers)
         lookup, store = "no-cache" not in directives, "no-store" not in directives
