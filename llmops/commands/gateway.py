@@ -243,9 +243,10 @@ AdminUrlOpt = Annotated[
 
 def _admin(ctx: typer.Context, method: str, path: str, body: dict | None, url: str | None) -> dict:
     from llmops.gateway.admin import call, target
+    from llmops.gateway.config import gateway_section
 
     st = state(ctx)
-    base, key = target(lambda: st.workspace().gateway, url)
+    base, key = target(lambda: gateway_section(st.workspace()), url)
     return call(base, method, path, body, key)
 
 
