@@ -62,6 +62,18 @@ def doctor(
             ([c.name, "yes" if c.ready else "no", c.detail] for c in report.capabilities),
         )
     )
+    if report.engine_envs:
+        out.print(
+            table(
+                "engine environments",
+                ["engine", "version", "build", "where", "found"],
+                (
+                    [e.engine, f"{e.distribution or '-'} {e.version or ''}".strip(), e.build or "-",
+                     e.where or "-", e.how or e.problem or "-"]
+                    for e in report.engine_envs
+                ),
+            )
+        )  # fmt: skip
     out.print(
         table(
             "packages",

@@ -83,6 +83,8 @@ def supervise(
     engine = get_engine(launch.engine)
     enforce(config_checks(s, launch, force=force))
     enforce(environment_checks(s, launch, engine))
+    if (prepare_files := getattr(engine, "prepare_files", None)) is not None:
+        prepare_files(s, progress)  # e.g. the 16-bit checkpoint vLLM loads, made once from a GGUF
     proc = EngineProcess(launch, engine, log_path or default_log_path(launch.engine), on_line=on_line)
     proc.start()
     if on_start is not None:
