@@ -206,7 +206,9 @@ def engine_envs() -> list[EngineEnvInfo]:
     for name in ENV_DIRS:
         engine = get_engine(name)
         try:
-            env = find_engine_env(name, engine.modules, os.environ.get(env_var("serve", "engine_env")) or None)
+            env = find_engine_env(
+                name, engine.modules, os.environ.get(env_var("serve", "engine_env")) or None
+            )
         except EnvironmentMissing as exc:
             found.append(EngineEnvInfo(engine=name, found=False, problem=str(exc)))
             continue

@@ -79,7 +79,9 @@ def plan_settings(
     return plan
 
 
-def _served_facts(facts: ModelFacts, model: ModelProfile, engine: str, quantization: str | None) -> ModelFacts:
+def _served_facts(
+    facts: ModelFacts, model: ModelProfile, engine: str, quantization: str | None
+) -> ModelFacts:
     """vLLM serves a GGUF profile without `quantization: gguf` from the 16-bit checkpoint made from it
     (llmops.hf.checkpoint): its weights are the parameters at 16 bits, not the GGUF file's bytes."""
     if engine != "vllm" or not model.source.gguf or quantization in (None, "gguf"):
@@ -343,7 +345,9 @@ def _cpu_plan(
     return _llamacpp_plan(model, node, facts, s, origins)
 
 
-def vllm_cpu_kv_tokens(kv_bytes: float, kv_bytes_per_token: float, max_model_len: int, block_size: int) -> int:
+def vllm_cpu_kv_tokens(
+    kv_bytes: float, kv_bytes_per_token: float, max_model_len: int, block_size: int
+) -> int:
     """The figure vLLM logs as `CPU KV cache size: N tokens`: whole blocks of the KV space, counted as
     max-length requests (a request holds ceil(max_model_len / block_size) blocks) times max_model_len
     (vllm/v1/core/kv_cache_utils.py, get_kv_cache_capacity)."""

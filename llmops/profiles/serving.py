@@ -96,6 +96,8 @@ SETTINGS: tuple[ServingSetting, ...] = (
        commands=("serve", "plan"), plan_name="kv_cache_dtype"),
     _s("enable_prefix_caching", bool, None, "Automatic prefix caching.", optional=True,
        flag="--enable-prefix-caching"),
+    _s("enable_chunked_prefill", bool, None, "Chunked prefill (long prompts split across steps).",
+       optional=True, flag="--enable-chunked-prefill"),
     _s("max_num_seqs", int, None, "Most sequences per batch.", optional=True, ge=1, flag="--max-num-seqs",
        commands=("serve", "plan"), plan_name="max_num_seqs"),
     _s("max_num_batched_tokens", int, None, "Most tokens per scheduler step.", optional=True, ge=1,

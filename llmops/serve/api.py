@@ -140,6 +140,7 @@ def dry_run(prepared: Prepared, *, force: bool) -> dict[str, Any]:
         prepared.settings.resolved,
         **launch.to_json(),
         command_line=launch.command_line(),
+        exec_command_line=launch.exec_command_line(),
         checks=[c.to_json() for c in checks],
         ray_steps=ray_steps(prepared.settings, launch),
     )

@@ -124,11 +124,16 @@ def find_engine_env(engine: str, modules: tuple[str, ...], value: str | None = N
 
 
 def _fix(engine: str, path: Path | None = None) -> str:
+    """How to get a working engine environment, in one clause."""
     make = MAKE_TARGETS.get(engine)
-    where = f" at {path}" if path else ""
-    if make:
-        return f"run `{make}` in llmops's checkout (or point engine_env / --engine-env at an environment{where} with {engine})"
-    return f"install {engine} there, or point engine_env / --engine-env elsewhere"
+    if path is not None:
+        return (
+            f"rebuild it (`{make}` in llmops's checkout) or point engine_env / --engine-env elsewhere"
+            if make
+            else f"install {engine} in {path}, or point engine_env / --engine-env elsewhere"
+        )
+    own = f"`{make}` in llmops's checkout, " if make else ""
+    return f"install it: {own}or pip install 'llmops[{engine}]' here, or point engine_env / --engine-env at an environment with {engine}"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from llmops.errors import UsageError
 from llmops.profiles.checkpoint import resolve_gguf_path
+from llmops.profiles.schema import LoraModule
 from llmops.progress import ProgressReporter
 from llmops.serve.engines.base import (
     COMMON_FAILURES,
@@ -27,7 +29,10 @@ from llmops.serve.settings import ServeSettings
 
 LAUNCHER = Path(__file__).resolve().parents[1] / "launchers" / "vllm_cli.py"
 # The CPU build's own settings -> its environment variables (vllm/envs.py)
-CPU_ENV = {"cpu_kvcache_space_gib": "VLLM_CPU_KVCACHE_SPACE", "cpu_omp_threads_bind": "VLLM_CPU_OMP_THREADS_BIND"}
+CPU_ENV = {
+    "cpu_kvcache_space_gib": "VLLM_CPU_KVCACHE_SPACE",
+    "cpu_omp_threads_bind": "VLLM_CPU_OMP_THREADS_BIND",
+}
 
 # Profile quantization names -> vLLM's --quantization; None = vLLM reads it from the checkpoint.
 QUANTIZATION = {
@@ -48,6 +53,13 @@ QUANTIZATION = {
 def needs_ray(s: ServeSettings) -> bool:
     """TP x PP beyond one node's GPUs means vLLM's Ray backend across nodes (the CPU build has no Ray)."""
     return not on_cpu(s) and s.tp * s.pp > max(s.node.gpu_count, 1)
+
+
+# Settings vLLM's CPU build refuses, as measured with vllm-cpu 0.32.0 (docs/serve.md): said before launching.
+CPU_REFUSED_QUANTIZATION = {
+    "fp8": "vLLM's CPU build has no fp8 kernel (online fp8 dies loading the weights: "
+    "_C::static_scaled_fp8_quant missing)",
+}
 
 
 def on_cpu(s: ServeSettings) -> bool:
@@ -88,6 +100,7 @@ class Vllm:
         "lora_modules",
         "max_lora_rank",
         "speculative_config",
+        "enable_chunked_prefill",
         "engine_env",
         "engine_image",
         "cpu_kvcache_space_gib",
@@ -105,6 +118,10 @@ class Vllm:
             "the attention heads do not divide by --tp: choose a TP size that divides them",
         ),
         FailurePattern(
+            r"_C::static_scaled_fp8_quant\(\) expected at most 0 argument",
+            "this vLLM build (CPU) has no fp8 kernels: serve without --quantization fp8",
+        ),
+        FailurePattern(
             r"gated repo|Access to model .* is restricted|401 Client Error",
             "the model is gated: export HF_TOKEN with a token that has access (it is passed by name)",
         ),
@@ -112,6 +129,11 @@ class Vllm:
     )
 
     def launch(self, s: ServeSettings) -> Launch:
+        if on_cpu(s) and (why := CPU_REFUSED_QUANTIZATION.get(s["quantization"])):
+            raise UsageError(
+                f"quantization {s['quantization']} on {s.node.name} (no GPU): {why}",
+                hint="serve it unquantized, or a W8A8/W4A16 checkpoint (`llmops quantize`), or on a GPU node",
+            )
         argv = [
             "vllm",
             "serve",
@@ -143,11 +165,16 @@ class Vllm:
             argv.append(
                 "--enable-prefix-caching" if s["enable_prefix_caching"] else "--no-enable-prefix-caching"
             )
+        if s.get("enable_chunked_prefill") is not None:
+            argv.append(
+                "--enable-chunked-prefill" if s["enable_chunked_prefill"] else "--no-enable-chunked-prefill"
+            )
         for key in ("max_num_seqs", "max_num_batched_tokens"):
             if s.get(key):
                 argv += [f"--{key.replace('_', '-')}", str(s[key])]
         if loras := s.get("lora_modules"):
-            argv += ["--enable-lora", "--lora-modules", *(f"{m.name}={m.path}" for m in loras)]
+            mods = [LoraModule.model_validate(m) for m in loras]  # from the environment: plain dicts
+            argv += ["--enable-lora", "--lora-modules", *(f"{m.name}={m.path}" for m in mods)]
             if s.get("max_lora_rank"):
                 argv += ["--max-lora-rank", str(s["max_lora_rank"])]
         if spec := s.get("speculative_config"):
