@@ -216,9 +216,8 @@ def engine_envs() -> list[EngineEnvInfo]:
             found.append(EngineEnvInfo(engine=name, found=False, problem=f"not found; {_fix(name)}"))
             continue
         install = probe(name, engine.modules[0], env)
-        found.append(
-            EngineEnvInfo(engine=name, found=install.version is not None, how=env.how, **install.to_json())
-        )
+        facts = {k: v for k, v in install.to_json().items() if k not in ("found", "python_version")}
+        found.append(EngineEnvInfo(engine=name, found=install.version is not None, how=env.how, **facts))
     return found
 
 
