@@ -205,7 +205,12 @@ def print_report(result, config) -> None:
                 "server view (/metrics)",
                 f"KV peak {s.kv_cache_usage_peak}, running peak {s.running_peak}, "
                 f"waiting peak {s.waiting_peak}, prefix hit rate "
-                f"{s.prefix_cache_hit_rate}, server mean TTFT ms {s.server_mean_ttft_ms}",
+                f"{s.prefix_cache_hit_rate}, server mean TTFT ms {s.server_mean_ttft_ms}"
+                + (
+                    f", speculative acceptance {s.spec_decode_acceptance_rate:.2f}"
+                    if s.spec_decode_acceptance_rate is not None
+                    else ""
+                ),
             )
         )
     out.print(table(f"bench: {r.load}", ["figure", "value"], rows))
