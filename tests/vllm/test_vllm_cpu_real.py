@@ -81,8 +81,9 @@ def test_doctor_endpoint_diagnoses_the_live_server(vllm_server: VllmServer) -> N
     result = run(vllm_server, "doctor", "--endpoint", vllm_server.base_url, "--json", "--timeout", "120")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    text = json.dumps(doc)
-    assert "vllm" in text.lower()
+    assert doc["kind"] == "vllm" and doc["models"] == ["smollm2-vllm"], doc
+    assert doc["ttft_ms"] > 0
+    assert not [f for f in doc["findings"] if f["status"] == "fail"], doc["findings"]
 
 
 def test_bench_reads_the_server_view_and_prefix_cache_hits(vllm_server: VllmServer) -> None:
@@ -174,3 +175,21 @@ def test_every_emitted_setting_starts_for_real_in_one_start(
     plan = make_plan(model, node, PlanRequest(**{k: overrides[k] for k in ("kv_cache_dtype",)},
                      cpu_kvcache_space_gib=2, max_model_len=1024))  # fmt: skip
     assert plan.kv_cache_tokens == logged_kv_tokens(text) == 186_368
+
+
+def test_batch_local_backend_runs_against_the_live_server(vllm_server: VllmServer, tmp_path) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    lines = [{"custom_id": f"q{i}", "prompt": f"Say the number {i}."} for i in range(4)]
+    prompts.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "results.jsonl"
+    result = run(
+        vllm_server, "batch", "submit", str(prompts), "--provider", "local", "--base-url", vllm_server.base_url,
+        "--model", "smollm2-vllm", "--max-tokens", "8", "--wait", "-o", str(out), "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["custom_id"] for r in results] == ["q0", "q1", "q2", "q3"]
+    for r in results:
+        assert r["error"] is None and r["response"]["status_code"] == 200, r
+        assert r["response"]["body"]["model"] == "smollm2-vllm"
+        assert r["response"]["body"]["choices"][0]["message"]["content"]
