@@ -123,9 +123,9 @@ def make_zero_lora(path) -> None:
 def test_every_emitted_setting_starts_for_real_in_one_start(
     vllm_server: VllmServer, tmp_path, monkeypatch
 ) -> None:
-    """KV space 2 GiB with an fp8 KV cache (the plan's second point), prefix caching, chunked prefill,
-    max_num_seqs, max_num_batched_tokens, max_model_len, a LoRA module, n-gram speculative decoding and a
-    chat template file, all in one start of the CPU build."""
+    """KV space 2 GiB with an fp8 KV cache (the plan's second point), OpenMP bound to both cores, prefix
+    caching, chunked prefill, max_num_seqs, max_num_batched_tokens, max_model_len, a LoRA module, n-gram
+    speculative decoding and a chat template file, all in one start of the CPU build."""
     from llmops.hf.checkpoint import checkpoint_target
     from llmops.plan import PlanRequest, make_plan
     from llmops.profiles.loader import Catalog
@@ -137,6 +137,7 @@ def test_every_emitted_setting_starts_for_real_in_one_start(
     make_zero_lora(tmp_path / "zero-lora")
     overrides = {
         "cpu_kvcache_space_gib": 2,
+        "cpu_omp_threads_bind": "0-1",  # auto binds one core and reserves the other on this 2-core machine
         "kv_cache_dtype": "fp8",
         "enable_prefix_caching": True,
         "enable_chunked_prefill": True,
@@ -166,6 +167,7 @@ def test_every_emitted_setting_starts_for_real_in_one_start(
             <= m["vllm:spec_decode_num_draft_tokens_total"]
         )
     text = log.read_text()
+    assert "VLLM_CPU_OMP_THREADS_BIND='0-1'" in text and "core ids=[0, 1]" in text
     args = next(line for line in text.splitlines() if "non-default args" in line)  # what vLLM took
     for fragment in ("'enable_prefix_caching': True", "'enable_chunked_prefill': True", "'kv_cache_dtype': 'fp8'",
                      "'max_model_len': 1024", "'max_num_seqs': 8", "'max_num_batched_tokens': 1024",
