@@ -199,7 +199,7 @@ def engine_envs() -> list[EngineEnvInfo]:
     (LLMOPS_SERVE_ENGINE_ENV, else llmops's own Python, else the default directory such as .venv-vllm)."""
     from llmops.errors import EnvironmentMissing
     from llmops.serve.engines import get_engine
-    from llmops.serve.envs import ENV_DIRS, _fix, find_engine_env, probe
+    from llmops.serve.envs import ENV_DIRS, find_engine_env, fix_hint, probe
     from llmops.settings import env_var
 
     found = []
@@ -213,7 +213,7 @@ def engine_envs() -> list[EngineEnvInfo]:
             found.append(EngineEnvInfo(engine=name, found=False, problem=str(exc)))
             continue
         if env is None:
-            found.append(EngineEnvInfo(engine=name, found=False, problem=f"not found; {_fix(name)}"))
+            found.append(EngineEnvInfo(engine=name, found=False, problem=f"not found; {fix_hint(name)}"))
             continue
         install = probe(name, engine.modules[0], env)
         facts = {k: v for k, v in install.to_json().items() if k not in ("found", "python_version")}

@@ -111,7 +111,7 @@ def find_engine_env(engine: str, modules: tuple[str, ...], value: str | None = N
         if python is None:
             raise EnvironmentMissing(
                 f"engine environment {path} (engine_env) has no bin/python",
-                hint=_fix(engine, path),
+                hint=fix_hint(engine, path),
             )
         return EngineEnv(str(python), str(path), "setting")
     if modules and all(importlib.util.find_spec(m) is not None for m in modules):
@@ -123,15 +123,14 @@ def find_engine_env(engine: str, modules: tuple[str, ...], value: str | None = N
     return None
 
 
-def _fix(engine: str, path: Path | None = None) -> str:
+def fix_hint(engine: str, path: Path | None = None) -> str:
     """How to get a working engine environment, in one clause."""
     make = MAKE_TARGETS.get(engine)
     if path is not None:
-        return (
-            f"rebuild it (`{make}` in llmops's checkout) or point engine_env / --engine-env elsewhere"
-            if make
-            else f"install {engine} in {path}, or point engine_env / --engine-env elsewhere"
-        )
+        if make and path.name == ENV_DIRS.get(engine):
+            return f"rebuild it: `{make}` in llmops's checkout"
+        built = f" (`{make}` builds {ENV_DIRS[engine]})" if make else ""
+        return f"install {engine} in it, or point engine_env / --engine-env at one with {engine}{built}"
     own = f"`{make}` in llmops's checkout, " if make else ""
     return f"install it: {own}or pip install 'llmops[{engine}]' here, or point engine_env / --engine-env at an environment with {engine}"
 
@@ -187,7 +186,7 @@ def build_of(distribution: str | None, version: str | None, torch: str | None) -
 def probe(engine: str, module: str, env: EngineEnv, timeout: float = PROBE_TIMEOUT_S) -> EngineInstall:
     """Ask the environment's Python what it holds (a subprocess; the engine is never imported here)."""
     dists = DISTRIBUTIONS.get(engine, (engine,))
-    fix = _fix(engine, None if env.is_current else Path(env.where))
+    fix = fix_hint(engine, None if env.is_current else Path(env.where))
 
     def broken(problem: str) -> EngineInstall:
         return EngineInstall(env, "", None, None, None, None, problem)
@@ -237,7 +236,7 @@ def require(engine: str, module: str, env: EngineEnv | None) -> EngineInstall:
         tried = ", ".join(str(p) for p, _ in default_candidates(engine))
         raise EnvironmentMissing(
             f"{engine} is not installed in llmops's own Python" + (f" nor at {tried}" if tried else ""),
-            hint=_fix(engine),
+            hint=fix_hint(engine),
         )
     install = probe(engine, module, env)
     if install.problem:

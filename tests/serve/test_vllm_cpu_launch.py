@@ -87,7 +87,7 @@ def test_an_environment_without_vllm_is_one_line_exit_3(
     assert result.exit_code == 3
     assert result.stderr.count("\n") == 1, result.stderr
     assert (
-        f"error: engine environment for vllm: vllm is not installed in {env_dir}; rebuild it (`make vllm-env`"
+        f"error: engine environment for vllm: vllm is not installed in {env_dir}; install vllm in it, or point"
         in (result.stderr)
     )
 
