@@ -69,7 +69,7 @@ def on_cpu(s: ServeSettings) -> bool:
 
 def from_gguf_16bit(s: ServeSettings) -> bool:
     """A GGUF profile served by vLLM without `quantization: gguf`: the 16-bit Hugging Face checkpoint that
-    `llmops.hf.checkpoint.materialize_checkpoint` makes from it (vLLM's CPU build reads no GGUF)."""
+    `llmops.hf.checkpoint.materialize_checkpoint` makes from it (what the CPU build is tested with)."""
     return bool(s.model.source.gguf) and s["quantization"] != "gguf"
 
 
