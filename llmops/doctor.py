@@ -48,6 +48,21 @@ class Capability(BaseModel):
     detail: str
 
 
+class EngineEnvInfo(BaseModel):
+    """An engine that lives in an environment of its own (vLLM): where llmops found it and what it is."""
+
+    engine: str
+    found: bool
+    where: str | None = None  # "current" or the environment directory
+    how: str | None = None  # how it was found
+    python: str | None = None
+    distribution: str | None = None
+    version: str | None = None
+    build: str | None = None  # "cpu" or "cuda"
+    torch: str | None = None
+    problem: str | None = None
+
+
 class DoctorReport(BaseModel):
     python: str
     platform: str
@@ -58,6 +73,7 @@ class DoctorReport(BaseModel):
     packages: list[PackageInfo]
     api_keys: dict[str, bool]
     capabilities: list[Capability]
+    engine_envs: list[EngineEnvInfo] = []
 
 
 def installed_version(dist: str) -> str | None:
@@ -154,11 +170,18 @@ def capabilities(
     return caps
 
 
-def collect(key_vars: list[str]) -> DoctorReport:
+def collect(key_vars: list[str], envs: list[EngineEnvInfo] | None = None) -> DoctorReport:
+    """The report; `envs`: engines in environments of their own, as `llmops.serve.envs.engine_envs` finds
+    them (passed in: this base module never imports a capability package)."""
     versions = {d: installed_version(d) for d in PACKAGES}
     gpu_list = gpus()
     cuda = torch_cuda()
     keys = {var: bool(os.environ.get(var)) for var in [*key_vars, "HF_TOKEN"]}
+    envs = envs or []
+    caps = capabilities(versions, gpu_list, cuda, keys)
+    for info in envs:  # an engine in its own environment: its capability from there
+        cap = engine_capability(info, gpu_list)
+        caps = [cap if c.name.startswith(cap.name.rsplit(")", 1)[0]) else c for c in caps]
     return DoctorReport(
         python=platform.python_version(),
         platform=f"{platform.system()} {platform.machine()}",
@@ -168,5 +191,18 @@ def collect(key_vars: list[str]) -> DoctorReport:
         torch_cuda=cuda,
         packages=[PackageInfo(name=d, version=v, purpose=PACKAGES[d]) for d, v in versions.items()],
         api_keys=keys,
-        capabilities=capabilities(versions, gpu_list, cuda, keys),
+        capabilities=caps,
+        engine_envs=envs,
     )
+
+
+def engine_capability(info: EngineEnvInfo, gpu_list: list[GpuInfo]) -> Capability:
+    """`serve (vLLM)` from its environment: ready when it imports and its build suits this machine."""
+    name = f"serve ({'vLLM' if info.engine == 'vllm' else info.engine})"
+    if info.problem or not info.found:
+        return Capability(name=name, ready=False, detail=info.problem or "not found")
+    where = "llmops's own Python" if info.where == "current" else info.where
+    detail = f"{info.distribution} {info.version}, {(info.build or '?').upper()} build, in {where}"
+    if info.build == "cuda" and not gpu_list:
+        return Capability(name=name, ready=False, detail=detail + ": needs an NVIDIA GPU (none found)")
+    return Capability(name=name, ready=True, detail=detail)

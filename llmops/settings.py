@@ -1,7 +1,7 @@
 """The one settings resolver: each value by explicit precedence, remembering where it came from.
 
 Precedence everywhere: flags the user set > environment (`LLMOPS_*`) > workspace file (llmops.yaml) >
-profile > built-in default. `--dry-run` shows every value with its origin in one document shape,
+profile (the model's, then the node's) > built-in default. `--dry-run` shows every value with its origin in one document shape,
 `{"command": ..., "settings": {name: {"value": ..., "origin": ...}}, ...}`.
 
 Environment variables: `LLMOPS_MODEL`, `LLMOPS_NODE`, `LLMOPS_PROVIDER` for the workspace's top-level
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 T = TypeVar("T")
-Origin = Literal["flag", "env", "workspace", "profile", "checkpoint", "default"]
+Origin = Literal["flag", "env", "workspace", "profile", "node", "checkpoint", "default"]
 ENV_PREFIX = "LLMOPS_"
 _AUTO: Any = object()
 
@@ -43,8 +43,10 @@ def pick(
     profile: Any = None,
     default: Any = None,
     cast: Callable[[str], Any] | None = None,
+    node: Any = None,
 ) -> Setting:
-    """The first value that is set, in the order flag > env > workspace > profile > default."""
+    """The first value that is set, in the order flag > env > workspace > profile > node > default
+    (`profile` is the model profile, `node` the node profile)."""
     if flag is not None:
         return Setting(flag, "flag")
     if env and (raw := os.environ.get(env)) not in (None, ""):
@@ -53,6 +55,8 @@ def pick(
         return Setting(workspace, "workspace")
     if profile is not None:
         return Setting(profile, "profile")
+    if node is not None:
+        return Setting(node, "node")
     return Setting(default, "default")
 
 
@@ -169,6 +173,7 @@ class Resolver:
         default: Any = None,
         env: str | Literal[False] | None = _AUTO,
         cast: Callable[[str], Any] | None = None,
+        node: Any = None,
     ) -> Any:
         """The value of `name` by flag > env > workspace > profile > default; remembered with its origin."""
         if workspace is _AUTO:
@@ -176,7 +181,9 @@ class Resolver:
         var = env_var(self.section, name) if env is _AUTO else (env or None)
         if cast is None and var and self.workspace is not None:
             cast = field_parser(self.workspace, name)
-        setting = pick(flag, env=var, workspace=workspace, profile=profile, default=default, cast=cast)
+        setting = pick(
+            flag, env=var, workspace=workspace, profile=profile, node=node, default=default, cast=cast
+        )
         self.resolved[name] = setting
         return setting.value
 

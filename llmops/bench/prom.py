@@ -15,6 +15,8 @@ PREFIX_QUERIES = ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_quer
 PREFIX_HITS = ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total")
 TTFT_SUM = ("vllm:time_to_first_token_seconds_sum",)
 TTFT_COUNT = ("vllm:time_to_first_token_seconds_count",)
+SPEC_DRAFT_TOKENS = ("vllm:spec_decode_num_draft_tokens_total",)  # only with speculative decoding on
+SPEC_ACCEPTED_TOKENS = ("vllm:spec_decode_num_accepted_tokens_total",)
 
 
 class ServerMetrics(StrictModel):
@@ -27,6 +29,7 @@ class ServerMetrics(StrictModel):
     waiting_peak: float | None = None
     prefix_cache_hit_rate: float | None = None
     server_mean_ttft_ms: float | None = None
+    spec_decode_acceptance_rate: float | None = None  # accepted / proposed draft tokens
 
 
 def parse(text: str) -> dict[str, float]:
@@ -69,6 +72,7 @@ def summarize(
 
     q, h = delta(PREFIX_QUERIES), delta(PREFIX_HITS)
     ts, tc = delta(TTFT_SUM), delta(TTFT_COUNT)
+    drafts, accepted = delta(SPEC_DRAFT_TOKENS), delta(SPEC_ACCEPTED_TOKENS)
     return ServerMetrics(
         source=source,
         samples=len(allm),
@@ -77,6 +81,7 @@ def summarize(
         waiting_peak=peak(WAITING),
         prefix_cache_hit_rate=(h / q) if q and h is not None else None,
         server_mean_ttft_ms=(ts / tc * 1000) if tc and ts is not None else None,
+        spec_decode_acceptance_rate=(accepted / drafts) if drafts and accepted is not None else None,
     )
 
 

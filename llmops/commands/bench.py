@@ -203,7 +203,12 @@ def print_report(result, config) -> None:
                 "server view (/metrics)",
                 f"KV peak {percent(s.kv_cache_usage_peak)}, running peak {number(s.running_peak)}, "
                 f"waiting peak {number(s.waiting_peak)}, prefix hit rate "
-                f"{percent(s.prefix_cache_hit_rate)}, server mean TTFT {with_unit(s.server_mean_ttft_ms, 'ms')}",
+                f"{percent(s.prefix_cache_hit_rate)}, server mean TTFT {with_unit(s.server_mean_ttft_ms, 'ms')}"
+                + (
+                    f", speculative acceptance {percent(s.spec_decode_acceptance_rate)}"
+                    if s.spec_decode_acceptance_rate is not None
+                    else ""
+                ),
             )
         )
     out.print(table(f"bench: {r.load}", ["figure", "value"], rows))

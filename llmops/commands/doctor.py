@@ -48,7 +48,11 @@ def doctor(
 
     st = state(ctx, json=json)
     providers = st.catalog().all("provider")
-    report = collect(sorted({p.profile.api_key_env for p in providers if p.profile.api_key_env}))
+    from llmops.serve.envs import engine_envs
+
+    report = collect(
+        sorted({p.profile.api_key_env for p in providers if p.profile.api_key_env}), envs=engine_envs()
+    )
     cp = None
     if any(p.name == "llama-cpp-python" and p.version for p in report.packages):
         from llmops.serve.engines.llamacpp_selfcheck import cpu_paths
@@ -74,6 +78,18 @@ def doctor(
             ([c.name, "yes" if c.ready else "no", c.detail] for c in report.capabilities),
         )
     )
+    if report.engine_envs:
+        out.print(
+            table(
+                "engine environments",
+                ["engine", "version", "build", "where", "found"],
+                (
+                    [e.engine, f"{e.distribution or '-'} {e.version or ''}".strip(), e.build or "-",
+                     e.where or "-", e.how or e.problem or "-"]
+                    for e in report.engine_envs
+                ),
+            )
+        )  # fmt: skip
     out.print(
         table(
             "packages",

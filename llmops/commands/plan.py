@@ -65,9 +65,15 @@ def _render_plan(p) -> None:
     from llmops.ui import out, table
 
     where = "node RAM" if p.device == "cpu" else f"{p.gpus} x {p.gpu_memory_gib:g} GiB GPUs"
-    layout = (
-        "llama.cpp on the CPU" if p.device == "cpu" else f"TP {p.tp} x PP {p.pp}, {p.replicas} replica(s)"
-    )
+    if p.device != "cpu":
+        layout = f"TP {p.tp} x PP {p.pp}, {p.replicas} replica(s)"
+    elif p.engine == "vllm":
+        space = (
+            f"{p.cpu_kvcache_space_gib} GiB KV space" if p.cpu_kvcache_space_gib else "KV space from free RAM"
+        )
+        layout = f"vLLM's CPU build, {space}"
+    else:
+        layout = "llama.cpp on the CPU"
     out.print(
         f"[bold]{escape(p.model)}[/bold] on [bold]{escape(p.node)}[/bold] ({where}; {layout})",
         highlight=False,

@@ -64,7 +64,12 @@ def _dry_run(prepared: Any, *, force: bool, as_json: bool) -> None:
     doc = dry_run(prepared, force=force)
     if as_json:
         return print_json(doc)
-    out.print(doc["command_line"], markup=False, highlight=False, soft_wrap=True)
+    env = " ".join(f"{k}={v}" for k, v in doc["env"].items())
+    out.print(
+        " ".join(filter(None, [env, doc["command_line"]])), markup=False, highlight=False, soft_wrap=True
+    )
+    if doc["exec_command_line"] != doc["command_line"]:  # started from an engine environment here
+        out.print(f"runs here as: {doc['exec_command_line']}", markup=False, highlight=False, soft_wrap=True)
     if doc["env_from_host"]:
         out.print("environment passed through by name: " + ", ".join(doc["env_from_host"]), highlight=False)
     out.print(

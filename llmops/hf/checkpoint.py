@@ -104,6 +104,26 @@ def _target_dtype(model: ModelProfile) -> str:
     return "bfloat16"
 
 
+def checkpoint_target(model: ModelProfile, *, cache_dir: Path | None = None) -> Path:
+    """Where `materialize_checkpoint` puts (or finds) a profile's checkpoint, without converting anything:
+    what a launch names before the conversion runs (a GGUF's target in the cache; else the source)."""
+    source = model.source
+    if not source.gguf:
+        return Path(source.path or source.hf or "").expanduser()
+    from llmops.profiles.checkpoint import resolve_gguf_path
+
+    gguf = resolve_gguf_path(source)
+    return gguf_checkpoint_target(gguf, name=model.name, dtype=_target_dtype(model), cache_dir=cache_dir)
+
+
+def gguf_checkpoint_target(
+    gguf: Path, *, name: str | None = None, dtype: str = "bfloat16", cache_dir: Path | None = None
+) -> Path:
+    """The cache directory a GGUF converts to: `<name>-<sha256 prefix>-<dtype>`."""
+    digest = file_sha256(gguf)[:16]
+    return checkpoint_cache_dir(cache_dir) / f"{_safe(name or gguf.stem)}-{digest}-{dtype}"
+
+
 def gguf_to_checkpoint(
     gguf: Path,
     *,
@@ -114,10 +134,9 @@ def gguf_to_checkpoint(
 ) -> Path:
     """Convert a GGUF file to a cached Hugging Face checkpoint (once); later calls reuse it."""
     progress = progress or NullProgress()
-    digest = file_sha256(gguf)[:16]
-    stem = _safe(name or gguf.stem)
-    root = checkpoint_cache_dir(cache_dir)
-    target = root / f"{stem}-{digest}-{dtype}"
+    target = gguf_checkpoint_target(gguf, name=name, dtype=dtype, cache_dir=cache_dir)
+    root, stem = target.parent, _safe(name or gguf.stem)
+    digest = target.name.removeprefix(f"{stem}-").split("-")[0]
     if is_checkpoint_dir(target):
         return target
     root.mkdir(parents=True, exist_ok=True)

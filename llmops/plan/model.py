@@ -134,7 +134,7 @@ Plan = settings_model(
     "Plan",
     PLAN_SETTINGS,
     required=True,
-    nullable=("vllm_version",),
+    nullable=("vllm_version", "cpu_kvcache_space_gib"),
     field_name=_plan_name,
     base=_PlanMethods,
     doc=_PlanFigures.__doc__ or "",

@@ -1,12 +1,15 @@
 """make_plan: will this model fit this node, and how many max-length requests can it serve at once?
 
 Pure apart from reading the model's local files (config.json, safetensors index, GGUF); no GPU is touched.
-GPU plans follow vLLM's start-up memory profiling; CPU plans follow llama.cpp's allocations in RAM.
+GPU plans follow vLLM's start-up memory profiling; CPU plans follow llama.cpp's allocations in RAM, or
+vLLM's CPU build (its KV cache is the space VLLM_CPU_KVCACHE_SPACE gives, in blocks of 128 tokens).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from llmops.errors import UsageError
@@ -22,6 +25,9 @@ RAM_FRACTION = 0.9  # share of a CPU node's RAM a llama.cpp plan may use (the re
 LLAMACPP_N_CTX = 2048  # llama-cpp-python server's default n_ctx
 LLAMACPP_N_UBATCH = 512
 ENGINES_ON_CPU = ("llamacpp",)
+# vLLM's CPU build (vllm/platforms/cpu.py): blocks of 128 tokens unless the model uses MLA (16)
+VLLM_CPU_BLOCK_SIZE = 128
+VLLM_CPU_MLA_BLOCK_SIZE = 16
 QUANT_LADDER = ("fp8", "awq")  # tried in this order when the weights do not fit
 PLANNED = tuple(spec.name for spec in PLAN_SETTINGS)
 
@@ -46,7 +52,7 @@ def make_plan(model: ModelProfile, node: NodeProfile, req: PlanRequest | None = 
     req = req or PlanRequest()
     flags = {spec.name: getattr(req, spec.plan_name) for spec in PLAN_SETTINGS}
     resolver = Resolver("serve")
-    resolve_serving(resolver, model, flags, env=False, names=PLANNED)
+    resolve_serving(resolver, model, flags, env=False, names=PLANNED, node=node)
     return plan_settings(model, node, resolver.resolved, gpus=req.gpus, gpu_memory_gib=req.gpu_memory_gib)
 
 
@@ -61,8 +67,9 @@ def plan_settings(
     """The plan for serving settings already resolved (by `make_plan`, `serve`'s pre-flight or
     `llmops plan`), with recommendations that would make it fit or serve better."""
     resolved = resolved if isinstance(resolved, Resolved) else Resolved(resolved)
-    facts = model_facts(model)
-    on_cpu = _on_cpu(model, node, resolved.value("engine") or model.engine)
+    engine = resolved.value("engine") or model.engine
+    facts = _served_facts(model_facts(model), model, engine, resolved.value("quantization"))
+    on_cpu = _on_cpu(model, node, engine)
     settings, origins = _inputs(model, node, resolved, facts, on_cpu, gpus, gpu_memory_gib)
     compute = _cpu_plan if on_cpu else _gpu_plan
     plan = compute(model, node, facts, settings, origins)
@@ -72,8 +79,23 @@ def plan_settings(
     return plan
 
 
+def _served_facts(
+    facts: ModelFacts, model: ModelProfile, engine: str, quantization: str | None
+) -> ModelFacts:
+    """vLLM serves a GGUF profile without `quantization: gguf` from the 16-bit checkpoint made from it
+    (llmops.hf.checkpoint): its weights are the parameters at 16 bits, not the GGUF file's bytes."""
+    if engine != "vllm" or not model.source.gguf or quantization in (None, "gguf"):
+        return facts
+    note = "vLLM loads the 16-bit checkpoint made from the GGUF (llmops.hf.checkpoint)"
+    return replace(
+        facts, weight_bytes=None, weight_bytes_source=None, quantization=None, notes=[*facts.notes, note]
+    )
+
+
 def _on_cpu(model: ModelProfile, node: NodeProfile, engine: str) -> bool:
     if engine in ENGINES_ON_CPU:
+        return True
+    if engine == "vllm" and node.gpu is None:  # vLLM's CPU build
         return True
     if node.gpu is None:
         raise UsageError(
@@ -108,7 +130,14 @@ def _inputs(
     arch = facts.architecture
     if values.engine is None:
         values["engine"] = model.engine
-    if on_cpu:
+    if on_cpu and values.engine == "vllm":  # vLLM's CPU build: RAM instead of GPU memory
+        values.update(gpus=0, gpu_memory_gib=node.cpu.ram_gib)
+        origins.update(gpus="default", gpu_memory_gib="profile")
+        default("max_model_len", arch.max_position_embeddings or 4096)
+        default("max_num_batched_tokens", 4096)
+        default("max_num_seqs", 256)
+        default("vllm_version", mem.NEWEST_VLLM)
+    elif on_cpu:
         values.update(gpus=0, gpu_memory_gib=node.cpu.ram_gib, tp=1, pp=1)
         values["gpu_memory_utilization"] = RAM_FRACTION
         origins.update(gpus="default", gpu_memory_gib="profile", gpu_memory_utilization="default")
@@ -309,6 +338,79 @@ def _gib(value: float) -> float:
 
 
 def _cpu_plan(
+    model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Inputs, origins: dict[str, str]
+) -> Plan:
+    if s.engine == "vllm":
+        return _vllm_cpu_plan(model, node, facts, s, origins)
+    return _llamacpp_plan(model, node, facts, s, origins)
+
+
+def vllm_cpu_kv_tokens(
+    kv_bytes: float, kv_bytes_per_token: float, max_model_len: int, block_size: int
+) -> int:
+    """The figure vLLM logs as `CPU KV cache size: N tokens`: whole blocks of the KV space, counted as
+    max-length requests (a request holds ceil(max_model_len / block_size) blocks) times max_model_len
+    (vllm/v1/core/kv_cache_utils.py, get_kv_cache_capacity)."""
+    if kv_bytes <= 0 or kv_bytes_per_token <= 0:
+        return 0
+    blocks = int(kv_bytes // (kv_bytes_per_token * block_size))
+    per_request = math.ceil(max_model_len / block_size)
+    return int(blocks / per_request * max_model_len)
+
+
+def _vllm_cpu_plan(
+    model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Inputs, origins: dict[str, str]
+) -> Plan:
+    """vLLM's CPU build in RAM: weights at the dtype, and a KV cache of exactly VLLM_CPU_KVCACHE_SPACE GiB
+    per worker (each pipeline stage holds its own layers' KV); unset, vLLM takes gpu_memory_utilization of
+    the node's RAM less what the worker holds, planned as that less the weights."""
+    arch = facts.architecture
+    notes = list(facts.notes)
+    dtype_bytes = _dtype_bytes(facts, s.dtype)
+    emb, head, body, params, source = _weights(facts, dtype_bytes, s.quantization)
+    weights = emb + head + body
+    budget = s.gpu_memory_utilization * s.gpu_memory_gib * GIB
+    stage_layers = mem.layers_per_stage(arch.num_layers, s.pp)
+    kv_elem = 1 if s.kv_cache_dtype.startswith("fp8") else dtype_bytes
+    kv_per_token = stage_layers * mem.kv_bytes_per_token_per_layer(arch, s.tp, kv_elem)
+    space = s.cpu_kvcache_space_gib
+    if space:
+        kv_available = space * GIB
+        if weights + kv_available * s.pp > budget:
+            notes.append(
+                f"KV space {space} GiB x {s.pp} worker(s) plus {weights / GIB:.2f} GiB of weights is more than "
+                f"{s.gpu_memory_utilization:g} of the node's {s.gpu_memory_gib:g} GiB RAM"
+            )
+    else:
+        kv_available = budget - weights
+        notes.append(
+            "no cpu_kvcache_space_gib: vLLM sizes the KV cache from free RAM at start-up; planned as "
+            "gpu_memory_utilization of RAM less the weights (set it for a figure vLLM will match)"
+        )
+    block = VLLM_CPU_MLA_BLOCK_SIZE if arch.is_mla else VLLM_CPU_BLOCK_SIZE
+    tokens = vllm_cpu_kv_tokens(kv_available, kv_per_token, s.max_model_len, block)
+    return _finish(
+        model,
+        node,
+        "cpu",
+        s,
+        origins,
+        notes,
+        params=params,
+        source=source,
+        weights_total=weights,
+        weights=weights,
+        budget=budget,
+        activation=0.0,
+        non_torch=0.0,
+        headroom=(1 - s.gpu_memory_utilization) * s.gpu_memory_gib,
+        kv_available=kv_available,
+        kv_per_token=kv_per_token,
+        tokens=tokens,
+    )
+
+
+def _llamacpp_plan(
     model: ModelProfile, node: NodeProfile, facts: ModelFacts, s: _Inputs, origins: dict[str, str]
 ) -> Plan:
     """llama.cpp in RAM: the GGUF is memory-mapped whole, the KV cache is f16 (q8_0 for 'fp8') for n_ctx

@@ -13,6 +13,7 @@ from llmops.profiles.serving import (
     DTYPES,
     ENGINE_NAMES,
     KV_CACHE_DTYPES,
+    NODE_SETTINGS,
     PROFILE_SETTINGS,
     QUANTIZATIONS,
     ServingSetting,
@@ -57,17 +58,6 @@ class CpuSpec(StrictModel):
     model: str | None = None
     cores: PositiveInt
     ram_gib: PositiveFloat
-
-
-class NodeProfile(ProfileBase):
-    gpu: GpuSpec | None = Field(default=None, description="absent for CPU-only nodes")
-    cpu: CpuSpec
-    count: PositiveInt = Field(default=1, description="identical nodes in the pool (for multi-node serving)")
-    labels: dict[str, str] = Field(default_factory=dict, description="Kubernetes nodeSelector labels")
-
-    @property
-    def gpu_count(self) -> int:
-        return self.gpu.count if self.gpu else 0
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -191,6 +181,28 @@ ServingSettings = settings_model(
     PROFILE_SETTINGS,
     doc="A model profile's `serving:` block: engine settings (vLLM's names) and planner settings.",
 )
+NodeServing = settings_model(
+    "NodeServing",
+    NODE_SETTINGS,
+    defaults=False,
+    doc="A node profile's `serving:` block: this machine's engine settings; None = not set.",
+)
+
+
+class NodeProfile(ProfileBase):
+    gpu: GpuSpec | None = Field(default=None, description="absent for CPU-only nodes")
+    cpu: CpuSpec
+    count: PositiveInt = Field(default=1, description="identical nodes in the pool (for multi-node serving)")
+    labels: dict[str, str] = Field(default_factory=dict, description="Kubernetes nodeSelector labels")
+    serving: NodeServing = Field(  # type: ignore[valid-type]
+        default_factory=lambda: NodeServing(),
+        description="engine settings for this machine (KV space, threads, engine environment); a model "
+        "profile's serving: wins, and an engine that does not take a setting ignores it",
+    )
+
+    @property
+    def gpu_count(self) -> int:
+        return self.gpu.count if self.gpu else 0
 
 
 class SamplingDefaults(StrictModel):

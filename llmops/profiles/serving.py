@@ -6,7 +6,8 @@ and the check that the chosen engine uses every setting that was set. It imports
 pydantic, no typer), so `llmops --help` can build flags from it.
 
 Settings are resolved by `llmops.settings.Resolver`: flag > environment (`LLMOPS_SERVE_<NAME>`) >
-workspace (`serve:` in llmops.yaml) > model profile (`serving:`, `engine:`) > the default here.
+workspace (`serve:` in llmops.yaml) > model profile (`serving:`, `engine:`) > node profile (`serving:`,
+the machine's engine settings; used only by the engines that take them) > the default here.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ SETTINGS: tuple[ServingSetting, ...] = (
        commands=("serve", "plan"), plan_name="kv_cache_dtype"),
     _s("enable_prefix_caching", bool, None, "Automatic prefix caching.", optional=True,
        flag="--enable-prefix-caching"),
+    _s("enable_chunked_prefill", bool, None, "Chunked prefill (long prompts split across steps).",
+       optional=True, flag="--enable-chunked-prefill"),
     _s("max_num_seqs", int, None, "Most sequences per batch.", optional=True, ge=1, flag="--max-num-seqs",
        commands=("serve", "plan"), plan_name="max_num_seqs"),
     _s("max_num_batched_tokens", int, None, "Most tokens per scheduler step.", optional=True, ge=1,
@@ -109,6 +112,19 @@ SETTINGS: tuple[ServingSetting, ...] = (
     _s("extra_buffer_types", str, "auto", "llama.cpp's extra CPU buffer types (AMX, repacked weights): "
        "auto = on unless the CPU self-check crashes with them.", choices=("auto", "on", "off"),
        flag="--extra-buffer-types"),
+    # --- where the engine lives, and vLLM's CPU build (a node profile's `serving:` is the usual place) ---
+    _s("engine_env", str, None, "Where the engine runs: 'current' (llmops's own Python) or a Python "
+       "environment directory (its bin/python starts the engine). Default: found (vLLM: .venv-vllm).",
+       optional=True, flag="--engine-env"),
+    _s("engine_image", str, None, "Container image the engine runs in under --k8s (default: the "
+       "engine's official image).", optional=True),
+    _s("cpu_kvcache_space_gib", int, None, "vLLM CPU build: KV-cache space in whole GiB "
+       "(VLLM_CPU_KVCACHE_SPACE).", optional=True, ge=1, commands=("serve", "plan"),
+       plan_name="cpu_kvcache_space_gib"),
+    _s("cpu_omp_threads_bind", str, None, "vLLM CPU build: cores each worker's OpenMP threads bind to "
+       "(VLLM_CPU_OMP_THREADS_BIND: 'auto', 'nobind', '0-3', '0|1').", optional=True),
+    _s("enforce_eager", bool, None, "vLLM: no torch.compile or graphs (starts in seconds, runs slower).",
+       optional=True, flag="--enforce-eager"),
     _s("extra_args", list[str], (), "Passed to the engine as they are."),
     # --- the planner only ---
     _s("min_concurrency", float, 2.0, "Plan calls a fit 'poor' below this many concurrent max-length "
@@ -121,6 +137,8 @@ SETTINGS: tuple[ServingSetting, ...] = (
 
 BY_NAME: dict[str, ServingSetting] = {s.name: s for s in SETTINGS}
 PROFILE_SETTINGS = tuple(s for s in SETTINGS if s.in_profile)
+# A node profile's `serving:`: the machine's engine settings (an engine that does not take one ignores it).
+NODE_SETTINGS = tuple(s for s in PROFILE_SETTINGS if s.scope == "engine")
 PLAN_SETTINGS = tuple(s for s in SETTINGS if s.plan_name)
 
 
@@ -170,8 +188,10 @@ def resolve_serving(
     *,
     env: bool = True,
     names: tuple[str, ...] | None = None,
+    node: Any = None,
 ) -> Any:
-    """Every serving setting by flag > env > workspace > profile > default, recorded in `resolver`.
+    """Every serving setting by flag > env > workspace > model profile > node profile > default, recorded
+    in `resolver`.
 
     `flags` maps setting names to what the user gave (None = not given). `resolver.workspace` is the
     workspace's `serve:` section (or None). The engine's profile value is the model's `engine:`.
@@ -187,6 +207,7 @@ def resolve_serving(
             f"unknown serve setting(s): {', '.join(unknown)}", hint=f"known: {', '.join(BY_NAME)}"
         )
     serving = getattr(model, "serving", None)
+    node_serving = getattr(node, "serving", None)
     for spec in SETTINGS:
         if names is not None and spec.name not in names:
             continue
@@ -201,6 +222,7 @@ def resolve_serving(
             spec.name,
             given.get(spec.name),
             profile=profile,
+            node=None if spec.name == "engine" else profile_value(node_serving, spec.name),
             default=default,
             env=env_var("serve", spec.name) if env else False,
             cast=lambda raw, spec=spec: parse_env(spec, raw),

@@ -92,6 +92,8 @@ def supervise(
     engine = get_engine(launch.engine)
     enforce(config_checks(s, launch, force=force))
     enforce(environment_checks(s, launch, engine))
+    if (prepare_files := getattr(engine, "prepare_files", None)) is not None:
+        prepare_files(s, progress)  # e.g. the 16-bit checkpoint vLLM loads, made once from a GGUF
     if (before_start := getattr(engine, "before_start", None)) is not None:
         launch = before_start(launch, on_note or _log_note)
     proc = EngineProcess(launch, engine, log_path or default_log_path(launch.engine), on_line=on_line)
@@ -197,6 +199,7 @@ def dry_run(prepared: Prepared, *, force: bool) -> dict[str, Any]:
         prepared.settings.resolved,
         **launch.to_json(),
         command_line=launch.command_line(),
+        exec_command_line=launch.exec_command_line(),
         checks=[c.to_json() for c in checks],
         ray_steps=ray_steps(prepared.settings, launch),
     )

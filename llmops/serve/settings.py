@@ -65,6 +65,8 @@ def where(name: str, origin: str) -> str:
         return f"serve.{name} in llmops.yaml"
     if origin == "profile":
         return f"serving.{name} in the model profile"
+    if origin == "node":
+        return f"serving.{name} in the node profile"
     return name
 
 
@@ -98,8 +100,23 @@ def resolve_settings(
     r = resolver or Resolver("serve", workspace)
     if r.workspace is None:
         r.workspace = workspace
-    resolve_serving(r, model, flags, env=env)
+    resolve_serving(r, model, flags, env=env, node=node)
     if r.resolved.value("engine") == "llamacpp" and r.resolved.value("n_threads") is None:
         r.set("n_threads", node.cpu.cores, "profile")  # the node profile's cores: shown as what is passed
     validate_values(r.resolved)
+    _find_engine_env(r)
     return ServeSettings(model=model, node=node, resolved=r.resolved)
+
+
+def _find_engine_env(r: Resolver) -> None:
+    """Where the engine lives when no one said: llmops's own Python, else the engine's default environment
+    directory (`.venv-vllm`); recorded as a default so --dry-run shows it (None: not found, pre-flight says)."""
+    from llmops.serve.engines import get_engine
+    from llmops.serve.envs import ENV_DIRS, find_engine_env
+
+    engine_name = r.resolved.value("engine")
+    if r.resolved.value("engine_env") is not None or engine_name not in ENV_DIRS:
+        return
+    found = find_engine_env(engine_name, get_engine(engine_name).modules)
+    if found is not None:
+        r.set("engine_env", found.where, "default")

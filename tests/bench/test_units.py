@@ -205,3 +205,24 @@ def test_profile_sampling_goes_out_under_the_engines_field_names() -> None:
         "top_k 40 (from model profile tuned) not sent: the OpenAI API does not support it",
         "repetition_penalty 1.1 (from model profile tuned) not sent: the OpenAI API does not support it",
     ]
+
+
+def test_server_view_reads_speculative_acceptance_and_prefix_hits() -> None:
+    """vLLM 0.32's counter names, as its live /metrics shows them (tests/vllm)."""
+    server_view = prom_summary
+    before = parse(
+        'vllm:spec_decode_num_draft_tokens_total{engine="0",model_name="m"} 12.0\n'
+        'vllm:spec_decode_num_accepted_tokens_total{engine="0",model_name="m"} 10.0\n'
+        'vllm:prefix_cache_queries_total{engine="0",model_name="m"} 100.0\n'
+        'vllm:prefix_cache_hits_total{engine="0",model_name="m"} 0.0\n'
+    )
+    after = parse(
+        'vllm:spec_decode_num_draft_tokens_total{engine="0",model_name="m"} 42.0\n'
+        'vllm:spec_decode_num_accepted_tokens_total{engine="0",model_name="m"} 31.0\n'
+        'vllm:prefix_cache_queries_total{engine="0",model_name="m"} 1100.0\n'
+        'vllm:prefix_cache_hits_total{engine="0",model_name="m"} 768.0\n'
+    )
+    view = server_view(before, [], after, "http://x/metrics")
+    assert view.spec_decode_acceptance_rate == 21 / 30
+    assert view.prefix_cache_hit_rate == 768 / 1000
+    assert server_view(after, [], after, "s").spec_decode_acceptance_rate is None  # no drafts in the run

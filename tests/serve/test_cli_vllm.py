@@ -104,16 +104,19 @@ def test_tp1_refuses_with_the_plans_numbers(cli) -> None:
     assert "--force" in result.stderr
 
 
-def test_force_overrides_the_plan_then_the_missing_engine_is_exit_3(cli) -> None:
+def test_force_overrides_the_plan_then_the_missing_engine_is_exit_3(cli, monkeypatch) -> None:
+    monkeypatch.setenv("LLMOPS_SERVE_ENGINE_ENV", "current")  # llmops's own Python: no vLLM in it
     result = cli("serve", "llama-70b", "--tp", "1", "--force")
     assert result.exit_code == 3
     assert "pip install 'llmops[vllm]'" in result.stderr
 
 
-def test_fitting_config_without_vllm_installed_is_exit_3_naming_the_extra(cli) -> None:
+def test_fitting_config_without_vllm_installed_is_exit_3_naming_the_fix(cli, monkeypatch) -> None:
+    monkeypatch.setenv("LLMOPS_SERVE_ENGINE_ENV", "current")
     result = cli("serve", "llama-70b", "--tp", "4")
     assert result.exit_code == 3
-    assert "serving with vllm needs the Python package 'vllm'" in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr  # one line
+    assert "vllm is not installed in llmops's own Python; install it: `make vllm-env`" in result.stderr
 
 
 def test_more_gpus_than_the_pool_is_refused(cli) -> None:

@@ -133,3 +133,13 @@ def test_k8s_json_and_refusals(cli) -> None:
     assert smol.exit_code == 2 and "--k8s writes vLLM manifests" in smol.stderr
     no_fit = cli("serve", "llama-70b", "--tp", "1", "--k8s")
     assert no_fit.exit_code == 2 and "does not fit" in no_fit.stderr
+
+
+def test_engine_image_setting_picks_the_pods_image(cli, monkeypatch) -> None:
+    monkeypatch.setenv("LLMOPS_SERVE_ENGINE_IMAGE", "registry.example/vllm-openai:v0.32.0")
+    result = cli("serve", "llama-8b", "--k8s", "--json")
+    assert result.exit_code == 0, result.output
+    dep = next(d for d in json.loads(result.stdout) if d["kind"] == "Deployment")
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example/vllm-openai:v0.32.0"
+    assert container["command"][:2] == ["vllm", "serve"]  # a container runs vllm itself, no launcher

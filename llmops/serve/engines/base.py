@@ -41,6 +41,14 @@ class Launch:
     served_name: str = ""
     health_path: str | None = "/health"  # None when the engine has no health route
     needs_gpu: bool = False
+    # How argv[0] runs on this machine when not from PATH (an engine environment's Python and a launcher);
+    # argv stays the engine's own command line, as a container runs it.
+    runner: list[str] = field(default_factory=list)
+
+    @property
+    def exec_argv(self) -> list[str]:
+        """What llmops starts here: argv, with argv[0] replaced by the runner when there is one."""
+        return [*self.runner, *self.argv[1:]] if self.runner else list(self.argv)
 
     @property
     def base_url(self) -> str:
@@ -52,10 +60,16 @@ class Launch:
 
         return shlex.join(self.argv)
 
+    def exec_command_line(self) -> str:
+        import shlex
+
+        return shlex.join(self.exec_argv)
+
     def to_json(self) -> dict:
         """The launch's facts for --dry-run --json (the engine and names are in its settings)."""
         return {
             "argv": self.argv,
+            "exec_argv": self.exec_argv,
             "env": self.env,
             "env_from_host": {name: f"${{{name}}}" for name in self.env_from_host},
             "base_url": self.base_url,
@@ -129,6 +143,8 @@ def unsupported(engine: Any, resolved: Any) -> list[str]:
     for name, setting in resolved.items():
         spec = BY_NAME.get(name)
         if spec is None or spec.scope != "engine" or name in engine.supports:
+            continue
+        if setting.origin == "node":  # a machine's settings are for the engines that take them
             continue
         if is_set(spec, setting.value, setting.origin):
             found.append(f"{name}={setting.value!r} ({where(name, setting.origin)})")
