@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -39,7 +40,9 @@ def _server(ttft_ms: float, gap_ms: float, tokens: int) -> tuple[subprocess.Pope
     return proc, f"{base}/v1"
 
 
-def _requests(base: str, n: int, tagged: bool = False) -> tuple[Endpoint, list[bytes], list[dict]]:
+def _requests(
+    base: str, n: int, tagged: bool = False, tag: str = "req"
+) -> tuple[Endpoint, list[bytes], list[dict]]:
     """Prepared requests; tagged ones carry "user": req-N so the server logs when it wrote their chunks."""
     ep = Endpoint("chat", base)
     addr = StreamingClient(base)
@@ -47,7 +50,7 @@ def _requests(base: str, n: int, tagged: bool = False) -> tuple[Endpoint, list[b
     bodies = [ep.body_dict(p, "fake-model", {}, True) for p in prompts]
     if tagged:
         for i, body in enumerate(bodies):
-            body["user"] = f"req-{i}"
+            body["user"] = f"{tag}-{i}"
     return ep, [build_request(addr, ep.path, json.dumps(b).encode()) for b in bodies], bodies
 
 
@@ -74,6 +77,118 @@ def llmops_run(base: str, concurrency: int, n: int, tagged: bool = False) -> dic
         result["median_client_error_ms"] = statistics.median(errors)
         result["p99_client_error_ms"] = sorted(errors)[int(0.99 * (len(errors) - 1))]
     return result
+
+
+class _Lag:
+    """The client loop's own lag during a run: a 5 ms timer, how late each tick ran (ms)."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+
+    def observe(self, lag_s: float) -> None:
+        self.lags.append(lag_s * 1000)
+
+
+def error_run(base: str, concurrency: int, n: int, preopen: bool, tag: str) -> dict:
+    """TTFT error per request (client's first-content stamp - the server's write of it), opening burst
+    included, with or without the connections opened before the clock starts; and the client loop's lag."""
+    import httpx
+
+    from llmops.gateway.looplag import LoopLag
+
+    ep, reqs, _ = _requests(base, n, True, tag)
+    lag = _Lag()
+    cpu0 = time.process_time()
+    monitor: list[LoopLag] = []
+
+    def start_monitor() -> None:
+        monitor.append(LoopLag(lag, interval=0.005))
+        monitor[0].start()
+
+    progress = _OnStart(start_monitor)
+    out, _ = run_load(
+        base,
+        ep.scanner(),
+        LoadPlan(reqs, None, concurrency, n),
+        timeout=60,
+        warmup=reqs[:1],
+        preopen=preopen,
+        progress=progress,
+    )
+    cpu = time.process_time() - cpu0
+    writes = httpx.get(base.removesuffix("/v1") + "/timings").json()
+    ok = sorted((r for r in out.records if r.ok), key=lambda r: r.t_send)
+    errs = [(r.content_times[0] - writes[f"{tag}-{r.index}"][1]) * 1000 for r in ok]
+    first = errs[:concurrency]
+    rest = errs[concurrency:]
+
+    def fig(e: list[float]) -> dict:
+        s = sorted(e)
+        return {
+            "mean": round(statistics.mean(e), 2),
+            "median": round(statistics.median(e), 2),
+            "p99": round(s[int(0.99 * (len(s) - 1))], 2),
+        }
+
+    lags = sorted(lag.lags)
+    return {
+        "preopen": preopen,
+        "completed": len(ok),
+        "failed": len(out.records) - len(ok),
+        "error_ms": fig(errs),
+        "first_wave_error_ms": fig(first),
+        "after_first_wave_error_ms": fig(rest) if rest else None,
+        "client_loop_lag_ms": {
+            "p50": round(lags[len(lags) // 2], 2),
+            "p99": round(lags[int(0.99 * (len(lags) - 1))], 2),
+            "max": round(lags[-1], 2),
+        }
+        if lags
+        else None,
+        "client_cpu": round(cpu / out.duration, 2),
+        "connections": out.connections,
+    }
+
+
+class _OnStart:
+    """A progress reporter that only runs a callback when the run starts (on the run's loop)."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def start(self, total, label) -> None:
+        self.fn()
+
+    def update(self, **kw) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+def ab_errors(runs: int, concurrency: int, n: int) -> list[dict]:
+    """Alternating runs with and without pre-opened connections against one calibration server."""
+    proc, base = _server(50, 10, 64)
+    rows = []
+    try:
+        for i in range(runs):
+            for preopen in (False, True) if i % 2 == 0 else (True, False):
+                load = os.getloadavg()[0]
+                r = error_run(base, concurrency, n, preopen, f"r{i}{int(preopen)}")
+                r["load"] = round(load, 2)
+                rows.append(r)
+                e, f = r["error_ms"], r["first_wave_error_ms"]
+                print(
+                    f"   c={concurrency} preopen={preopen!s:<5} error mean/median/p99 "
+                    f"{e['mean']:.2f}/{e['median']:.2f}/{e['p99']:.2f} ms; first wave "
+                    f"{f['mean']:.2f}/{f['median']:.2f}/{f['p99']:.2f} ms; client loop lag p99 "
+                    f"{r['client_loop_lag_ms']['p99']:.2f} max {r['client_loop_lag_ms']['max']:.2f} ms; "
+                    f"cpu {r['client_cpu']:.2f}; load {load:.2f}",
+                    flush=True,
+                )
+    finally:
+        proc.terminate()
+    return rows
 
 
 def httpx_run(base: str, concurrency: int, n: int) -> dict:
@@ -124,8 +239,15 @@ def server_lateness(base: str) -> float | None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer requests (a rougher figure)")
+    p.add_argument(
+        "--ab", type=int, metavar="RUNS", help="only the TTFT error at c=256, RUNS pairs without/with preopen"
+    )
     a = p.parse_args()
     scale = 0.25 if a.quick else 1.0
+    if a.ab:
+        rows = ab_errors(a.ab, 256, int(1536 * scale))
+        print(json.dumps(rows, indent=2))
+        return
     report: dict = {"machine_cores": __import__("os").cpu_count()}
 
     print("1. TTFT error against a server with TTFT 50 ms, gap 10 ms, 64-token streams")

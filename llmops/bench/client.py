@@ -244,6 +244,25 @@ class StreamingClient:
             return rec
         return rec  # pragma: no cover - the loop always returns
 
+    async def preopen(self, n: int) -> int:
+        """Open keep-alive connections until n are idle (a run's concurrency), before its clock starts.
+
+        Without this the first wave of a run sends n requests on n new connections at once: the last one
+        leaves only after the client has set up all the others, and the server accepts them in a burst,
+        which a TTFT figure would count. A connection that fails to open is left out (the request that
+        needs it opens its own and reports the error). Returns how many were opened."""
+        loop = asyncio.get_running_loop()
+
+        async def one() -> None:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(_Conn, self.host, self.port, ssl=self.ssl), self.timeout
+            )
+            self.opened += 1
+            self.idle.append(conn)
+
+        results = await asyncio.gather(*(one() for _ in range(n - len(self.idle))), return_exceptions=True)
+        return sum(r is None for r in results)
+
     def close(self) -> None:
         for conn in self.idle:
             if conn.transport is not None:

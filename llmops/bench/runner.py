@@ -135,8 +135,12 @@ def run_load(
     timeout: float,
     progress: ProgressReporter | None = None,
     warmup: Sequence[bytes] = (),
+    preopen: bool = True,
 ) -> tuple[LoadOutcome, list[Record]]:
-    """Run warmup requests one by one, then the plan; returns the measured outcome and the warmup records."""
+    """Run warmup requests one by one, then the plan; returns the measured outcome and the warmup records.
+
+    With a concurrency cap, that many connections are opened before the clock starts (`preopen`), so
+    the first wave's TTFT is not its own connection burst (benchmarks/bench_client_overhead.py --ab)."""
 
     async def main() -> tuple[LoadOutcome, list[Record]]:
         warm: list[Record] = []
@@ -148,6 +152,8 @@ def run_load(
             if all(r.error is not None for r in warm):
                 return LoadOutcome([], perf_counter(), 1e-9, 0), warm
         client = StreamingClient(base_url, timeout=timeout)
+        if preopen and plan.concurrency:
+            await client.preopen(min(plan.concurrency, plan.count or plan.concurrency))
         return await drive(client, scanner, plan, progress), warm
 
     return asyncio.run(main())

@@ -97,7 +97,10 @@ class GatewayApp:
             doc = await gw.ready()
             return await _json(send, 200 if doc["ready"] else 503, doc)
         if path == "/metrics":
+            t = perf_counter()
             body, ctype = gw.metrics.exposition()
+            if gw.lag.trace is not None:
+                gw.lag.trace.add("metrics_render_s", perf_counter() - t)
             return await _bytes(send, 200, body, ctype.encode())
         if path == "/v1/models":
             try:
@@ -114,6 +117,8 @@ class GatewayApp:
     async def _api(self, api: str, scope: dict[str, Any], receive: Any, send: Any) -> None:
         t0 = perf_counter()
         gw = self.gateway
+        if gw.lag.trace is not None:
+            gw.lag.trace.add("requests")
         headers = _headers(scope)
         limit = gw.section.max_body_bytes
         if int(headers.get("content-length") or 0) > limit:

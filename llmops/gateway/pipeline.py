@@ -23,6 +23,7 @@ from llmops.gateway.config import GatewaySection
 from llmops.gateway.deadline import Deadline
 from llmops.gateway.errors import GatewayError, error_body, error_doc, stream_error_event
 from llmops.gateway.limits import Held, Limiter, estimate
+from llmops.gateway.looplag import LoopLag, trace_from_env
 from llmops.gateway.metrics import Metrics
 from llmops.gateway.relay import AnthropicPassthrough, OpenAIPassthrough, Relay, Translating
 from llmops.gateway.sse import Framer, looks_like_sse
@@ -105,6 +106,8 @@ class Gateway:
         self.upstream = Upstream(section.timeouts.connect_s, environ)
         path = usage_path or (Path(section.usage_log) if section.usage_log else default_path())
         self.usage = UsageLog(path)
+        self.lag = LoopLag(self.metrics.loop_lag.labels(), trace_from_env(environ))
+        self.usage.trace = self.upstream.trace = self.lag.trace
         self.guard: Stage = Stage()
         self.cache: Stage = Stage()
         self.stages: list[Stage] = []
@@ -133,6 +136,7 @@ class Gateway:
         else:
             await self.store.ping()  # type: ignore[attr-defined]
         self.usage.start()
+        self.lag.start()
         ctx = StageContext(self.section, self.table, self.store, self.metrics, self.upstream.env)
         self._set_slots(load_slot("guard", ctx), load_slot("cache", ctx))
 
@@ -141,7 +145,7 @@ class Gateway:
         import logging
 
         log = logging.getLogger("llmops.gateway")
-        for part in (*self.stages, self.usage, self.upstream, self.store):
+        for part in (self.lag, *self.stages, self.usage, self.upstream, self.store):
             try:
                 await part.close()
             except Exception as exc:

@@ -1,0 +1,283 @@
+"""The gateway's tail: TTFT it adds at p50/p99 at concurrency 1, 16 and 64, and its event-loop lag.
+
+Harness of issue 23: the gateway (`llmops gateway`, keys + RPM/TPM/budget limits, metrics and usage log on)
+pinned to CPU 0; a streaming server (llmops.bench.fake_server, 20 ms to the first token, 5 ms between
+tokens, 32 tokens) and llmops's bench client share CPU 1. At each concurrency, rounds alternate: direct to
+the server, then through each gateway; added TTFT = percentile through the gateway - the same percentile
+direct, over all rounds pooled. Loop lag comes from the gateway's own histogram
+(`llmops_gateway_loop_lag_seconds`, scraped before and after its runs), as a bucket bound ("<= 2 ms").
+
+  --baseline REF   also run the gateway as of git REF (exported to a temporary folder), alternating with
+                   this tree's in every round: a before/after comparison under the same load.
+  --attribute      instead, run this tree's gateway with LLMOPS_GATEWAY_LAG_TRACE at c=64 (and /metrics
+                   scraped every second) and print what ran during each lag spike (gc, usage writes,
+                   /metrics renders, upstream connections, requests).
+  --quick          2 rounds, about 2 minutes with --baseline; the full run is 5 rounds of 5x the
+                   requests (about 12 minutes with --baseline).
+
+Usage: python benchmarks/bench_tail.py [--quick] [--baseline REF] [--attribute] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_gateway import CPUS, KEY, REPO, run_ttfts, start_gateway
+
+from llmops.bench.fake_server import spawn
+
+LAG = "llmops_gateway_loop_lag_seconds_bucket"
+# requests per run at each concurrency (quick); the full run sends 5x as many in 5 rounds
+QUICK_N = {1: 30, 16: 320, 64: 1280}
+SPIKE_S = 0.005  # a tick this late is a spike for --attribute
+
+
+def lag_buckets(base_v1: str) -> dict[float, float] | None:
+    """Cumulative counts of the loop-lag histogram by upper bound, or None (a gateway without it)."""
+    url = base_v1.removesuffix("/v1") + "/metrics"
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    out: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith(LAG + "{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float(le)] = float(line.rsplit(" ", 1)[1])
+    return out or None
+
+
+def lag_quantiles(before: dict[float, float], after: dict[float, float]) -> dict[str, str]:
+    """p50/p99/p99.9 and the highest bucket reached, from the histogram's change over a run."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0
+    out: dict[str, str] = {"ticks": str(int(total))}
+
+    def bound(b: float) -> str:
+        return "> 5 s" if b == float("inf") else f"<= {b * 1000:g} ms"
+
+    for name, q in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)):
+        out[name] = next((bound(b) for b, c in zip(bounds, counts, strict=True) if c >= q * total), "-")
+    prev = 0.0
+    top = "-"
+    for b, c in zip(bounds, counts, strict=True):
+        if c > prev:
+            top = bound(b)
+        prev = c
+    out["max"] = top
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[int(q * (len(s) - 1))]
+
+
+def export_tree(ref: str, dest: Path) -> Path:
+    """The repository as of `ref`, as files (what a checkout of it would run)."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def ab(args: argparse.Namespace, tmp: Path) -> dict:
+    server, server_base = spawn(20, 5, tokens=32)
+    procs = [server]
+    gateways: dict[str, str] = {}
+    try:
+        trees = {"this tree": REPO}
+        if args.baseline:
+            trees = {args.baseline: export_tree(args.baseline, tmp / "baseline"), **trees}
+        for i, (name, root) in enumerate(trees.items()):
+            (tmp / f"gw{i}").mkdir()
+            proc, url = start_gateway(server_base + "/v1", tmp / f"gw{i}", root)
+            procs.append(proc)
+            gateways[name] = url
+        time.sleep(1)
+        rounds = 2 if args.quick else 5
+        scale = 1 if args.quick else 5
+        rows = []
+        for c, n in QUICK_N.items():
+            n = n * scale // rounds * (2 if args.quick else 1)
+            ttfts: dict[str, list[float]] = {"direct": [], **{g: [] for g in gateways}}
+            lag: dict[str, tuple[dict, dict] | None] = {}
+            load0 = os.getloadavg()[0]
+            for r in range(rounds):
+                order = list(gateways) if r % 2 == 0 else list(reversed(gateways))
+                for target in ["direct", *order]:
+                    url = server_base + "/v1" if target == "direct" else gateways[target]
+                    key = None if target == "direct" else KEY
+                    b0 = lag_buckets(url) if target != "direct" else None
+                    ttfts[target] += run_ttfts(url, c, n, key)
+                    if b0 is not None:
+                        b1 = lag_buckets(url)
+                        prev = lag.get(target)
+                        lag[target] = (prev[0] if prev else b0, b1)
+            load1 = os.getloadavg()[0]
+            d50, d99 = pct(ttfts["direct"], 0.5), pct(ttfts["direct"], 0.99)
+            for g in gateways:
+                t = ttfts[g]
+                lq = lag_quantiles(*lag[g]) if lag.get(g) else {}
+                rows.append(
+                    {
+                        "c": c,
+                        "gateway": g,
+                        "requests": len(t),
+                        "direct_p50_ms": round(d50, 2),
+                        "direct_p99_ms": round(d99, 2),
+                        "added_p50_ms": round(pct(t, 0.5) - d50, 2),
+                        "added_p99_ms": round(pct(t, 0.99) - d99, 2),
+                        "loop_lag": lq,
+                        "load": [round(load0, 2), round(load1, 2)],
+                    }
+                )
+        return {"rows": rows, "rounds": rounds}
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(15)
+
+
+def attribute(args: argparse.Namespace, tmp: Path) -> dict:
+    """Run with the lag trace on, then sort each spike by what ran during it."""
+    server, server_base = spawn(20, 5, tokens=32)
+    trace = tmp / "lag.jsonl"
+    procs = [server]
+    stop = threading.Event()
+    try:
+        (tmp / "gw").mkdir()
+        gw, url = start_gateway(server_base + "/v1", tmp / "gw", env={"LLMOPS_GATEWAY_LAG_TRACE": str(trace)})
+        procs.append(gw)
+        time.sleep(1)
+
+        def scrape() -> None:  # a Prometheus that scrapes every second
+            while not stop.wait(1.0):
+                lag_buckets(url)
+
+        scraper = threading.Thread(target=scrape, daemon=True)
+        scraper.start()
+        load0 = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        n = 2 * QUICK_N[64] * (1 if args.quick else 5)
+        run_ttfts(url, 64, n, KEY)
+        t1 = time.perf_counter()
+        stop.set()
+        scraper.join()
+        gw.terminate()
+        gw.wait(30)
+    finally:
+        stop.set()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(15)
+    ticks = [json.loads(line) for line in trace.read_text().splitlines()]
+    ticks = [t for t in ticks if t0 <= t[0] <= t1]
+    return summarize_trace(ticks, load0)
+
+
+def _cause(lag: float, c: dict[str, float]) -> str:
+    """The one cause a spike is put down to (the first rule that holds)."""
+    gc_s = c.get("gc0_s", 0) + c.get("gc1_s", 0) + c.get("gc2_s", 0)
+    if c.get("cpu_wait_s", 0) >= lag / 2:
+        return "waiting for the CPU (other processes)"
+    if c.get("gc2_s", 0) >= lag / 2:
+        return "gc generation 2"
+    if gc_s >= lag / 2:
+        return "gc generation 0/1"
+    if c.get("metrics_render_s", 0) >= lag / 2:
+        return "/metrics render"
+    if c.get("upstream_connects"):
+        return "upstream connection set-up"
+    if c.get("usage_batches"):
+        return "usage-log batch written (thread)"
+    return "request work only"
+
+
+def summarize_trace(ticks: list, load: float) -> dict:
+    lags = [t[1] for t in ticks]
+    by_cause: dict[str, list[float]] = {}
+    for _t, lag, causes in ticks:
+        if lag >= SPIKE_S:
+            by_cause.setdefault(_cause(lag, causes), []).append(lag)
+    spikes = sum(len(v) for v in by_cause.values())
+    total: dict[str, float] = {}
+    for _t, _lag, causes in ticks:
+        for k, v in causes.items():
+            total[k] = total.get(k, 0.0) + v
+    seconds = (ticks[-1][0] - ticks[0][0]) if len(ticks) > 1 else 1.0
+    return {
+        "seconds": round(seconds, 1),
+        "load": round(load, 2),
+        "ticks": len(lags),
+        "lag_ms": {
+            q: round(pct(lags, v) * 1000, 2) for q, v in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999))
+        }
+        | {"max": round(max(lags) * 1000, 2)},
+        "spikes_over_ms": SPIKE_S * 1000,
+        "spikes": spikes,
+        "by_cause": {
+            k: {
+                "spikes": len(v),
+                "share": round(len(v) / max(spikes, 1), 3),
+                "mean_lag_ms": round(statistics.mean(v) * 1000, 2),
+                "max_lag_ms": round(max(v) * 1000, 2),
+            }
+            for k, v in sorted(by_cause.items(), key=lambda kv: -len(kv[1]))
+        },
+        "per_second": {k: round(v / seconds, 4 if k.endswith("_s") else 1) for k, v in sorted(total.items())},
+    }
+
+
+def table(report: dict) -> str:
+    lines = [
+        "  c  gateway          requests  direct p50/p99 ms  added p50 ms  added p99 ms"
+        "  loop lag p50 / p99 / p99.9 / max             load",
+    ]
+    for r in report["rows"]:
+        lq = r["loop_lag"]
+        lag = " / ".join(lq.get(k, "-") for k in ("p50", "p99", "p99.9", "max")) if lq else "(no metric)"
+        lines.append(
+            f"{r['c']:>3}  {r['gateway'][:15]:<15}  {r['requests']:>8}  "
+            f"{r['direct_p50_ms']:>7.2f} / {r['direct_p99_ms']:>6.2f}  {r['added_p50_ms']:>+12.2f}  "
+            f"{r['added_p99_ms']:>+12.2f}  {lag:<43} {r['load'][0]:.2f}-{r['load'][1]:.2f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="2 rounds, fewer requests (about 2 minutes)")
+    p.add_argument("--baseline", metavar="REF", help="also run the gateway as of this git ref, alternating")
+    p.add_argument("--attribute", action="store_true", help="trace loop lag at c=64 and sort the spikes")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    a = p.parse_args()
+    if CPUS > 1:
+        os.sched_setaffinity(0, {1})  # the client shares CPU 1 with the fake server
+    tmp = Path(tempfile.mkdtemp(prefix="bench-tail-"))
+    try:
+        report = attribute(a, tmp) if a.attribute else ab(a, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report["cpus"] = CPUS
+    if a.json or a.attribute:
+        print(json.dumps(report, indent=2))
+    else:
+        print(table(report))
+
+
+if __name__ == "__main__":
+    main()
