@@ -6,7 +6,7 @@ due) goes into the histogram `llmops_gateway_loop_lag_seconds`. One timer callba
 milliseconds, so lag under 1 ms reads as "on time".
 
 `LLMOPS_GATEWAY_LAG_TRACE=FILE` (a debugging aid, off by default) also records what ran on the loop or
-beside it between two ticks: time in garbage collections by generation (gc.callbacks), usage-log batches
+beside it between two ticks: CPU time in garbage collections by generation (gc.callbacks), usage-log batches
 written, /metrics renders, requests accepted, upstream connections opened, and the time the loop's thread
 waited for a CPU while runnable (another process had it: Linux schedstat). At shutdown it writes every
 tick as JSON lines `[t, lag_s, {cause: amount}]`, so a lag spike can be read against its causes
@@ -21,7 +21,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from time import perf_counter
+from time import perf_counter, thread_time
 from typing import Any
 
 INTERVAL_S = 0.01
@@ -61,10 +61,11 @@ class LagTrace:
         return int(os.pread(self._schedstat, 128, 0).split()[1]) / 1e9
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        # CPU time of the collecting thread: a collection preempted by another process is not longer
         if phase == "start":
-            self._gc_start = perf_counter()
+            self._gc_start = thread_time()
         else:
-            self.add(f"gc{info['generation']}_s", perf_counter() - self._gc_start)
+            self.add(f"gc{info['generation']}_s", thread_time() - self._gc_start)
 
     def start(self) -> None:
         gc.callbacks.append(self._on_gc)
