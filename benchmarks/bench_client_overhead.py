@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmops.bench.client import StreamingClient, build_request
+from llmops.bench.client import StreamingClient, build_request, new_event_loop
 from llmops.bench.endpoints import Endpoint
 from llmops.bench.fake_server import spawn
 from llmops.bench.runner import LoadPlan, run_load
@@ -89,7 +89,9 @@ class _Lag:
         self.lags.append(lag_s * 1000)
 
 
-def error_run(base: str, concurrency: int, n: int, preopen: bool, tag: str) -> dict:
+def error_run(
+    base: str, concurrency: int, n: int, preopen: bool, tag: str, stamp_at_wait: bool = True
+) -> dict:
     """TTFT error per request (client's first-content stamp - the server's write of it), opening burst
     included, with or without the connections opened before the clock starts; and the client loop's lag."""
     import httpx
@@ -98,7 +100,7 @@ def error_run(base: str, concurrency: int, n: int, preopen: bool, tag: str) -> d
 
     ep, reqs, _ = _requests(base, n, True, tag)
     lag = _Lag()
-    cpu0 = time.process_time()
+    cpu0, wait0 = time.process_time(), _run_delay()
     monitor: list[LoopLag] = []
 
     def start_monitor() -> None:
@@ -114,6 +116,7 @@ def error_run(base: str, concurrency: int, n: int, preopen: bool, tag: str) -> d
         warmup=reqs[:1],
         preopen=preopen,
         progress=progress,
+        loop_factory=new_event_loop if stamp_at_wait else asyncio.new_event_loop,
     )
     cpu = time.process_time() - cpu0
     writes = httpx.get(base.removesuffix("/v1") + "/timings").json()
@@ -133,6 +136,8 @@ def error_run(base: str, concurrency: int, n: int, preopen: bool, tag: str) -> d
     lags = sorted(lag.lags)
     return {
         "preopen": preopen,
+        "stamp_at_wait": stamp_at_wait,
+        "client_cpu_wait_share": round((_run_delay() - wait0) / out.duration, 3),
         "completed": len(ok),
         "failed": len(out.records) - len(ok),
         "error_ms": fig(errs),
@@ -166,24 +171,40 @@ class _OnStart:
         pass
 
 
+def _run_delay() -> float:
+    """Seconds this process's main thread waited for a CPU while runnable (Linux schedstat; else 0)."""
+    stat = Path("/proc/self/schedstat")
+    return int(stat.read_text().split()[1]) / 1e9 if stat.is_file() else 0.0
+
+
+VARIANTS = {  # name: (preopen, stamp_at_wait)
+    "before (no preopen, stamp per callback)": (False, False),
+    "preopen only": (True, False),
+    "after (preopen, stamp at wait)": (True, True),
+}
+
+
 def ab_errors(runs: int, concurrency: int, n: int) -> list[dict]:
-    """Alternating runs with and without pre-opened connections against one calibration server."""
+    """Alternating runs of the client as it was and with each change, against one calibration server."""
     proc, base = _server(50, 10, 64)
     rows = []
     try:
         for i in range(runs):
-            for preopen in (False, True) if i % 2 == 0 else (True, False):
+            names = list(VARIANTS) if i % 2 == 0 else list(reversed(VARIANTS))
+            for name in names:
+                preopen, stamp = VARIANTS[name]
                 load = os.getloadavg()[0]
-                r = error_run(base, concurrency, n, preopen, f"r{i}{int(preopen)}")
+                r = error_run(base, concurrency, n, preopen, f"r{i}{int(preopen)}{int(stamp)}", stamp)
+                r["variant"] = name
                 r["load"] = round(load, 2)
                 rows.append(r)
                 e, f = r["error_ms"], r["first_wave_error_ms"]
                 print(
-                    f"   c={concurrency} preopen={preopen!s:<5} error mean/median/p99 "
+                    f"   c={concurrency} {name:<40} error mean/median/p99 "
                     f"{e['mean']:.2f}/{e['median']:.2f}/{e['p99']:.2f} ms; first wave "
                     f"{f['mean']:.2f}/{f['median']:.2f}/{f['p99']:.2f} ms; client loop lag p99 "
                     f"{r['client_loop_lag_ms']['p99']:.2f} max {r['client_loop_lag_ms']['max']:.2f} ms; "
-                    f"cpu {r['client_cpu']:.2f}; load {load:.2f}",
+                    f"cpu {r['client_cpu']:.2f}; waiting for a CPU {r['client_cpu_wait_share']:.0%}; load {load:.2f}",
                     flush=True,
                 )
     finally:
@@ -240,7 +261,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer requests (a rougher figure)")
     p.add_argument(
-        "--ab", type=int, metavar="RUNS", help="only the TTFT error at c=256, RUNS pairs without/with preopen"
+        "--ab",
+        type=int,
+        metavar="RUNS",
+        help="only the TTFT error at c=256: RUNS rounds of the client before, with preopen, and after",
     )
     a = p.parse_args()
     scale = 0.25 if a.quick else 1.0

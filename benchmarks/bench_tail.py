@@ -11,7 +11,8 @@ direct, over all rounds pooled. Loop lag comes from the gateway's own histogram
                    this tree's in every round: a before/after comparison under the same load.
   --attribute      instead, run this tree's gateway with LLMOPS_GATEWAY_LAG_TRACE at c=64 (and /metrics
                    scraped every second) and print what ran during each lag spike (gc, usage writes,
-                   /metrics renders, upstream connections, requests).
+                   /metrics renders, upstream connections, requests); with --baseline (a ref that has
+                   the trace), both trees, alternating.
   --quick          2 rounds, about 2 minutes with --baseline; the full run is 5 rounds of 5x the
                    requests (about 12 minutes with --baseline).
 
@@ -152,14 +153,27 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
 
 
 def attribute(args: argparse.Namespace, tmp: Path) -> dict:
+    """The trace summary of this tree's gateway; with --baseline, of both, alternating."""
+    trees = {"this tree": REPO}
+    if args.baseline:
+        trees = {args.baseline: export_tree(args.baseline, tmp / "baseline"), **trees}
+    out: dict = {}
+    for r in range(1 if args.quick or len(trees) == 1 else 2):
+        for name, root in trees.items() if r % 2 == 0 else reversed(trees.items()):
+            out[f"{name} (run {r + 1})"] = attribute_one(args, tmp / f"a{r}-{len(out)}", root)
+    return out
+
+
+def attribute_one(args: argparse.Namespace, tmp: Path, root: Path) -> dict:
     """Run with the lag trace on, then sort each spike by what ran during it."""
     server, server_base = spawn(20, 5, tokens=32)
     trace = tmp / "lag.jsonl"
     procs = [server]
     stop = threading.Event()
     try:
-        (tmp / "gw").mkdir()
-        gw, url = start_gateway(server_base + "/v1", tmp / "gw", env={"LLMOPS_GATEWAY_LAG_TRACE": str(trace)})
+        (tmp / "gw").mkdir(parents=True)
+        env = {"LLMOPS_GATEWAY_LAG_TRACE": str(trace)}
+        gw, url = start_gateway(server_base + "/v1", tmp / "gw", root, env=env)
         procs.append(gw)
         time.sleep(1)
 

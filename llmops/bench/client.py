@@ -2,15 +2,17 @@
 
 Why not httpx here: at hundreds of requests per second its per-request and per-chunk Python overhead is what
 a benchmark would measure (see benchmarks/bench_client_overhead.py, which runs both). This client does the
-least work possible on the event loop: one perf_counter() per socket read, chunked decoding, and one regex
-search per server-sent event. Connections are kept alive and the pool grows to whatever concurrency the
-run needs (no cap). HTTPS works through the standard ssl module; HTTP proxies are not supported.
+least work possible on the event loop: one perf_counter() per socket read (on `new_event_loop()`'s loop,
+one per wait for sockets), chunked decoding, and one regex search per server-sent event. Connections are
+kept alive and the pool grows to whatever concurrency the run needs (no cap). HTTPS works through the standard ssl module; HTTP proxies are not supported.
 """
 
 from __future__ import annotations
 
 import asyncio
+import selectors
 import ssl as _ssl
+import weakref
 from collections.abc import Callable
 from time import perf_counter
 from urllib.parse import urlsplit
@@ -18,6 +20,36 @@ from urllib.parse import urlsplit
 from llmops.bench.sse import Record, Scanner
 
 _HEADERS, _CHUNKED, _LENGTH, _UNTIL_CLOSE = 0, 1, 2, 3
+
+
+class _StampingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """The loop's selector, noting when each wait for sockets returned.
+
+    When the server writes to many streams at once (every request of a run's first wave gets its first
+    token in the same millisecond), one wait reports all those sockets readable, and the loop then runs
+    their callbacks one after another. A timestamp taken in each callback would make the last stream's
+    bytes look late by the time spent parsing all the others (about 10 ms for 256 streams); the moment
+    the wait returned is when the bytes were known to be there."""
+
+    at = 0.0
+
+    def select(self, timeout: float | None = None) -> list:
+        events = super().select(timeout)
+        self.at = perf_counter()
+        return events
+
+
+_STAMPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _StampingSelector] = weakref.WeakKeyDictionary()
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """An asyncio loop whose reads the client stamps with the moment the sockets were reported readable
+    (a benchmark's loop: `asyncio.Runner(loop_factory=new_event_loop)`); on any other loop the client
+    stamps each read when its callback runs."""
+    selector = _StampingSelector()
+    loop = asyncio.SelectorEventLoop(selector)
+    _STAMPS[loop] = selector
+    return loop
 
 
 class _Conn(asyncio.Protocol):
@@ -33,10 +65,12 @@ class _Conn(asyncio.Protocol):
         "reusable",
         "sbuf",
         "scanner",
+        "stamps",
         "transport",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, stamps: _StampingSelector | None = None) -> None:
+        self.stamps = stamps
         self.transport: asyncio.Transport | None = None
         self.fut: asyncio.Future[bool] | None = None
         self.rec: Record | None = None
@@ -59,7 +93,7 @@ class _Conn(asyncio.Protocol):
             self._finish(rec, perf_counter(), "disconnected", "the server closed the connection at once")
 
     def data_received(self, data: bytes) -> None:
-        now = perf_counter()
+        now = self.stamps.at if self.stamps is not None else perf_counter()
         rec = self.rec
         if rec is None or self.fut is None or self.fut.done():
             return
@@ -217,7 +251,8 @@ class StreamingClient:
             if conn is None:
                 try:
                     _, conn = await asyncio.wait_for(
-                        loop.create_connection(_Conn, self.host, self.port, ssl=self.ssl), self.timeout
+                        loop.create_connection(self._protocol(loop), self.host, self.port, ssl=self.ssl),
+                        self.timeout,
                     )
                 except (OSError, TimeoutError) as exc:
                     rec.t_end = perf_counter()
@@ -244,6 +279,11 @@ class StreamingClient:
             return rec
         return rec  # pragma: no cover - the loop always returns
 
+    @staticmethod
+    def _protocol(loop: asyncio.AbstractEventLoop) -> Callable[[], _Conn]:
+        stamps = _STAMPS.get(loop)
+        return (lambda: _Conn(stamps)) if stamps is not None else _Conn
+
     async def preopen(self, n: int) -> int:
         """Open keep-alive connections until n are idle (a run's concurrency), before its clock starts.
 
@@ -255,7 +295,7 @@ class StreamingClient:
 
         async def one() -> None:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(_Conn, self.host, self.port, ssl=self.ssl), self.timeout
+                loop.create_connection(self._protocol(loop), self.host, self.port, ssl=self.ssl), self.timeout
             )
             self.opened += 1
             self.idle.append(conn)
