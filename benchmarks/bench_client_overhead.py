@@ -99,6 +99,7 @@ def error_run(
     from llmops.gateway.looplag import LoopLag
 
     ep, reqs, _ = _requests(base, n, True, tag)
+    skew = _callback_skew() if stamp_at_wait else None
     lag = _Lag()
     cpu0, wait0 = time.process_time(), _run_delay()
     monitor: list[LoopLag] = []
@@ -119,6 +120,8 @@ def error_run(
         loop_factory=new_event_loop if stamp_at_wait else asyncio.new_event_loop,
     )
     cpu = time.process_time() - cpu0
+    if skew is not None:
+        skew.undo()
     writes = httpx.get(base.removesuffix("/v1") + "/timings").json()
     ok = sorted((r for r in out.records if r.ok), key=lambda r: r.t_send)
     errs = [(r.content_times[0] - writes[f"{tag}-{r.index}"][1]) * 1000 for r in ok]
@@ -152,7 +155,35 @@ def error_run(
         else None,
         "client_cpu": round(cpu / out.duration, 2),
         "connections": out.connections,
+        # what stamping in each callback would have added to each first-content stamp, same run
+        "per_callback_stamp_would_add_ms": fig(skew.first) if skew and skew.first else None,
     }
+
+
+class _callback_skew:
+    """Measures, per read that carried a request's first content, how long after the loop's wait returned
+    its callback ran: what a per-callback timestamp adds to TTFT (the burst effect), in the same run."""
+
+    def __init__(self) -> None:
+        from llmops.bench import client
+
+        self.first: list[float] = []
+        self.cls = client._Conn
+        self.orig = orig = self.cls.data_received
+        first = self.first
+
+        def data_received(conn, data: bytes) -> None:
+            rec = conn.rec
+            before = len(rec.content_times) if rec is not None else -1
+            now = time.perf_counter()
+            orig(conn, data)
+            if before == 0 and rec.content_times and conn.stamps is not None:
+                first.append((now - conn.stamps.at) * 1000)
+
+        self.cls.data_received = data_received
+
+    def undo(self) -> None:
+        self.cls.data_received = self.orig
 
 
 class _OnStart:
@@ -204,7 +235,13 @@ def ab_errors(runs: int, concurrency: int, n: int) -> list[dict]:
                     f"{e['mean']:.2f}/{e['median']:.2f}/{e['p99']:.2f} ms; first wave "
                     f"{f['mean']:.2f}/{f['median']:.2f}/{f['p99']:.2f} ms; client loop lag p99 "
                     f"{r['client_loop_lag_ms']['p99']:.2f} max {r['client_loop_lag_ms']['max']:.2f} ms; "
-                    f"cpu {r['client_cpu']:.2f}; waiting for a CPU {r['client_cpu_wait_share']:.0%}; load {load:.2f}",
+                    + (
+                        f"per-callback stamps would add mean/median/p99 {w['mean']:.2f}/{w['median']:.2f}/"
+                        f"{w['p99']:.2f} ms; "
+                        if (w := r["per_callback_stamp_would_add_ms"])
+                        else ""
+                    )
+                    + f"cpu {r['client_cpu']:.2f}; waiting for a CPU {r['client_cpu_wait_share']:.0%}; load {load:.2f}",
                     flush=True,
                 )
     finally:
