@@ -28,8 +28,9 @@ class _StampingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-t
     When the server writes to many streams at once (every request of a run's first wave gets its first
     token in the same millisecond), one wait reports all those sockets readable, and the loop then runs
     their callbacks one after another. A timestamp taken in each callback would make the last stream's
-    bytes look late by the time spent parsing all the others (about 10 ms for 256 streams); the moment
-    the wait returned is when the bytes were known to be there."""
+    bytes look late by the time spent parsing all the others (several ms for 256 streams); the moment
+    the wait returned is when the bytes were known to be there. Only the read's first event is known
+    to have been there then: what came in after the wait is stamped when its callback runs."""
 
     at = 0.0
 
@@ -59,6 +60,7 @@ class _Conn(asyncio.Protocol):
         "buf",
         "closed",
         "fut",
+        "later",
         "mode",
         "rec",
         "remaining",
@@ -71,6 +73,7 @@ class _Conn(asyncio.Protocol):
 
     def __init__(self, stamps: _StampingSelector | None = None) -> None:
         self.stamps = stamps
+        self.later = 0.0  # when the current read's callback ran
         self.transport: asyncio.Transport | None = None
         self.fut: asyncio.Future[bool] | None = None
         self.rec: Record | None = None
@@ -93,7 +96,10 @@ class _Conn(asyncio.Protocol):
             self._finish(rec, perf_counter(), "disconnected", "the server closed the connection at once")
 
     def data_received(self, data: bytes) -> None:
-        now = self.stamps.at if self.stamps is not None else perf_counter()
+        self.later = perf_counter()
+        # The wait's time is true of the bytes that made the socket readable: the read's first event.
+        # Bytes that came in after the wait returned (before this callback read them) are stamped now.
+        now = self.stamps.at if self.stamps is not None else self.later
         rec = self.rec
         if rec is None or self.fut is None or self.fut.done():
             return
@@ -125,7 +131,7 @@ class _Conn(asyncio.Protocol):
                 if size == 0:
                     if self.sbuf or out:
                         self._body(rec, b"".join(out), now)
-                    self._finish(rec, now)
+                    self._finish(rec, self.later)
                     return
                 if i + 2 + size + 2 > n:
                     break
@@ -138,7 +144,7 @@ class _Conn(asyncio.Protocol):
             self.remaining -= len(data)
             self._body(rec, data, now)
             if self.remaining <= 0:
-                self._finish(rec, now)
+                self._finish(rec, self.later)
         else:
             self._body(rec, data, now)
 
@@ -172,7 +178,7 @@ class _Conn(asyncio.Protocol):
         sbuf = self.sbuf + data if self.sbuf else data
         if b"\r" in sbuf:
             sbuf = sbuf.replace(b"\r\n", b"\n")
-        self.sbuf = self.scanner.feed(rec, sbuf, now) if self.scanner else b""
+        self.sbuf = self.scanner.feed(rec, sbuf, now, self.later) if self.scanner else b""
 
     def _finish(self, rec: Record, now: float, error: str | None = None, detail: str | None = None) -> None:
         rec.t_end = now

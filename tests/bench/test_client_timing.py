@@ -64,10 +64,19 @@ def test_reads_are_stamped_when_the_wait_for_sockets_returned() -> None:
     loop = asyncio.new_event_loop()
     fut = loop.create_future()
     conn.start(rec, ChatScanner(), fut)
-    body = b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
+
+    def chunk(body: bytes) -> bytes:
+        return f"{len(body):x}\r\n".encode() + body + b"\r\n"
+
+    role = b'data: {"choices":[{"delta":{"role":"assistant"}}]}\n\n'
+    tok = b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
     head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-    conn.data_received(head + f"{len(body):x}\r\n".encode() + body + b"\r\n")
-    assert rec.content_times == [123.5]
+    # the head and the role chunk made the socket readable; the token came in after the wait returned
+    conn.data_received(head + chunk(role) + chunk(tok))
+    t0 = perf_counter()
+    assert rec.content_times[0] != 123.5 and t0 - 1 < rec.content_times[0] <= t0
+    conn.data_received(chunk(tok))  # a read of one event: the one that made the socket readable
+    assert rec.content_times[1] == 123.5
     loop.close()
 
     loop = new_event_loop()
