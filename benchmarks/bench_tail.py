@@ -13,8 +13,12 @@ direct, over all rounds pooled. Loop lag comes from the gateway's own histogram
                    scraped every second) and print what ran during each lag spike (gc, usage writes,
                    /metrics renders, upstream connections, requests); with --baseline (a ref that has
                    the trace), both trees, alternating.
-  --quick          2 rounds, about 2 minutes with --baseline; the full run is 5 rounds of 5x the
-                   requests (about 12 minutes with --baseline).
+  --quick          2 rounds, about 2 minutes with --baseline; the full run is 5 rounds of twice as many
+                   requests per run (5x in all; about 9 minutes with --baseline).
+
+"gw CPU wait" is the share of the gateway's run time its loop was runnable but had no CPU (Linux
+schedstat): another process had CPU 0. Figures from runs where it is more than a few percent measure the
+machine, not the gateway.
 
 Usage: python benchmarks/bench_tail.py [--quick] [--baseline REF] [--attribute] [--json]
 """
@@ -80,6 +84,11 @@ def lag_quantiles(before: dict[float, float], after: dict[float, float]) -> dict
     return out
 
 
+def run_delay(pid: int) -> float:
+    """Seconds a process's main thread has waited for a CPU while runnable (Linux schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[int(q * (len(s) - 1))]
@@ -97,6 +106,7 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
     server, server_base = spawn(20, 5, tokens=32)
     procs = [server]
     gateways: dict[str, str] = {}
+    pids: dict[str, int] = {}
     try:
         trees = {"this tree": REPO}
         if args.baseline:
@@ -106,14 +116,17 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
             proc, url = start_gateway(server_base + "/v1", tmp / f"gw{i}", root)
             procs.append(proc)
             gateways[name] = url
+            pids[name] = proc.pid
         time.sleep(1)
         rounds = 2 if args.quick else 5
-        scale = 1 if args.quick else 5
+        per_run = 1 if args.quick else 2
         rows = []
         for c, n in QUICK_N.items():
-            n = n * scale // rounds * (2 if args.quick else 1)
+            n *= per_run
             ttfts: dict[str, list[float]] = {"direct": [], **{g: [] for g in gateways}}
             lag: dict[str, tuple[dict, dict] | None] = {}
+            waited = dict.fromkeys(gateways, 0.0)
+            wall = dict.fromkeys(gateways, 0.0)
             load0 = os.getloadavg()[0]
             for r in range(rounds):
                 order = list(gateways) if r % 2 == 0 else list(reversed(gateways))
@@ -121,7 +134,11 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                     url = server_base + "/v1" if target == "direct" else gateways[target]
                     key = None if target == "direct" else KEY
                     b0 = lag_buckets(url) if target != "direct" else None
+                    w0, t0 = (run_delay(pids[target]) if target != "direct" else 0.0), time.perf_counter()
                     ttfts[target] += run_ttfts(url, c, n, key)
+                    if target != "direct":
+                        waited[target] += run_delay(pids[target]) - w0
+                        wall[target] += time.perf_counter() - t0
                     if b0 is not None:
                         b1 = lag_buckets(url)
                         prev = lag.get(target)
@@ -141,6 +158,8 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                         "added_p50_ms": round(pct(t, 0.5) - d50, 2),
                         "added_p99_ms": round(pct(t, 0.99) - d99, 2),
                         "loop_lag": lq,
+                        # the gateway's loop runnable but without its CPU (another process had CPU 0)
+                        "gateway_cpu_wait_share": round(waited[g] / max(wall[g], 1e-9), 3),
                         "load": [round(load0, 2), round(load1, 2)],
                     }
                 )
@@ -281,7 +300,7 @@ def summarize_trace(ticks: list, load: float) -> dict:
 def table(report: dict) -> str:
     lines = [
         "  c  gateway          requests  direct p50/p99 ms  added p50 ms  added p99 ms"
-        "  loop lag p50 / p99 / p99.9 / max             load",
+        "  loop lag p50 / p99 / p99.9 / max             gw CPU wait  load",
     ]
     for r in report["rows"]:
         lq = r["loop_lag"]
@@ -289,7 +308,8 @@ def table(report: dict) -> str:
         lines.append(
             f"{r['c']:>3}  {r['gateway'][:15]:<15}  {r['requests']:>8}  "
             f"{r['direct_p50_ms']:>7.2f} / {r['direct_p99_ms']:>6.2f}  {r['added_p50_ms']:>+12.2f}  "
-            f"{r['added_p99_ms']:>+12.2f}  {lag:<43} {r['load'][0]:.2f}-{r['load'][1]:.2f}"
+            f"{r['added_p99_ms']:>+12.2f}  {lag:<43} {r['gateway_cpu_wait_share']:>10.0%}  "
+            f"{r['load'][0]:.2f}-{r['load'][1]:.2f}"
         )
     return "\n".join(lines)
 
