@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_gateway import CPUS, KEY, REPO, run_ttfts, start_gateway
+from bench_gateway import CPUS, KEY, REPO, rss_mb, run_ttfts, start_gateway
 
 from llmops.bench.fake_server import spawn
 
@@ -160,6 +160,7 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                         "loop_lag": lq,
                         # the gateway's loop runnable but without its CPU (another process had CPU 0)
                         "gateway_cpu_wait_share": round(waited[g] / max(wall[g], 1e-9), 3),
+                        "gateway_rss_mb": round(rss_mb(pids[g]), 1),
                         "load": [round(load0, 2), round(load1, 2)],
                     }
                 )
@@ -300,7 +301,7 @@ def summarize_trace(ticks: list, load: float) -> dict:
 def table(report: dict) -> str:
     lines = [
         "  c  gateway          requests  direct p50/p99 ms  added p50 ms  added p99 ms"
-        "  loop lag p50 / p99 / p99.9 / max             gw CPU wait  load",
+        "  loop lag p50 / p99 / p99.9 / max             gw CPU wait  RSS MB  load",
     ]
     for r in report["rows"]:
         lq = r["loop_lag"]
@@ -309,6 +310,7 @@ def table(report: dict) -> str:
             f"{r['c']:>3}  {r['gateway'][:15]:<15}  {r['requests']:>8}  "
             f"{r['direct_p50_ms']:>7.2f} / {r['direct_p99_ms']:>6.2f}  {r['added_p50_ms']:>+12.2f}  "
             f"{r['added_p99_ms']:>+12.2f}  {lag:<43} {r['gateway_cpu_wait_share']:>10.0%}  "
+            f"{r['gateway_rss_mb']:>6.1f}  "
             f"{r['load'][0]:.2f}-{r['load'][1]:.2f}"
         )
     return "\n".join(lines)
