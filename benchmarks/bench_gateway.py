@@ -11,6 +11,9 @@ Prints:
   4. the same figures for LiteLLM's proxy as issue 12 states them (not re-measured), and one line that
      puts them side by side (also on stderr).
 
+Added TTFT at c=1/16/64 (p50 and p99), the event loop's lag and a before/after comparison against a git
+ref: benchmarks/bench_tail.py (issue 23), which starts its gateways with this file's start_gateway.
+
 Goals (issue 12): <= 2 ms median / <= 10 ms p99 TTFT added at c=64; >= 1,500 req/s or >= 70 % of direct;
 < 200 MB RSS that does not grow. Usage: python benchmarks/bench_gateway.py [--quick] [--soak SECONDS]
 """

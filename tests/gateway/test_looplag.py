@@ -90,3 +90,25 @@ def test_the_gateway_exposes_loop_lag_and_traces_on_request(upstream, tmp_path: 
     assert causes["requests"] == 1
     assert causes["upstream_connects"] == 1
     assert causes["metrics_render_s"] > 0
+
+
+def test_after_startup_freezes_start_up_objects_and_raises_the_young_threshold() -> None:
+    from llmops.gateway import server
+
+    class Uvicorn:  # what _after_startup needs of uvicorn.Server
+        started = True
+
+        async def startup(self, sockets=None) -> None:
+            pass
+
+    uv, announced = Uvicorn(), []
+    before = gc.get_threshold()
+    try:
+        server._after_startup(uv, announced.append, "http://127.0.0.1:1")
+        asyncio.run(uv.startup())
+        assert gc.get_threshold() == (server.GC_GEN0, *before[1:])
+        assert gc.get_freeze_count() > 0
+        assert announced == ["http://127.0.0.1:1"]
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
