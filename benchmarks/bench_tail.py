@@ -124,7 +124,7 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
         for c, n in QUICK_N.items():
             n *= per_run
             ttfts: dict[str, list[float]] = {"direct": [], **{g: [] for g in gateways}}
-            lag: dict[str, tuple[dict, dict] | None] = {}
+            lag: dict[str, dict[float, float]] = {}  # per gateway: bucket -> ticks during its runs
             waited = dict.fromkeys(gateways, 0.0)
             wall = dict.fromkeys(gateways, 0.0)
             load0 = os.getloadavg()[0]
@@ -139,15 +139,16 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                     if target != "direct":
                         waited[target] += run_delay(pids[target]) - w0
                         wall[target] += time.perf_counter() - t0
-                    if b0 is not None:
-                        b1 = lag_buckets(url)
-                        prev = lag.get(target)
-                        lag[target] = (prev[0] if prev else b0, b1)
+                    if b0 is not None:  # only this run's ticks (not those while the others ran)
+                        b1 = lag_buckets(url) or {}
+                        acc = lag.setdefault(target, {})
+                        for le, n in b1.items():
+                            acc[le] = acc.get(le, 0.0) + n - b0.get(le, 0.0)
             load1 = os.getloadavg()[0]
             d50, d99 = pct(ttfts["direct"], 0.5), pct(ttfts["direct"], 0.99)
             for g in gateways:
                 t = ttfts[g]
-                lq = lag_quantiles(*lag[g]) if lag.get(g) else {}
+                lq = lag_quantiles({}, lag[g]) if lag.get(g) else {}
                 rows.append(
                     {
                         "c": c,
