@@ -142,8 +142,8 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                     if b0 is not None:  # only this run's ticks (not those while the others ran)
                         b1 = lag_buckets(url) or {}
                         acc = lag.setdefault(target, {})
-                        for le, n in b1.items():
-                            acc[le] = acc.get(le, 0.0) + n - b0.get(le, 0.0)
+                        for le, count in b1.items():
+                            acc[le] = acc.get(le, 0.0) + count - b0.get(le, 0.0)
             load1 = os.getloadavg()[0]
             d50, d99 = pct(ttfts["direct"], 0.5), pct(ttfts["direct"], 0.99)
             for g in gateways:
