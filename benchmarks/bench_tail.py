@@ -227,6 +227,11 @@ def attribute_one(args: argparse.Namespace, tmp: Path, root: Path) -> dict:
 def _cause(own: float, c: dict[str, float]) -> str:
     """The one cause a spike of the loop's own lag (lag less its wait for a CPU) is put down to."""
     gc_s = c.get("gc0_s", 0) + c.get("gc1_s", 0) + c.get("gc2_s", 0)
+    # Since the tick before, the thread ran on_cpu_s; a loop that is late was busy after the tick fell
+    # due, so own lag it did not spend on a CPU it spent asleep: waiting for the GIL that another thread
+    # held (the usage writer, preempted on the shared core) or in a blocking call.
+    if own - c.get("on_cpu_s", own) >= own / 2:
+        return "loop's thread asleep (GIL held by another thread, or a blocking call)"
     if c.get("gc2_s", 0) >= own / 2:
         return "gc generation 2"
     if gc_s >= own / 2:

@@ -8,7 +8,7 @@ milliseconds, so lag under 1 ms reads as "on time".
 `LLMOPS_GATEWAY_LAG_TRACE=FILE` (a debugging aid, off by default) also records what ran on the loop or
 beside it between two ticks: CPU time in garbage collections by generation (gc.callbacks), usage-log batches
 written, /metrics renders, requests accepted, upstream connections opened, and the time the loop's thread
-waited for a CPU while runnable (another process had it: Linux schedstat). At shutdown it writes every
+ran and waited for a CPU while runnable (another process had it: Linux schedstat). At shutdown it writes every
 tick as JSON lines `[t, lag_s, {cause: amount}]`, so a lag spike can be read against its causes
 (`python benchmarks/bench_tail.py --attribute` does that).
 """
@@ -39,26 +39,28 @@ class LagTrace:
         self.ticks: list[tuple[float, float, dict[str, float]]] = []
         self._gc_start = 0.0
         self._schedstat: int | None = None
-        self._waited = 0.0
+        self._ran = self._waited = 0.0
 
     def add(self, cause: str, amount: float = 1.0) -> None:
         self.since[cause] = self.since.get(cause, 0.0) + amount
 
     def tick(self, now: float, lag: float) -> None:
-        waited = self._run_delay()
-        if waited is not None:
-            # runnable but not running: another process had the CPU (the machine, not the gateway)
-            self.since["cpu_wait_s"] = waited - self._waited
-            self._waited = waited
+        stat = self._schedstat_s()
+        if stat is not None:
+            # on a CPU, and runnable but not running (another process had the CPU: the machine)
+            self.since["on_cpu_s"] = stat[0] - self._ran
+            self.since["cpu_wait_s"] = stat[1] - self._waited
+            self._ran, self._waited = stat
         if len(self.ticks) < MAX_TICKS:
             self.ticks.append((now, lag, self.since))
         self.since = {}
 
-    def _run_delay(self) -> float | None:
-        """Seconds this thread has waited for a CPU while runnable (Linux schedstat), or None."""
+    def _schedstat_s(self) -> tuple[float, float] | None:
+        """Seconds the loop's thread has run, and waited for a CPU while runnable (Linux schedstat)."""
         if self._schedstat is None:
             return None
-        return int(os.pread(self._schedstat, 128, 0).split()[1]) / 1e9
+        ran, waited = os.pread(self._schedstat, 128, 0).split()[:2]
+        return int(ran) / 1e9, int(waited) / 1e9
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         # CPU time of the collecting thread: a collection preempted by another process is not longer
@@ -71,7 +73,7 @@ class LagTrace:
         gc.callbacks.append(self._on_gc)
         try:  # the loop's thread: the main one
             self._schedstat = os.open(f"/proc/self/task/{threading.get_native_id()}/schedstat", os.O_RDONLY)
-            self._waited = self._run_delay() or 0.0
+            self._ran, self._waited = self._schedstat_s() or (0.0, 0.0)
         except OSError:
             self._schedstat = None
 
