@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmops.bench.client import StreamingClient, build_request
+from llmops.bench.client import StreamingClient, build_request, new_event_loop
 from llmops.bench.endpoints import Endpoint
 from llmops.bench.fake_server import spawn
 from llmops.bench.runner import LoadPlan, run_load
@@ -39,7 +40,9 @@ def _server(ttft_ms: float, gap_ms: float, tokens: int) -> tuple[subprocess.Pope
     return proc, f"{base}/v1"
 
 
-def _requests(base: str, n: int, tagged: bool = False) -> tuple[Endpoint, list[bytes], list[dict]]:
+def _requests(
+    base: str, n: int, tagged: bool = False, tag: str = "req"
+) -> tuple[Endpoint, list[bytes], list[dict]]:
     """Prepared requests; tagged ones carry "user": req-N so the server logs when it wrote their chunks."""
     ep = Endpoint("chat", base)
     addr = StreamingClient(base)
@@ -47,7 +50,7 @@ def _requests(base: str, n: int, tagged: bool = False) -> tuple[Endpoint, list[b
     bodies = [ep.body_dict(p, "fake-model", {}, True) for p in prompts]
     if tagged:
         for i, body in enumerate(bodies):
-            body["user"] = f"req-{i}"
+            body["user"] = f"{tag}-{i}"
     return ep, [build_request(addr, ep.path, json.dumps(b).encode()) for b in bodies], bodies
 
 
@@ -74,6 +77,176 @@ def llmops_run(base: str, concurrency: int, n: int, tagged: bool = False) -> dic
         result["median_client_error_ms"] = statistics.median(errors)
         result["p99_client_error_ms"] = sorted(errors)[int(0.99 * (len(errors) - 1))]
     return result
+
+
+class _Lag:
+    """The client loop's own lag during a run: a 5 ms timer, how late each tick ran (ms)."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+
+    def observe(self, lag_s: float) -> None:
+        self.lags.append(lag_s * 1000)
+
+
+def error_run(
+    base: str, concurrency: int, n: int, preopen: bool, tag: str, stamp_at_wait: bool = True
+) -> dict:
+    """TTFT error per request (client's first-content stamp - the server's write of it), opening burst
+    included, with or without the connections opened before the clock starts; and the client loop's lag."""
+    import httpx
+
+    from llmops.gateway.looplag import LoopLag
+
+    ep, reqs, _ = _requests(base, n, True, tag)
+    skew = _callback_skew() if stamp_at_wait else None
+    lag = _Lag()
+    cpu0, wait0 = time.process_time(), _run_delay()
+    monitor: list[LoopLag] = []
+
+    def start_monitor() -> None:
+        monitor.append(LoopLag(lag, interval=0.005))
+        monitor[0].start()
+
+    progress = _OnStart(start_monitor)
+    out, _ = run_load(
+        base,
+        ep.scanner(),
+        LoadPlan(reqs, None, concurrency, n),
+        timeout=60,
+        warmup=reqs[:1],
+        preopen=preopen,
+        progress=progress,
+        loop_factory=new_event_loop if stamp_at_wait else asyncio.new_event_loop,
+    )
+    cpu = time.process_time() - cpu0
+    if skew is not None:
+        skew.undo()
+    writes = httpx.get(base.removesuffix("/v1") + "/timings").json()
+    ok = sorted((r for r in out.records if r.ok), key=lambda r: r.t_send)
+    errs = [(r.content_times[0] - writes[f"{tag}-{r.index}"][1]) * 1000 for r in ok]
+    first = errs[:concurrency]
+    rest = errs[concurrency:]
+
+    def fig(e: list[float]) -> dict:
+        s = sorted(e)
+        return {
+            "mean": round(statistics.mean(e), 2),
+            "median": round(statistics.median(e), 2),
+            "p99": round(s[int(0.99 * (len(s) - 1))], 2),
+        }
+
+    lags = sorted(lag.lags)
+    return {
+        "preopen": preopen,
+        "stamp_at_wait": stamp_at_wait,
+        "client_cpu_wait_share": round((_run_delay() - wait0) / out.duration, 3),
+        "completed": len(ok),
+        "failed": len(out.records) - len(ok),
+        "error_ms": fig(errs),
+        "first_wave_error_ms": fig(first),
+        "after_first_wave_error_ms": fig(rest) if rest else None,
+        "client_loop_lag_ms": {
+            "p50": round(lags[len(lags) // 2], 2),
+            "p99": round(lags[int(0.99 * (len(lags) - 1))], 2),
+            "max": round(lags[-1], 2),
+        }
+        if lags
+        else None,
+        "client_cpu": round(cpu / out.duration, 2),
+        "connections": out.connections,
+        # what stamping in each callback would have added to each first-content stamp, same run
+        "per_callback_stamp_would_add_ms": fig(skew.first) if skew and skew.first else None,
+    }
+
+
+class _callback_skew:
+    """Measures, per read that carried a request's first content, how long after the loop's wait returned
+    its callback ran: what a per-callback timestamp adds to TTFT (the burst effect), in the same run."""
+
+    def __init__(self) -> None:
+        from llmops.bench import client
+
+        self.first: list[float] = []
+        self.cls = client._Conn
+        self.orig = orig = self.cls.data_received
+        first = self.first
+
+        def data_received(conn, data: bytes) -> None:
+            rec = conn.rec
+            before = len(rec.content_times) if rec is not None else -1
+            now = time.perf_counter()
+            orig(conn, data)
+            if before == 0 and rec.content_times and conn.stamps is not None:
+                first.append((now - conn.stamps.at) * 1000)
+
+        self.cls.data_received = data_received
+
+    def undo(self) -> None:
+        self.cls.data_received = self.orig
+
+
+class _OnStart:
+    """A progress reporter that only runs a callback when the run starts (on the run's loop)."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def start(self, total, label) -> None:
+        self.fn()
+
+    def update(self, **kw) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+def _run_delay() -> float:
+    """Seconds this process's main thread waited for a CPU while runnable (Linux schedstat; else 0)."""
+    stat = Path("/proc/self/schedstat")
+    return int(stat.read_text().split()[1]) / 1e9 if stat.is_file() else 0.0
+
+
+VARIANTS = {  # name: (preopen, stamp_at_wait)
+    "before (no preopen, stamp per callback)": (False, False),
+    "preopen only": (True, False),
+    "after (preopen, stamp at wait)": (True, True),
+}
+
+
+def ab_errors(runs: int, concurrency: int, n: int) -> list[dict]:
+    """Alternating runs of the client as it was and with each change, against one calibration server."""
+    proc, base = _server(50, 10, 64)
+    rows = []
+    try:
+        for i in range(runs):
+            names = list(VARIANTS) if i % 2 == 0 else list(reversed(VARIANTS))
+            for name in names:
+                preopen, stamp = VARIANTS[name]
+                load = os.getloadavg()[0]
+                r = error_run(base, concurrency, n, preopen, f"r{i}{int(preopen)}{int(stamp)}", stamp)
+                r["variant"] = name
+                r["load"] = round(load, 2)
+                rows.append(r)
+                e, f = r["error_ms"], r["first_wave_error_ms"]
+                print(
+                    f"   c={concurrency} {name:<40} error mean/median/p99 "
+                    f"{e['mean']:.2f}/{e['median']:.2f}/{e['p99']:.2f} ms; first wave "
+                    f"{f['mean']:.2f}/{f['median']:.2f}/{f['p99']:.2f} ms; client loop lag p99 "
+                    f"{r['client_loop_lag_ms']['p99']:.2f} max {r['client_loop_lag_ms']['max']:.2f} ms; "
+                    + (
+                        f"per-callback stamps would add mean/median/p99 {w['mean']:.2f}/{w['median']:.2f}/"
+                        f"{w['p99']:.2f} ms; "
+                        if (w := r["per_callback_stamp_would_add_ms"])
+                        else ""
+                    )
+                    + f"cpu {r['client_cpu']:.2f}; waiting for a CPU {r['client_cpu_wait_share']:.0%}; load {load:.2f}",
+                    flush=True,
+                )
+    finally:
+        proc.terminate()
+    return rows
 
 
 def httpx_run(base: str, concurrency: int, n: int) -> dict:
@@ -124,8 +297,18 @@ def server_lateness(base: str) -> float | None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer requests (a rougher figure)")
+    p.add_argument(
+        "--ab",
+        type=int,
+        metavar="RUNS",
+        help="only the TTFT error at c=256: RUNS rounds of the client before, with preopen, and after",
+    )
     a = p.parse_args()
     scale = 0.25 if a.quick else 1.0
+    if a.ab:
+        rows = ab_errors(a.ab, 256, int(1536 * scale))
+        print(json.dumps(rows, indent=2))
+        return
     report: dict = {"machine_cores": __import__("os").cpu_count()}
 
     print("1. TTFT error against a server with TTFT 50 ms, gap 10 ms, 64-token streams")

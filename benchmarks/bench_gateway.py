@@ -11,6 +11,9 @@ Prints:
   4. the same figures for LiteLLM's proxy as issue 12 states them (not re-measured), and one line that
      puts them side by side (also on stderr).
 
+Added TTFT at c=1/16/64 (p50 and p99), the event loop's lag and a before/after comparison against a git
+ref: benchmarks/bench_tail.py (issue 23), which starts its gateways with this file's start_gateway.
+
 Goals (issue 12): <= 2 ms median / <= 10 ms p99 TTFT added at c=64; >= 1,500 req/s or >= 70 % of direct;
 < 200 MB RSS that does not grow. Usage: python benchmarks/bench_gateway.py [--quick] [--soak SECONDS]
 """
@@ -33,9 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from llmops.bench.client import StreamingClient, build_request
 from llmops.bench.endpoints import Endpoint
 from llmops.bench.fake_server import spawn
-from llmops.bench.runner import LoadPlan, run_load
+from llmops.bench.runner import LoadOutcome, LoadPlan, run_load
 from llmops.bench.workload import random_prompts
 
+REPO = Path(__file__).resolve().parent.parent
 KEY = "sk-bench-0123456789"
 # LiteLLM's proxy, the incumbent, as issue 12 states it (measured there on this kind of 2-core machine, not
 # re-measured here): litellm 1.110.2, one worker, no database, 32-token streams from a local server with
@@ -64,7 +68,10 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_gateway(upstream_v1: str, tmp: Path) -> tuple[subprocess.Popen, str]:
+def start_gateway(
+    upstream_v1: str, tmp: Path, root: Path = REPO, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`llmops gateway` from the source tree `root` (another tree: a before/after comparison), on CPU 0."""
     import yaml
 
     port = _free_port()
@@ -90,7 +97,7 @@ def start_gateway(upstream_v1: str, tmp: Path) -> tuple[subprocess.Popen, str]:
     }
     cfg = tmp / "llmops.yaml"
     cfg.write_text(yaml.safe_dump({"gateway": section}))
-    env = {**os.environ, "BENCH_KEY": KEY, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, **(env or {}), "BENCH_KEY": KEY, "PYTHONPATH": str(root)}
     argv = [
         *_pin(0),
         sys.executable,
@@ -103,7 +110,7 @@ def start_gateway(upstream_v1: str, tmp: Path) -> tuple[subprocess.Popen, str]:
         str(port),
         "--json",
     ]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, cwd=root)
     text = ""
     while '"url"' not in text:
         line = proc.stdout.readline() if proc.stdout else ""
@@ -127,13 +134,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(base: str, concurrency: int, n: int, api_key: str | None) -> dict:
+def load(base: str, concurrency: int, n: int, api_key: str | None) -> LoadOutcome:
+    """n streamed chat requests at this concurrency (after two warm-up requests) with llmops's client."""
     ep = Endpoint("chat", base)
     addr = StreamingClient(base)
     prompts = random_prompts(min(n, 512), 128, 32)
     headers = ep.headers(api_key)
     reqs = [build_request(addr, ep.path, ep.body(p, "chat", {}, True), headers) for p in prompts]
     out, _ = run_load(base, ep.scanner(), LoadPlan(reqs, None, concurrency, n), timeout=60, warmup=reqs[:2])
+    return out
+
+
+def run_ttfts(base: str, concurrency: int, n: int, api_key: str | None) -> list[float]:
+    """TTFT in ms of each successful request of one `load` run."""
+    out = load(base, concurrency, n, api_key)
+    return [(r.content_times[0] - r.t_send) * 1000 for r in out.records if r.ok and r.content_times]
+
+
+def run(base: str, concurrency: int, n: int, api_key: str | None) -> dict:
+    out = load(base, concurrency, n, api_key)
     ok = [r for r in out.records if r.ok]
     ttfts = sorted((r.content_times[0] - r.t_send) * 1000 for r in ok if r.content_times)
     # The first wave (the first `concurrency` requests, sent at the same instant) meets every cost of a

@@ -2,15 +2,17 @@
 
 Why not httpx here: at hundreds of requests per second its per-request and per-chunk Python overhead is what
 a benchmark would measure (see benchmarks/bench_client_overhead.py, which runs both). This client does the
-least work possible on the event loop: one perf_counter() per socket read, chunked decoding, and one regex
-search per server-sent event. Connections are kept alive and the pool grows to whatever concurrency the
-run needs (no cap). HTTPS works through the standard ssl module; HTTP proxies are not supported.
+least work possible on the event loop: one perf_counter() per socket read (on `new_event_loop()`'s loop,
+one per wait for sockets), chunked decoding, and one regex search per server-sent event. Connections are
+kept alive and the pool grows to whatever concurrency the run needs (no cap). HTTPS works through the standard ssl module; HTTP proxies are not supported.
 """
 
 from __future__ import annotations
 
 import asyncio
+import selectors
 import ssl as _ssl
+import weakref
 from collections.abc import Callable
 from time import perf_counter
 from urllib.parse import urlsplit
@@ -20,6 +22,37 @@ from llmops.bench.sse import Record, Scanner
 _HEADERS, _CHUNKED, _LENGTH, _UNTIL_CLOSE = 0, 1, 2, 3
 
 
+class _StampingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """The loop's selector, noting when each wait for sockets returned.
+
+    When the server writes to many streams at once (every request of a run's first wave gets its first
+    token in the same millisecond), one wait reports all those sockets readable, and the loop then runs
+    their callbacks one after another. A timestamp taken in each callback would make the last stream's
+    bytes look late by the time spent parsing all the others (several ms for 256 streams); the moment
+    the wait returned is when the bytes were known to be there. Only the read's first event is known
+    to have been there then: what came in after the wait is stamped when its callback runs."""
+
+    at = 0.0
+
+    def select(self, timeout: float | None = None) -> list:
+        events = super().select(timeout)
+        self.at = perf_counter()
+        return events
+
+
+_STAMPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _StampingSelector] = weakref.WeakKeyDictionary()
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """An asyncio loop whose reads the client stamps with the moment the sockets were reported readable
+    (a benchmark's loop: `asyncio.Runner(loop_factory=new_event_loop)`); on any other loop the client
+    stamps each read when its callback runs."""
+    selector = _StampingSelector()
+    loop = asyncio.SelectorEventLoop(selector)
+    _STAMPS[loop] = selector
+    return loop
+
+
 class _Conn(asyncio.Protocol):
     """One keep-alive connection; parses one streamed response at a time."""
 
@@ -27,16 +60,20 @@ class _Conn(asyncio.Protocol):
         "buf",
         "closed",
         "fut",
+        "later",
         "mode",
         "rec",
         "remaining",
         "reusable",
         "sbuf",
         "scanner",
+        "stamps",
         "transport",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, stamps: _StampingSelector | None = None) -> None:
+        self.stamps = stamps
+        self.later = 0.0  # when the current read's callback ran
         self.transport: asyncio.Transport | None = None
         self.fut: asyncio.Future[bool] | None = None
         self.rec: Record | None = None
@@ -59,7 +96,10 @@ class _Conn(asyncio.Protocol):
             self._finish(rec, perf_counter(), "disconnected", "the server closed the connection at once")
 
     def data_received(self, data: bytes) -> None:
-        now = perf_counter()
+        self.later = perf_counter()
+        # The wait's time is true of the bytes that made the socket readable: the read's first event.
+        # Bytes that came in after the wait returned (before this callback read them) are stamped now.
+        now = self.stamps.at if self.stamps is not None else self.later
         rec = self.rec
         if rec is None or self.fut is None or self.fut.done():
             return
@@ -91,7 +131,7 @@ class _Conn(asyncio.Protocol):
                 if size == 0:
                     if self.sbuf or out:
                         self._body(rec, b"".join(out), now)
-                    self._finish(rec, now)
+                    self._finish(rec, self.later)
                     return
                 if i + 2 + size + 2 > n:
                     break
@@ -104,7 +144,7 @@ class _Conn(asyncio.Protocol):
             self.remaining -= len(data)
             self._body(rec, data, now)
             if self.remaining <= 0:
-                self._finish(rec, now)
+                self._finish(rec, self.later)
         else:
             self._body(rec, data, now)
 
@@ -138,7 +178,7 @@ class _Conn(asyncio.Protocol):
         sbuf = self.sbuf + data if self.sbuf else data
         if b"\r" in sbuf:
             sbuf = sbuf.replace(b"\r\n", b"\n")
-        self.sbuf = self.scanner.feed(rec, sbuf, now) if self.scanner else b""
+        self.sbuf = self.scanner.feed(rec, sbuf, now, self.later) if self.scanner else b""
 
     def _finish(self, rec: Record, now: float, error: str | None = None, detail: str | None = None) -> None:
         rec.t_end = now
@@ -217,7 +257,8 @@ class StreamingClient:
             if conn is None:
                 try:
                     _, conn = await asyncio.wait_for(
-                        loop.create_connection(_Conn, self.host, self.port, ssl=self.ssl), self.timeout
+                        loop.create_connection(self._protocol(loop), self.host, self.port, ssl=self.ssl),
+                        self.timeout,
                     )
                 except (OSError, TimeoutError) as exc:
                     rec.t_end = perf_counter()
@@ -243,6 +284,30 @@ class StreamingClient:
                 self.idle.append(conn)
             return rec
         return rec  # pragma: no cover - the loop always returns
+
+    @staticmethod
+    def _protocol(loop: asyncio.AbstractEventLoop) -> Callable[[], _Conn]:
+        stamps = _STAMPS.get(loop)
+        return (lambda: _Conn(stamps)) if stamps is not None else _Conn
+
+    async def preopen(self, n: int) -> int:
+        """Open keep-alive connections until n are idle (a run's concurrency), before its clock starts.
+
+        Without this the first wave of a run sends n requests on n new connections at once: the last one
+        leaves only after the client has set up all the others, and the server accepts them in a burst,
+        which a TTFT figure would count. A connection that fails to open is left out (the request that
+        needs it opens its own and reports the error). Returns how many were opened."""
+        loop = asyncio.get_running_loop()
+
+        async def one() -> None:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(self._protocol(loop), self.host, self.port, ssl=self.ssl), self.timeout
+            )
+            self.opened += 1
+            self.idle.append(conn)
+
+        results = await asyncio.gather(*(one() for _ in range(n - len(self.idle))), return_exceptions=True)
+        return sum(r is None for r in results)
 
     def close(self) -> None:
         for conn in self.idle:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
 
-from llmops.bench.client import StreamingClient
+from llmops.bench.client import StreamingClient, new_event_loop
 from llmops.bench.sse import Record, Scanner
 from llmops.progress import NullProgress, ProgressReporter
 
@@ -135,8 +135,14 @@ def run_load(
     timeout: float,
     progress: ProgressReporter | None = None,
     warmup: Sequence[bytes] = (),
+    preopen: bool = True,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] = new_event_loop,
 ) -> tuple[LoadOutcome, list[Record]]:
-    """Run warmup requests one by one, then the plan; returns the measured outcome and the warmup records."""
+    """Run warmup requests one by one, then the plan; returns the measured outcome and the warmup records.
+
+    With a concurrency cap, that many connections are opened before the clock starts (`preopen`), so
+    the first wave's TTFT is not its own connection burst; on `new_event_loop`'s loop, reads are stamped
+    when the wait for sockets returned (benchmarks/bench_client_overhead.py --ab compares both)."""
 
     async def main() -> tuple[LoadOutcome, list[Record]]:
         warm: list[Record] = []
@@ -148,6 +154,9 @@ def run_load(
             if all(r.error is not None for r in warm):
                 return LoadOutcome([], perf_counter(), 1e-9, 0), warm
         client = StreamingClient(base_url, timeout=timeout)
+        if preopen and plan.concurrency:
+            await client.preopen(min(plan.concurrency, plan.count or plan.concurrency))
         return await drive(client, scanner, plan, progress), warm
 
-    return asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(main())

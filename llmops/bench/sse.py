@@ -47,12 +47,17 @@ class Scanner:
 
     content_re: re.Pattern[bytes] = _CHAT_CONTENT
 
-    def feed(self, rec: Record, buf: bytes, now: float) -> bytes:
-        """Consume complete events from buf (CRLF already normalised); return the unconsumed tail."""
+    def feed(self, rec: Record, buf: bytes, now: float, later: float | None = None) -> bytes:
+        """Consume complete events from buf (CRLF already normalised); return the unconsumed tail.
+
+        The first event is stamped `now`, the others `later` when given (bytes read together may have
+        arrived after the moment `now` stands for)."""
         parts = buf.split(b"\n\n")
         for ev in parts[:-1]:
             if ev:
                 self.event(rec, ev, now)
+                if later is not None:
+                    now = later
         return parts[-1]
 
     def event(self, rec: Record, ev: bytes, now: float) -> None:

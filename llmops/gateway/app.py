@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from time import perf_counter
+from time import perf_counter, thread_time
 from typing import Any
 
 from llmops.gateway.errors import GatewayError, error_body
@@ -107,7 +107,10 @@ class GatewayApp:
             doc = await gw.ready()
             return await _json(send, 200 if doc["ready"] else 503, doc)
         if path == "/metrics":
+            t = thread_time()
             body, ctype = gw.metrics.exposition()
+            if gw.lag.trace is not None:
+                gw.lag.trace.add("metrics_render_s", thread_time() - t)
             return await _bytes(send, 200, body, ctype.encode())
         if path == "/v1/models":
             try:
@@ -124,6 +127,8 @@ class GatewayApp:
     async def _api(self, api: str, scope: dict[str, Any], receive: Any, send: Any) -> None:
         t0 = perf_counter()
         gw = self.gateway
+        if gw.lag.trace is not None:
+            gw.lag.trace.add("requests")
         headers = _headers(scope)
         limit = gw.live.section.max_body_bytes
         if int(headers.get("content-length") or 0) > limit:

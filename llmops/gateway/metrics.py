@@ -11,6 +11,7 @@ from collections import deque
 from typing import Any
 
 from llmops.gateway.fastmetrics import Collector, Series
+from llmops.gateway.looplag import LAG_BUCKETS
 
 # Every SLO threshold must be a bucket boundary (burn-rate SLIs read bucket{le=threshold}).
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
@@ -92,6 +93,13 @@ class Metrics:
             p + "ratelimit_rejections", "Requests refused by a limit", ["key", "limit"], registry=r
         )
         self.inflight = Series("gauge", p + "inflight_requests", "Requests in flight", ["route"])
+        self.loop_lag = Series(
+            "histogram",
+            p + "loop_lag_seconds",
+            "How late the event loop ran a 10 ms timer: a stall every request in flight waited through",
+            [],
+            LAG_BUCKETS,
+        )
         r.register(
             Collector(
                 [
@@ -103,6 +111,7 @@ class Metrics:
                     self.ttft,
                     self.overhead,
                     self.inflight,
+                    self.loop_lag,
                 ]
             )
         )

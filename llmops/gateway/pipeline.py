@@ -24,6 +24,7 @@ from llmops.gateway.deadline import Deadline
 from llmops.gateway.errors import GatewayError, error_body, error_doc, stream_error_event
 from llmops.gateway.keys import KeyAdmin, open_key_store
 from llmops.gateway.limits import Held, Limiter, estimate
+from llmops.gateway.looplag import LoopLag, trace_from_env
 from llmops.gateway.metrics import Metrics
 from llmops.gateway.relay import (
     AnthropicPassthrough,
@@ -125,6 +126,8 @@ class Gateway:
         self.upstream = Upstream(section.timeouts.connect_s, environ)
         path = usage_path or (Path(section.usage_log) if section.usage_log else default_path())
         self.usage = UsageLog(path)
+        self.lag = LoopLag(self.metrics.loop_lag.labels(), trace_from_env(environ))
+        self.usage.trace = self.upstream.trace = self.lag.trace
         self.draining = False
         self.reloader: Reloader | None = None  # made at start: reloads, and announcements through redis
         self.keys: KeyAdmin | None = None  # made at start: run-time keys (keys.json or redis)
@@ -173,6 +176,7 @@ class Gateway:
         else:
             await self.store.ping()  # type: ignore[attr-defined]
         self.usage.start()
+        self.lag.start()
         ctx = StageContext(self.section, self.table, self.store, self.metrics, self.upstream.env)
         self._set_slots(load_slot("guard", ctx), load_slot("cache", ctx))
         self.metrics.config_generation.set(self.live.generation)
@@ -189,6 +193,7 @@ class Gateway:
         if self.reloader is not None:
             await self.reloader.close()
         for part in (
+            self.lag,
             *self.stages,
             self.usage,
             self.upstream,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from llmops.gateway.reload import Loader
 
 DRAIN_S = 30  # how long Ctrl-C waits for requests in flight
+GC_GEN0 = 20_000  # collect the youngest generation after this many new live objects (CPython's: 700)
 
 
 def is_loopback(host: str) -> bool:
@@ -117,7 +118,14 @@ def _after_startup(server: Any, on_ready: Callable[[str], None] | None, url: str
     Modules, the route table and the stages live as long as the process; left in the collector's
     generations, every full collection walks them all (a 17-26 ms pause under load, measured: every
     request in flight waits). `gc.freeze()` moves them to a permanent generation, so collections only
-    walk what requests allocate."""
+    walk what requests allocate.
+
+    Then the youngest generation collects after GC_GEN0 more live container objects instead of 700.
+    A request's objects live as long as its stream (a fifth of a second here), so at 700 they survive
+    a dozen young collections and are walked again in generations 1 and 2: at c=64 the loop-lag trace
+    counted a young collection in one 10 ms tick of five, and 1.8-2.4 ms pauses in generations 1 and 2
+    (benchmarks/bench_tail.py --attribute). Counted net of frees, the threshold is reached only by
+    objects that outlive their requests (reference cycles), so collections become rare."""
     original = server.startup
 
     async def startup(sockets: Any = None) -> None:
@@ -125,6 +133,7 @@ def _after_startup(server: Any, on_ready: Callable[[str], None] | None, url: str
         if server.started:
             gc.collect()
             gc.freeze()
+            gc.set_threshold(GC_GEN0, *gc.get_threshold()[1:])
             if on_ready is not None:
                 on_ready(url)
 

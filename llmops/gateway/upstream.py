@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from llmops.gateway.table import Deployment
@@ -85,6 +86,7 @@ class Upstream:
         self.session: Any = None
         self._headers: dict[str, Any] = {}
         self._urls: dict[tuple[str, str], Any] = {}  # parsed once per deployment and path
+        self.trace: Any = None  # llmops.gateway.looplag.LagTrace when tracing loop lag
 
     async def start(self) -> None:
         import aiohttp
@@ -95,7 +97,26 @@ class Upstream:
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_s),
             auto_decompress=False,  # bytes pass through as they came (we ask for identity encoding)
             cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies are never relayed: skip the jar's work
+            trace_configs=[self._connect_trace()] if self.trace is not None else None,
         )
+
+    def _connect_trace(self) -> Any:
+        """Upstream connections opened, and the time it took, for the loop-lag trace."""
+        import aiohttp
+
+        trace, started = self.trace, {}
+
+        async def begin(_s: Any, ctx: Any, _p: Any) -> None:
+            started[id(ctx)] = perf_counter()
+
+        async def end(_s: Any, ctx: Any, _p: Any) -> None:
+            trace.add("upstream_connects")
+            trace.add("upstream_connect_s", perf_counter() - started.pop(id(ctx), perf_counter()))
+
+        tc = aiohttp.TraceConfig()
+        tc.on_connection_create_start.append(begin)
+        tc.on_connection_create_end.append(end)
+        return tc
 
     async def close(self) -> None:
         if self.session is not None:

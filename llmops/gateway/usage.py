@@ -47,6 +47,7 @@ class UsageLog:
         self.pending: list[bytes] = []
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
+        self.trace: Any = None  # llmops.gateway.looplag.LagTrace when tracing loop lag
 
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,11 +69,16 @@ class UsageLog:
         if not self.pending:
             return
         lines, self.pending = self.pending, []
-        await asyncio.to_thread(self._append, lines)
+        took = await asyncio.to_thread(self._append, lines)
+        if self.trace is not None:
+            self.trace.add("usage_batches")
+            self.trace.add("usage_write_s", took)  # in the thread, beside the loop
 
-    def _append(self, lines: list[bytes]) -> None:
+    def _append(self, lines: list[bytes]) -> float:
+        t0 = time.perf_counter()
         with self.path.open("ab") as f:
             f.write(b"\n".join(lines) + b"\n")
+        return time.perf_counter() - t0
 
     async def close(self) -> None:
         if self._task is not None:

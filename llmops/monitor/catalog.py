@@ -24,6 +24,7 @@ TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "service", "en
 GATEWAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 GATEWAY_TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 GATEWAY_OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+GATEWAY_LOOP_LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
 VLLM_TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
                      10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)  # fmt: skip
 VLLM_TOKEN_GAP_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
@@ -94,6 +95,13 @@ GATEWAY: tuple[Metric, ...] = (
     ),
     _g("llmops_gateway_ratelimit_rejections", "counter", ("key", "limit"), "429s by key and limit"),
     _g("llmops_gateway_inflight_requests", "gauge", ("route",), "requests in progress"),
+    _g(
+        "llmops_gateway_loop_lag_seconds",
+        "histogram",
+        (),
+        "how late the gateway's event loop ran a 10 ms timer (a stall every request in flight waited)",
+        buckets=GATEWAY_LOOP_LAG_BUCKETS,
+    ),
     _g(
         "llmops_gateway_cache_lookups",
         "counter",

@@ -136,6 +136,12 @@ def gateway_panels() -> list[Panel]:
             ),
         ),
         Panel("In-flight requests", (("sum by (route) (llmops_gateway_inflight_requests)", "{{route}}"),)),
+        Panel(
+            "Gateway event-loop lag",
+            tuple(_q(q, "llmops_gateway_loop_lag_seconds", "instance") for q in (0.5, 0.99, 0.999)),
+            "s",
+            description="How late the gateway's loop ran a 10 ms timer: every request in flight waited as long",
+        ),
     ]
 
 

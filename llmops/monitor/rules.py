@@ -66,6 +66,10 @@ def _pct(x: float) -> str:
     return f"{x * 100:g}%"
 
 
+# A gateway whose event loop runs a 10 ms timer this late at p99 delays every request by about as much.
+LOOP_LAG_P99_S = 0.05
+
+
 def gateway_alerts(c: MonitorConfig) -> list[Alert]:
     w = c.rate_window
     return [
@@ -127,6 +131,17 @@ def gateway_alerts(c: MonitorConfig) -> list[Alert]:
             "warning",
             "deployment {{ $labels.deployment }} answers 429 to more than 5% of calls",
             "the provider's limit: back off, raise the tier, add another key or deployment, or a fallback",
+        ),
+        Alert(
+            "LLMGatewayLoopLag",
+            "histogram_quantile(0.99, sum by (instance, le) "
+            f"(rate(llmops_gateway_loop_lag_seconds_bucket[{w}]))) > {LOOP_LAG_P99_S:g}",
+            "10m",
+            "warning",
+            f"gateway {{{{ $labels.instance }}}}: its event loop ran more than {LOOP_LAG_P99_S * 1000:g} ms "
+            "late at p99 for 10 minutes (every request in flight waits that long)",
+            "the replica is short of CPU or something blocks its loop: add replicas (or CPU), then rerun "
+            "with LLMOPS_GATEWAY_LAG_TRACE=FILE to see what runs during the stalls",
         ),
     ]
 

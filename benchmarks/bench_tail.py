@@ -1,0 +1,347 @@
+"""The gateway's tail: TTFT it adds at p50/p99 at concurrency 1, 16 and 64, and its event-loop lag.
+
+Harness of issue 23: the gateway (`llmops gateway`, keys + RPM/TPM/budget limits, metrics and usage log on)
+pinned to CPU 0; a streaming server (llmops.bench.fake_server, 20 ms to the first token, 5 ms between
+tokens, 32 tokens) and llmops's bench client share CPU 1. At each concurrency, rounds alternate: direct to
+the server, then through each gateway; added TTFT = percentile through the gateway - the same percentile
+direct, over all rounds pooled. Loop lag comes from the gateway's own histogram
+(`llmops_gateway_loop_lag_seconds`, scraped before and after its runs), as a bucket bound ("<= 2 ms").
+
+  --baseline REF   also run the gateway as of git REF (exported to a temporary folder), alternating with
+                   this tree's in every round: a before/after comparison under the same load.
+  --attribute      instead, run this tree's gateway with LLMOPS_GATEWAY_LAG_TRACE at c=64 (and /metrics
+                   scraped every second) and print what ran during each lag spike (gc, usage writes,
+                   /metrics renders, upstream connections, requests); with --baseline (a ref that has
+                   the trace), both trees, alternating.
+  --quick          2 rounds, about 2 minutes with --baseline; the full run is 5 rounds of twice as many
+                   requests per run (5x in all; about 9 minutes with --baseline).
+
+"gw CPU wait" is the share of the gateway's run time its loop was runnable but had no CPU (Linux
+schedstat): another process had CPU 0. Figures from runs where it is more than a few percent measure the
+machine, not the gateway.
+
+Usage: python benchmarks/bench_tail.py [--quick] [--baseline REF] [--attribute] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_gateway import CPUS, KEY, REPO, rss_mb, run_ttfts, start_gateway
+
+from llmops.bench.fake_server import spawn
+
+LAG = "llmops_gateway_loop_lag_seconds_bucket"
+# requests per run at each concurrency (quick); the full run sends 5x as many in 5 rounds
+QUICK_N = {1: 30, 16: 320, 64: 1280}
+SPIKE_S = 0.005  # a tick this late is a spike for --attribute
+
+
+def lag_buckets(base_v1: str) -> dict[float, float] | None:
+    """Cumulative counts of the loop-lag histogram by upper bound, or None (a gateway without it)."""
+    url = base_v1.removesuffix("/v1") + "/metrics"
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    out: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith(LAG + "{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float(le)] = float(line.rsplit(" ", 1)[1])
+    return out or None
+
+
+def lag_quantiles(before: dict[float, float], after: dict[float, float]) -> dict[str, str]:
+    """p50/p99/p99.9 and the highest bucket reached, from the histogram's change over a run."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0
+    out: dict[str, str] = {"ticks": str(int(total))}
+
+    def bound(b: float) -> str:
+        return "> 5 s" if b == float("inf") else f"<= {b * 1000:g} ms"
+
+    for name, q in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)):
+        out[name] = next((bound(b) for b, c in zip(bounds, counts, strict=True) if c >= q * total), "-")
+    prev = 0.0
+    top = "-"
+    for b, c in zip(bounds, counts, strict=True):
+        if c > prev:
+            top = bound(b)
+        prev = c
+    out["max"] = top
+    return out
+
+
+def run_delay(pid: int) -> float:
+    """Seconds a process's main thread has waited for a CPU while runnable (Linux schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[int(q * (len(s) - 1))]
+
+
+def export_tree(ref: str, dest: Path) -> Path:
+    """The repository as of `ref`, as files (what a checkout of it would run)."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def ab(args: argparse.Namespace, tmp: Path) -> dict:
+    server, server_base = spawn(20, 5, tokens=32)
+    procs = [server]
+    gateways: dict[str, str] = {}
+    pids: dict[str, int] = {}
+    try:
+        trees = {"this tree": REPO}
+        if args.baseline:
+            trees = {args.baseline: export_tree(args.baseline, tmp / "baseline"), **trees}
+        for i, (name, root) in enumerate(trees.items()):
+            (tmp / f"gw{i}").mkdir()
+            proc, url = start_gateway(server_base + "/v1", tmp / f"gw{i}", root)
+            procs.append(proc)
+            gateways[name] = url
+            pids[name] = proc.pid
+        time.sleep(1)
+        rounds = 2 if args.quick else 5
+        per_run = 1 if args.quick else 2
+        rows = []
+        for c, n in QUICK_N.items():
+            n *= per_run
+            ttfts: dict[str, list[float]] = {"direct": [], **{g: [] for g in gateways}}
+            lag: dict[str, dict[float, float]] = {}  # per gateway: bucket -> ticks during its runs
+            waited = dict.fromkeys(gateways, 0.0)
+            wall = dict.fromkeys(gateways, 0.0)
+            load0 = os.getloadavg()[0]
+            for r in range(rounds):
+                order = list(gateways) if r % 2 == 0 else list(reversed(gateways))
+                for target in ["direct", *order]:
+                    url = server_base + "/v1" if target == "direct" else gateways[target]
+                    key = None if target == "direct" else KEY
+                    b0 = lag_buckets(url) if target != "direct" else None
+                    w0, t0 = (run_delay(pids[target]) if target != "direct" else 0.0), time.perf_counter()
+                    ttfts[target] += run_ttfts(url, c, n, key)
+                    if target != "direct":
+                        waited[target] += run_delay(pids[target]) - w0
+                        wall[target] += time.perf_counter() - t0
+                    if b0 is not None:  # only this run's ticks (not those while the others ran)
+                        b1 = lag_buckets(url) or {}
+                        acc = lag.setdefault(target, {})
+                        for le, count in b1.items():
+                            acc[le] = acc.get(le, 0.0) + count - b0.get(le, 0.0)
+            load1 = os.getloadavg()[0]
+            d50, d99 = pct(ttfts["direct"], 0.5), pct(ttfts["direct"], 0.99)
+            for g in gateways:
+                t = ttfts[g]
+                lq = lag_quantiles({}, lag[g]) if lag.get(g) else {}
+                rows.append(
+                    {
+                        "c": c,
+                        "gateway": g,
+                        "requests": len(t),
+                        "direct_p50_ms": round(d50, 2),
+                        "direct_p99_ms": round(d99, 2),
+                        "added_p50_ms": round(pct(t, 0.5) - d50, 2),
+                        "added_p99_ms": round(pct(t, 0.99) - d99, 2),
+                        "loop_lag": lq,
+                        # the gateway's loop runnable but without its CPU (another process had CPU 0)
+                        "gateway_cpu_wait_share": round(waited[g] / max(wall[g], 1e-9), 3),
+                        "gateway_rss_mb": round(rss_mb(pids[g]), 1),
+                        "load": [round(load0, 2), round(load1, 2)],
+                    }
+                )
+        return {"rows": rows, "rounds": rounds}
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(15)
+
+
+def attribute(args: argparse.Namespace, tmp: Path) -> dict:
+    """The trace summary of this tree's gateway; with --baseline, of both, alternating."""
+    trees = {"this tree": REPO}
+    if args.baseline:
+        trees = {args.baseline: export_tree(args.baseline, tmp / "baseline"), **trees}
+    out: dict = {}
+    for r in range(1 if args.quick or len(trees) == 1 else 2):
+        for name, root in trees.items() if r % 2 == 0 else reversed(trees.items()):
+            out[f"{name} (run {r + 1})"] = attribute_one(args, tmp / f"a{r}-{len(out)}", root)
+    return out
+
+
+def attribute_one(args: argparse.Namespace, tmp: Path, root: Path) -> dict:
+    """Run with the lag trace on, then sort each spike by what ran during it."""
+    server, server_base = spawn(20, 5, tokens=32)
+    trace = tmp / "lag.jsonl"
+    procs = [server]
+    stop = threading.Event()
+    try:
+        (tmp / "gw").mkdir(parents=True)
+        env = {"LLMOPS_GATEWAY_LAG_TRACE": str(trace)}
+        gw, url = start_gateway(server_base + "/v1", tmp / "gw", root, env=env)
+        procs.append(gw)
+        time.sleep(1)
+
+        def scrape() -> None:  # a Prometheus that scrapes every second
+            while not stop.wait(1.0):
+                lag_buckets(url)
+
+        scraper = threading.Thread(target=scrape, daemon=True)
+        scraper.start()
+        load0 = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        n = 2 * QUICK_N[64] * (1 if args.quick else 5)
+        run_ttfts(url, 64, n, KEY)
+        t1 = time.perf_counter()
+        stop.set()
+        scraper.join()
+        gw.terminate()
+        gw.wait(30)
+    finally:
+        stop.set()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(15)
+    ticks = [json.loads(line) for line in trace.read_text().splitlines()]
+    ticks = [t for t in ticks if t0 <= t[0] <= t1]
+    return summarize_trace(ticks, load0)
+
+
+def _cause(own: float, c: dict[str, float]) -> str:
+    """The one cause a spike of the loop's own lag (lag less its wait for a CPU) is put down to."""
+    gc_s = c.get("gc0_s", 0) + c.get("gc1_s", 0) + c.get("gc2_s", 0)
+    # Since the tick before, the thread ran on_cpu_s; a loop that is late was busy after the tick fell
+    # due, so own lag it did not spend on a CPU it spent asleep: waiting for the GIL that another thread
+    # held (the usage writer, preempted on the shared core) or in a blocking call.
+    if own - c.get("on_cpu_s", own) >= own / 2:
+        return "loop's thread asleep (GIL held by another thread, or a blocking call)"
+    if c.get("gc2_s", 0) >= own / 2:
+        return "gc generation 2"
+    if gc_s >= own / 2:
+        return "gc generation 0/1"
+    if c.get("metrics_render_s", 0) >= own / 2:
+        return "/metrics render"
+    if c.get("upstream_connects"):
+        return "upstream connection set-up"
+    if c.get("usage_batches"):
+        return "usage-log batch written (thread)"
+    return "request work only"
+
+
+def summarize_trace(ticks: list, load: float) -> dict:
+    """Lag percentiles, then each spike put down to one cause.
+
+    On a shared machine most lag is the loop's thread waiting for a CPU that another process has
+    (`cpu_wait_s`, from schedstat): that is counted apart, and the causes are sorted on what is left,
+    the loop's own lag (lag - wait), which is what the gateway can change."""
+    lags = [t[1] for t in ticks]
+    own = [max(0.0, lag - c.get("cpu_wait_s", 0.0)) for _t, lag, c in ticks]
+    by_cause: dict[str, list[float]] = {}
+    waited = []
+    for (_t, lag, causes), o in zip(ticks, own, strict=True):
+        if lag >= SPIKE_S and o < SPIKE_S:
+            waited.append(lag)
+        elif o >= SPIKE_S:
+            by_cause.setdefault(_cause(o, causes), []).append(o)
+    spikes = sum(len(v) for v in by_cause.values())
+    total: dict[str, float] = {}
+    for _t, _lag, causes in ticks:
+        for k, v in causes.items():
+            total[k] = total.get(k, 0.0) + v
+    seconds = (ticks[-1][0] - ticks[0][0]) if len(ticks) > 1 else 1.0
+
+    def qs(v: list[float]) -> dict[str, float]:
+        return {q: round(pct(v, x) * 1000, 2) for q, x in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999))} | {
+            "max": round(max(v) * 1000, 2)
+        }
+
+    return {
+        "seconds": round(seconds, 1),
+        "load": round(load, 2),
+        "ticks": len(lags),
+        "lag_ms": qs(lags),
+        "own_lag_ms": qs(own),
+        "spikes_over_ms": SPIKE_S * 1000,
+        "spikes_from_cpu_wait_only": len(waited),
+        "own_spikes": spikes,
+        "own_spikes_by_cause": {
+            k: {
+                "spikes": len(v),
+                "share": round(len(v) / max(spikes, 1), 3),
+                "mean_own_lag_ms": round(statistics.mean(v) * 1000, 2),
+                "max_own_lag_ms": round(max(v) * 1000, 2),
+            }
+            for k, v in sorted(by_cause.items(), key=lambda kv: -len(kv[1]))
+        },
+        "gc": {
+            f"gen{g}": {
+                "ticks_with_one": sum(1 for t in ticks if f"gc{g}_s" in t[2]),
+                "max_cpu_ms_in_a_tick": round(
+                    max((t[2].get(f"gc{g}_s", 0) for t in ticks), default=0) * 1000, 2
+                ),
+                "cpu_ms_per_s": round(total.get(f"gc{g}_s", 0) / seconds * 1000, 2),
+            }
+            for g in (0, 1, 2)
+        },
+        "per_second": {k: round(v / seconds, 4 if k.endswith("_s") else 1) for k, v in sorted(total.items())},
+    }
+
+
+def table(report: dict) -> str:
+    lines = [
+        "  c  gateway          requests  direct p50/p99 ms  added p50 ms  added p99 ms"
+        "  loop lag p50 / p99 / p99.9 / max             gw CPU wait  RSS MB  load",
+    ]
+    for r in report["rows"]:
+        lq = r["loop_lag"]
+        lag = " / ".join(lq.get(k, "-") for k in ("p50", "p99", "p99.9", "max")) if lq else "(no metric)"
+        lines.append(
+            f"{r['c']:>3}  {r['gateway'][:15]:<15}  {r['requests']:>8}  "
+            f"{r['direct_p50_ms']:>7.2f} / {r['direct_p99_ms']:>6.2f}  {r['added_p50_ms']:>+12.2f}  "
+            f"{r['added_p99_ms']:>+12.2f}  {lag:<43} {r['gateway_cpu_wait_share']:>10.0%}  "
+            f"{r['gateway_rss_mb']:>6.1f}  "
+            f"{r['load'][0]:.2f}-{r['load'][1]:.2f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="2 rounds, fewer requests (about 2 minutes)")
+    p.add_argument("--baseline", metavar="REF", help="also run the gateway as of this git ref, alternating")
+    p.add_argument("--attribute", action="store_true", help="trace loop lag at c=64 and sort the spikes")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    a = p.parse_args()
+    if CPUS > 1:
+        os.sched_setaffinity(0, {1})  # the client shares CPU 1 with the fake server
+    tmp = Path(tempfile.mkdtemp(prefix="bench-tail-"))
+    try:
+        report = attribute(a, tmp) if a.attribute else ab(a, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report["cpus"] = CPUS
+    if a.json or a.attribute:
+        print(json.dumps(report, indent=2))
+    else:
+        print(table(report))
+
+
+if __name__ == "__main__":
+    main()
