@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +44,26 @@ def a100_pool(tmp_path: Path) -> Path:
         "cpu: {cores: 64, ram_gib: 512}\ncount: 2\nlabels: {gpu-type: a100-40gb}\n"
     )
     return tmp_path / "profiles"
+
+
+def start_serve(port: int, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
+    """`llmops serve smollm2 --port PORT EXTRA...` as a real subprocess, stdout and stderr piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmops", "serve", "smollm2", "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def serve_ready(port: int, env: dict[str, str]) -> tuple[subprocess.Popen[str], dict]:
+    """`llmops serve smollm2 --json` started and ready: the process and the endpoint document it printed."""
+    proc = start_serve(port, env, "--json")
+    assert proc.stdout is not None
+    text = ""
+    while not text.rstrip().endswith("}"):  # one JSON document on stdout once ready
+        line = proc.stdout.readline()
+        assert line, proc.communicate(timeout=30)[1]
+        text += line
+    return proc, json.loads(text)

@@ -17,6 +17,8 @@ import pytest
 from llmops.errors import OperationFailed
 from llmops.serve.cpu import parse_cpuinfo
 
+from .conftest import serve_ready
+
 AMX_CPUINFO = """processor\t: 0
 vendor_id\t: GenuineIntel
 model name\t: Intel(R) Xeon(R) Platinum 8480+
@@ -106,21 +108,8 @@ def test_serve_takes_the_fallback_says_so_once_and_answers(
     notes = []
     for _ in range(2):
         port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llmops", "serve", "smollm2", "--port", str(port), "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        proc, ep = serve_ready(port, env)
         try:
-            assert proc.stdout is not None
-            text = ""
-            while not text.rstrip().endswith("}"):
-                line = proc.stdout.readline()
-                assert line, proc.communicate(timeout=10)[1]
-                text += line
-            ep = json.loads(text)
             cmdline = Path(f"/proc/{ep['pid']}/cmdline").read_bytes().split(b"\0")
             assert cmdline[cmdline.index(b"serve") + 1] == b"off"  # the engine runs the safe setting
             reply = httpx.post(

@@ -6,7 +6,6 @@ answering, under `llmops serve`, `llmops bench` and the library's `running()`; n
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from llmops.serve.death import EngineDeath
 from llmops.serve.exits import describe_exit, signal_name
 from llmops.serve.ports import port_free
 
+from .conftest import serve_ready
 from .test_processes import _engine_pids, alive, wait_gone
 
 # --- the words (fast) ------------------------------------------------------------------------------------
@@ -96,23 +96,6 @@ def test_sigkill_points_at_the_oom_killer() -> None:
 # --- the real engine ----------------------------------------------------------------------------------
 
 
-def _serve(port: int, env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llmops", "serve", "smollm2", "--port", str(port), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    text = ""
-    while not text.rstrip().endswith("}"):
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read() if proc.stderr else ""
-        text += line
-    return proc, json.loads(text)["pid"]
-
-
 def _assert_reported(proc: subprocess.Popen[str], engine: int, port: int, started: float, expect: str) -> str:
     _, err = proc.communicate(timeout=30)
     took = time.monotonic() - started
@@ -131,7 +114,8 @@ def test_serve_reports_a_segfault_while_idle(llmops_env: dict[str, str]) -> None
     from tests.conftest import free_port
 
     port = free_port()
-    proc, engine = _serve(port, llmops_env)
+    proc, doc = serve_ready(port, llmops_env)
+    engine = doc["pid"]
     try:
         time.sleep(1.5)  # idle for a while after start-up
         os.kill(engine, signal.SIGSEGV)
@@ -153,7 +137,8 @@ def test_serve_reports_a_segfault_while_answering_and_the_client_fails(llmops_en
     from tests.conftest import free_port
 
     port = free_port()
-    proc, engine = _serve(port, llmops_env)
+    proc, doc = serve_ready(port, llmops_env)
+    engine = doc["pid"]
     errors: list[BaseException] = []
     first_token = threading.Event()
 

@@ -24,6 +24,8 @@ from llmops.serve.engines import Launch, get_engine
 from llmops.serve.ports import describe_holders, free_port, listens_in_group, port_free
 from llmops.serve.process import EngineProcess
 
+from .conftest import serve_ready, start_serve
+
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 
 
@@ -153,28 +155,12 @@ def _engine_pids(root: int) -> list[int]:
     return found
 
 
-def _start_serve(port: int, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "llmops", "serve", "smollm2", "--port", str(port), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
 @pytest.mark.slow
 def test_kill_9_of_serve_frees_the_engine_and_the_port(llmops_env: dict[str, str]) -> None:
     port = free_port()
-    proc = _start_serve(port, llmops_env, "--json")
+    proc, doc = serve_ready(port, llmops_env)
     try:
-        assert proc.stdout is not None
-        text = ""
-        while not text.rstrip().endswith("}"):
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read() if proc.stderr else ""
-            text += line
-        engine = json.loads(text)["pid"]
+        engine = doc["pid"]
         assert alive(engine) and listens_in_group(port, engine)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -215,7 +201,7 @@ def test_kill_9_of_bench_model_frees_the_engine(llmops_env: dict[str, str], tmp_
 @pytest.mark.slow
 def test_two_serves_on_one_port_the_second_fails_clearly(llmops_env: dict[str, str]) -> None:
     port = free_port()
-    first, second = _start_serve(port, llmops_env), _start_serve(port, llmops_env)
+    first, second = start_serve(port, llmops_env), start_serve(port, llmops_env)
     try:
         deadline = time.monotonic() + 120
         while first.poll() is None and second.poll() is None:
