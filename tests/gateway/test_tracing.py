@@ -177,3 +177,100 @@ def test_a_collector_that_is_down_costs_counted_dropped_spans(servers, tmp_path:
         while gw.sample("llmops_gateway_spans_dropped_total") == 0 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert gw.sample("llmops_gateway_spans_dropped_total") >= 3 * 4  # request, auth, limits, try, relay
+
+
+PHOENIX = Path(__file__).resolve().parents[2] / ".venv-phoenix" / "bin" / "phoenix"
+
+
+@pytest.fixture
+def phoenix(tmp_path: Path) -> Iterator[int]:
+    """Arize Phoenix (`make phoenix-env`), a real OTLP receiver for LLM traces, on free loopback ports."""
+    import os
+    import signal
+    import subprocess
+
+    assert PHOENIX.exists(), f"{PHOENIX} is missing: `make install` (or `make phoenix-env`) installs it"
+    port = free_port()
+    env = {
+        **os.environ,
+        "PHOENIX_WORKING_DIR": str(tmp_path / "phoenix"),
+        "PHOENIX_HOST": "127.0.0.1",
+        "PHOENIX_PORT": str(port),
+        "PHOENIX_GRPC_PORT": str(free_port()),
+        "PHOENIX_TELEMETRY_ENABLED": "false",
+    }
+    log = (tmp_path / "phoenix.log").open("wb")
+    proc = subprocess.Popen(
+        [str(PHOENIX), "serve"], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (tmp_path / "phoenix.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "Phoenix was not ready in 120 s"
+            time.sleep(0.5)
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.slow
+def test_a_streamed_requests_trace_arrives_in_arize_phoenix(phoenix: int, tmp_path: Path) -> None:
+    """The same streamed request, exported to a real receiver and read back through its REST API."""
+    import openai
+
+    upstream = ChatUpstream()
+    with serve_app(upstream) as uport:
+        section = {
+            "keys": [{"name": "ci", "key_env": "CI_KEY"}],
+            "routes": [
+                {
+                    "name": "chat",
+                    "deployments": [
+                        {"url": f"http://127.0.0.1:{uport}/v1", "model": "up-model", "name": "d0"}
+                    ],
+                }
+            ],
+            "otel": {"endpoint": f"http://127.0.0.1:{phoenix}", "service_name": "gw-phoenix"},
+        }
+        with run_gateway(section, tmp_path, {"CI_KEY": KEY}) as gw:
+            client = openai.OpenAI(base_url=gw.v1, api_key=KEY, max_retries=0)
+            stream = client.chat.completions.create(
+                model="chat",
+                messages=[{"role": "user", "content": "a secret prompt"}],
+                stream=True,
+                extra_headers={"traceparent": f"00-{TRACE_ID}-{PARENT}-01"},
+            )
+            assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Hi there"
+    spans: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 30
+    while len(spans) < 5 and time.monotonic() < deadline:  # Phoenix stores exports asynchronously
+        time.sleep(0.5)
+        r = httpx.get(
+            f"http://127.0.0.1:{phoenix}/v1/projects/default/spans", params={"limit": 100}, timeout=10
+        )
+        spans = r.json().get("data", []) if r.status_code == 200 else []
+    by_name = {s["name"]: s for s in spans}
+    assert {"chat chat", "auth", "limits", "upstream d0", "relay"} <= set(by_name), list(by_name)
+    assert {s["context"]["trace_id"] for s in spans} == {TRACE_ID}
+    root = by_name["chat chat"]
+    assert root["parent_id"] == PARENT
+    a = root["attributes"]
+    assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.request.model"] == "chat"
+    assert a["gen_ai.response.model"] == "up-model"
+    assert a["gen_ai.usage.input_tokens"] == 3 and a["gen_ai.usage.output_tokens"] == 2
+    assert a["llmops.deployment"] == "d0" and a["llmops.key"] == "ci"
+    assert by_name["upstream d0"]["parent_id"] == root["context"]["span_id"]
+    assert upstream.traceparents == [f"00-{TRACE_ID}-{by_name['upstream d0']['context']['span_id']}-01"]
+    assert "a secret prompt" not in json.dumps(spans)
