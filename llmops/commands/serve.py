@@ -86,6 +86,16 @@ def _dry_run(prepared: Any, *, force: bool, as_json: bool) -> None:
             ([c["name"], {True: "yes", False: "no", None: "-"}[c["ok"]], c["detail"]] for c in doc["checks"]),
         )
     )
+    if doc["hosts"]:
+        out.print(
+            "\n".join(
+                ["multi-node (vLLM's launcher): run on each host, head first"]
+                + [f"# {h['role']} (rank {h['rank']}):\n{h['command']}" for h in doc["hosts"]]
+            ),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     if doc["ray_steps"]:
         out.print(
             "\n".join(["multi-node (vLLM Ray backend):", *doc["ray_steps"]]), markup=False, highlight=False

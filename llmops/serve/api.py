@@ -13,6 +13,7 @@ from llmops.profiles.schema import ModelProfile, NodeProfile
 from llmops.progress import ProgressReporter
 from llmops.serve.death import EngineDied
 from llmops.serve.engines import Launch, check_supported, get_engine
+from llmops.serve.multinode import host_commands, missing_followers, wait_for_head
 from llmops.serve.ports import free_port
 from llmops.serve.preflight import Check, config_checks, enforce, environment_checks
 from llmops.serve.process import EngineProcess
@@ -96,12 +97,16 @@ def supervise(
         prepare_files(s, progress)  # e.g. the 16-bit checkpoint vLLM loads, made once from a GGUF
     if (before_start := getattr(engine, "before_start", None)) is not None:
         launch = before_start(launch, on_note or _log_note)
+    timeout = ready_timeout if ready_timeout is not None else float(s["ready_timeout_s"])
+    if launch.headless:  # a multi-node follower: the head must be reachable before anything starts
+        wait_for_head(s["master_addr"], s["master_port"], timeout)
     proc = EngineProcess(launch, engine, log_path or default_log_path(launch.engine), on_line=on_line)
     proc.start()
     if on_start is not None:
         on_start(proc)
     try:
-        proc.wait_ready(ready_timeout if ready_timeout is not None else float(s["ready_timeout_s"]), progress)
+        head = s.nnodes > 1 and not launch.headless
+        proc.wait_ready(timeout, progress, waiting_on=(lambda: missing_followers(s)) if head else None)
         with _interrupting(proc, interrupt_on_death):
             yield (
                 Endpoint(launch.base_url, launch.served_name, proc.pid, launch.engine, proc.log_path, launch),
@@ -202,4 +207,5 @@ def dry_run(prepared: Prepared, *, force: bool) -> dict[str, Any]:
         exec_command_line=launch.exec_command_line(),
         checks=[c.to_json() for c in checks],
         ray_steps=ray_steps(prepared.settings, launch),
+        hosts=[h.to_json() for h in host_commands(prepared.settings)],
     )

@@ -11,8 +11,10 @@ RAY_PORT = 6379
 
 def ray_steps(s: ServeSettings, launch: Launch, head: str = "<head-node-ip>") -> list[str]:
     """Shell steps, in order, for a Ray cluster big enough for TP x PP; empty when one node is enough."""
+    from llmops.serve.engines.vllm import needs_ray
+
     nodes = nodes_needed(s)
-    if nodes <= 1:
+    if nodes <= 1 or s.engine != "vllm" or not needs_ray(s):
         return []
     return [
         f"# on the head node (runs the engine): start Ray for {nodes} nodes x {s.node.gpu_count} GPUs",
