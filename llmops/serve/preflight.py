@@ -244,7 +244,7 @@ def check_cpu_split(s: ServeSettings, launch: Launch) -> Check:
 
 
 def config_checks(s: ServeSettings, launch: Launch, *, force: bool) -> list[Check]:
-    split = [check_split(s, launch), check_cpu_split(s, launch)]
+    split = [c for c in (check_split(s, launch), check_cpu_split(s, launch)) if c.ok is not None]
     if any(c.error is not None for c in split):
         return split
     pool = check_pool(s, force=force)

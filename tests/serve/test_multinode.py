@@ -1,0 +1,182 @@
+"""TP x PP on vLLM's CPU build and vLLM's own multi-node launcher, without starting vLLM: the settings chosen
+from the node profile (per-worker binding, compiled mode), pre-flight refusals in one line, each host's
+command, the follower's reachability check and the head's view of joined followers."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from llmops.errors import EnvironmentMissing
+from llmops.serve.multinode import joined_peers, wait_for_head
+from llmops.serve.settings import split_cores
+
+
+def fake_env(root: Path) -> Path:
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "python").symlink_to(sys.executable)
+    return root
+
+
+@pytest.fixture
+def vllm_env(monkeypatch, tmp_path: Path, smollm2_gguf) -> Path:
+    env_dir = fake_env(tmp_path / "venv-vllm")
+    monkeypatch.setenv("LLMOPS_SERVE_ENGINE_ENV", str(env_dir))
+    return env_dir
+
+
+def dry(cli, *args: str) -> dict:
+    result = cli("serve", "smollm2-vllm", *args, "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_pp2_binds_one_core_per_worker_and_compiles_instead_of_the_nodes_eager_mode(cli, vllm_env) -> None:
+    doc = dry(cli, "--pp", "2", "--port", "8123")
+    assert doc["settings"]["cpu_omp_threads_bind"] == {"value": "0|1", "origin": "derived"}
+    assert doc["settings"]["enforce_eager"] == {"value": False, "origin": "derived"}  # the node says true
+    assert doc["env"] == {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "0|1"}
+    assert doc["argv"][-5:] == [
+        "--pipeline-parallel-size",
+        "2",
+        "--max-model-len",
+        "2048",
+        "--no-enforce-eager",
+    ]
+    plan = next(c for c in doc["checks"] if c["name"] == "plan")
+    assert "93,184 tokens" in plan["detail"]  # two stages x 46,592 (1 GiB each)
+    assert doc["hosts"] == [] and doc["ray_steps"] == []
+
+
+def test_a_binding_someone_set_is_kept(cli, vllm_env, monkeypatch) -> None:
+    monkeypatch.setenv("LLMOPS_SERVE_CPU_OMP_THREADS_BIND", "1|0")
+    doc = dry(cli, "--pp", "2")
+    assert doc["settings"]["cpu_omp_threads_bind"] == {"value": "1|0", "origin": "env"}
+
+
+def test_split_cores() -> None:
+    assert split_cores(2, 2) == "0|1"
+    assert split_cores(8, 2) == "0-3|4-7"
+    assert split_cores(6, 3) == "0-1|2-3|4-5"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--tp", "2"],
+            "smollm2-vllm has 9 attention heads; TP 2 does not divide them; choose --tp from 1, 3, 9",
+        ),
+        (["--pp", "3"], "TP 1 x PP 3 puts 3 vLLM workers on this host; local-cpu has 2 core(s)"),
+        (["--pp", "2", "--enforce-eager"], "--pp 2 with enforce_eager on vLLM's CPU build dies on the first"),
+        (["--pp", "2", "--distributed-executor-backend", "ray"], "vLLM's CPU build refuses the Ray executor"),
+        (["--pp", "2", "--nnodes", "2"], "--nnodes 2 needs the head's address for every host"),
+        (
+            ["--pp", "2", "--nnodes", "2", "--master-addr", "h", "--node-rank", "2"],
+            "--node-rank 2 is outside",
+        ),
+        (
+            ["--pp", "3", "--nnodes", "2", "--master-addr", "h"],
+            "3 workers do not split evenly over --nnodes 2",
+        ),
+    ],
+)
+def test_preflight_refuses_in_one_line_exit_2_before_launching(cli, vllm_env, args, message) -> None:
+    for extra in (["--dry-run"], []):  # the same refusal for a real start: nothing is launched
+        result = cli("serve", "smollm2-vllm", *args, *extra)
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) <= 2  # the error and its hint
+
+
+def test_eager_with_pp_names_where_it_was_set(cli, vllm_env, monkeypatch) -> None:
+    monkeypatch.setenv("LLMOPS_SERVE_ENFORCE_EAGER", "true")
+    result = cli("serve", "smollm2-vllm", "--pp", "2", "--dry-run")
+    assert result.exit_code == 2 and "set by LLMOPS_SERVE_ENFORCE_EAGER" in result.stderr
+
+
+def test_multinode_gives_each_host_its_command_and_the_follower_is_headless(cli, vllm_env) -> None:
+    cluster = ["--pp", "2", "--port", "8123", "--nnodes", "2", "--master-addr", "10.213.0.1"]
+    head = dry(cli, *cluster, "--master-port", "29511")
+    assert [h["role"] for h in head["hosts"]] == ["head", "follower"]
+    common = (
+        "llmops serve smollm2-vllm --node local-cpu --port 8123 --pp 2 --nnodes 2 --master-addr 10.213.0.1"
+    )
+    assert head["hosts"][1]["command"] == f"{common} --master-port 29511 --node-rank 1"
+    launcher = ["--nnodes", "2", "--node-rank", "0", "--master-addr", "10.213.0.1", "--master-port", "29511"]
+    assert " ".join(launcher) in " ".join(head["argv"]) and "--headless" not in head["argv"]
+    assert head["settings"]["enforce_eager"]["value"] is False  # PP across hosts compiles too
+    assert head["env"] == {"VLLM_CPU_KVCACHE_SPACE": "1"}  # one worker per host: no split binding
+    # the follower's printed command, run as printed, is the same launch with rank 1 and --headless
+    follower_args = shlex.split(head["hosts"][1]["command"])[2:]
+    follower = json.loads(cli("serve", *follower_args, "--dry-run", "--json").stdout)
+    assert follower["argv"] == [*head["argv"][: head["argv"].index("--node-rank") + 1], "1",
+                                *launcher[4:], "--headless", *head["argv"][head["argv"].index("--master-port") + 2:]]  # fmt: skip
+    assert follower["health_path"] is None
+    text = cli("serve", *follower_args, "--dry-run").stdout
+    assert "# head (rank 0):\n" + head["hosts"][0]["command"] in text
+
+
+def test_gpu_pool_with_nnodes_uses_vllms_launcher_not_ray(cli, a100_pool) -> None:
+    base = [
+        "--profiles-dir",
+        str(a100_pool),
+        "serve",
+        "llama-70b",
+        "--node",
+        "a100-pool",
+        "--tp",
+        "4",
+        "--pp",
+        "2",
+    ]
+    result = cli(*base, "--nnodes", "2", "--master-addr", "10.0.0.1", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert "ray" not in doc["argv"] and "--nnodes" in doc["argv"] and doc["ray_steps"] == []
+    assert len(doc["hosts"]) == 2
+    ray = json.loads(cli(*base, "--dry-run", "--json").stdout)  # no --nnodes: Ray, as before
+    assert "ray" in ray["argv"] and ray["ray_steps"] and ray["hosts"] == []
+
+
+def test_follower_reaches_a_listening_head() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        wait_for_head("127.0.0.1", server.getsockname()[1], timeout=5)
+
+
+def test_follower_says_within_seconds_that_the_head_is_not_there() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(EnvironmentMissing, match=f"the head 127.0.0.1:{port} refused connections for 1 s"):
+        wait_for_head("127.0.0.1", port, timeout=1)
+    assert time.monotonic() - started < 3
+    # unreachable addresses (no route, no host) are tested in the follower's own network namespace:
+    # tests/vllm/test_vllm_multinode_real.py (this machine's own network may accept any connection)
+
+
+def test_an_unreachable_head_is_named_within_the_reach_timeout(monkeypatch) -> None:
+    def no_answer(address, timeout):
+        time.sleep(0.01)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", no_answer)
+    with pytest.raises(
+        EnvironmentMissing, match=r"cannot reach the head 10.9.9.9:29511 from this host \(no answer"
+    ):
+        wait_for_head("10.9.9.9", 29511, timeout=600, reach_timeout=3)
+
+
+def test_joined_peers_sees_an_established_connection() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):
+            conn, _ = server.accept()
+            with conn:
+                assert "127.0.0.1" in joined_peers(port)
