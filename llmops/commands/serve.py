@@ -139,6 +139,17 @@ def _serve(prepared: Any, *, log_file: Path | None, force: bool, as_json: bool, 
         warn("TP x PP spans several nodes; start Ray on them first:\n" + "\n".join(steps))
 
     def ready(ep: Any) -> None:
+        if ep.launch.headless:  # a multi-node follower: the API is the head's
+            head = f"{prepared.settings['master_addr']}:{prepared.settings['master_port']}"
+            if as_json:
+                return print_json({"role": "follower", "head": head, "pid": ep.pid, "log": str(ep.log_path)})
+            out.print(
+                f"follower rank {prepared.settings['node_rank']} of {launch.engine} (pid {ep.pid}) "
+                f"joined the head at {head}; the API is served there",
+                highlight=False,
+                markup=False,
+            )
+            return hint(f"engine log: {ep.log_path} · Ctrl-C stops it")
         if as_json:
             return print_json(
                 {

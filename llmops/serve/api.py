@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from llmops.profiles.schema import ModelProfile, NodeProfile
 from llmops.progress import ProgressReporter
 from llmops.serve.death import EngineDied
 from llmops.serve.engines import Launch, check_supported, get_engine
-from llmops.serve.multinode import host_commands, missing_followers, wait_for_head
+from llmops.serve.multinode import host_commands, missing_followers, network_env, wait_for_head
 from llmops.serve.ports import free_port
 from llmops.serve.preflight import Check, config_checks, enforce, environment_checks
 from llmops.serve.process import EngineProcess
@@ -100,6 +101,8 @@ def supervise(
     timeout = ready_timeout if ready_timeout is not None else float(s["ready_timeout_s"])
     if launch.headless:  # a multi-node follower: the head must be reachable before anything starts
         wait_for_head(s["master_addr"], s["master_port"], timeout)
+    if net := network_env(s, dict(os.environ)):
+        launch = replace(launch, env={**launch.env, **net})
     proc = EngineProcess(launch, engine, log_path or default_log_path(launch.engine), on_line=on_line)
     proc.start()
     if on_start is not None:

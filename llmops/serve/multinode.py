@@ -88,6 +88,40 @@ def wait_for_head(addr: str, port: int, timeout: float, *, reach_timeout: float 
             ) from None
 
 
+def route_to(addr: str, port: int) -> tuple[str, str | None]:
+    """This host's address toward `addr`, and the interface that holds it (None when not found)."""
+    import fcntl
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((addr, port))  # UDP: no packet is sent, the kernel picks the route
+        local = probe.getsockname()[0]
+        for _, name in socket.if_nameindex():
+            try:
+                packed = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))
+            except OSError:
+                continue  # no IPv4 address (SIOCGIFADDR)
+            if socket.inet_ntoa(packed[20:24]) == local:
+                return local, name
+    return local, None
+
+
+def network_env(s: ServeSettings, environ: dict[str, str]) -> dict[str, str]:
+    """What vLLM's workers need to find each other across hosts: the address and interface facing the
+    head (torch's gloo otherwise takes the hostname's address, often 127.0.x.1, and the mesh fails).
+    Values the caller already exported win."""
+    if s.nnodes <= 1:
+        return {}
+    try:
+        local, ifname = route_to(s["master_addr"], s["master_port"])
+    except OSError:
+        return {}  # no route: the follower's reach check, or the head's own bind, says so
+    env = {"VLLM_HOST_IP": local}
+    if ifname:
+        env |= {"GLOO_SOCKET_IFNAME": ifname, "TP_SOCKET_IFNAME": ifname}
+    return {k: v for k, v in env.items() if k not in environ}
+
+
 def _reason(exc: OSError) -> str:
     if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
         return "no route to it"

@@ -145,6 +145,19 @@ def check_port(launch: Launch) -> Check:
     )
 
 
+def check_master_port(s: ServeSettings) -> Check:
+    """A multi-node head listens for its followers on master_addr:master_port: it must be free here."""
+    addr, port = s["master_addr"], s["master_port"]
+    if port_free(addr, port):
+        return Check("master port", True, f"{addr}:{port} free for the followers")
+    holders = describe_holders(port)
+    return _refused(
+        "master port",
+        f"the master port {port} on {addr} is already in use ({holders}); the followers could not join",
+        "pick another --master-port (the same on every host), or stop that process",
+    )
+
+
 def check_local_gpus(s: ServeSettings, launch: Launch) -> Check:
     """The GPUs this machine must have: all of TP x PP, or one node's share under Ray."""
     if not launch.needs_gpu:
@@ -257,5 +270,7 @@ def environment_checks(s: ServeSettings, launch: Launch, engine: Engine) -> list
     checks = [check_engine(engine, s)]
     if not launch.headless:  # a multi-node follower serves no API
         checks.append(check_port(launch))
+        if s.nnodes > 1:
+            checks.append(check_master_port(s))
     checks.append(check_local_gpus(s, launch))
     return checks
