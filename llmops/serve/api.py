@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from llmops.errors import OperationFailed
 from llmops.profiles.schema import ModelProfile, NodeProfile
 from llmops.progress import ProgressReporter
 from llmops.serve.death import EngineDied
 from llmops.serve.engines import Launch, check_supported, get_engine
-from llmops.serve.multinode import host_commands, missing_followers, network_env, wait_for_head
+from llmops.serve.multinode import PeerWatch, host_commands, missing_followers, network_env, wait_for_head
 from llmops.serve.ports import free_port
 from llmops.serve.preflight import Check, config_checks, enforce, environment_checks
 from llmops.serve.process import EngineProcess
@@ -107,9 +109,11 @@ def supervise(
     proc.start()
     if on_start is not None:
         on_start(proc)
+    peers: PeerWatch | None = None
     try:
         head = s.nnodes > 1 and not launch.headless
         proc.wait_ready(timeout, progress, waiting_on=(lambda: missing_followers(s)) if head else None)
+        peers = _watch_peers(s, proc) if s.nnodes > 1 else None
         with _interrupting(proc, interrupt_on_death):
             yield (
                 Endpoint(launch.base_url, launch.served_name, proc.pid, launch.engine, proc.log_path, launch),
@@ -119,9 +123,28 @@ def supervise(
         pass  # the report is raised below
     finally:
         proc.stop()
+        if peers is not None and peers.lost:
+            raise OperationFailed(peers.lost, hint=f"engine log: {proc.log_path}") from None
         # A death during start-up is wait_ready's to report (it knows about ports and timeouts).
         if proc.ready and (death := proc.death()) is not None:
             raise death.error() from None
+
+
+def _watch_peers(s: ServeSettings, proc: EngineProcess, interval: float = 1.0) -> PeerWatch:
+    """A thread that stops the engine when another host of a multi-node engine is lost (PeerWatch)."""
+    import threading
+
+    watch = PeerWatch(s)
+
+    def run() -> None:
+        while proc.exited() is None:
+            if watch.poll() is not None:
+                proc.stop()
+                return
+            time.sleep(interval)
+
+    threading.Thread(target=run, daemon=True, name="peer-watch").start()
+    return watch
 
 
 def _log_note(message: str) -> None:

@@ -128,8 +128,9 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def joined_peers(port: int) -> set[str]:
-    """Remote addresses with an established TCP connection to this host's `port` (Linux /proc/net)."""
+def joined_peers(port: int | None = None) -> set[str]:
+    """Remote addresses with an established TCP connection to this host (to its `port` when given), as
+    /proc/net shows them in this network namespace (Linux; empty elsewhere)."""
     peers: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -139,9 +140,49 @@ def joined_peers(port: int) -> set[str]:
         for line in lines:
             fields = line.split()
             local, remote, state = fields[1], fields[2], fields[3]
-            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+            if state == "01" and (port is None or int(local.rsplit(":", 1)[1], 16) == port):
                 peers.add(_addr(remote.rsplit(":", 1)[0]))
     return peers
+
+
+LOCAL = ("127.", "::1", "0.0.0.0", "::")
+
+
+def remote_peers(s: ServeSettings) -> set[str]:
+    """The other hosts this one is connected to: the head for a follower, the followers for the head."""
+    peers = {p for p in joined_peers() if not p.startswith(LOCAL)}
+    if s["node_rank"] > 0:
+        return peers & {s["master_addr"]}
+    return peers - {s["master_addr"]}
+
+
+class PeerWatch:
+    """The hosts of a multi-node engine lose each other silently (vLLM's head idles on after a follower is
+    killed; a follower outlives its head). Poll the established connections: a host seen once and then
+    without any connection for `grace` seconds is lost."""
+
+    def __init__(self, s: ServeSettings, grace: float = 3.0) -> None:
+        self.s = s
+        self.grace = grace
+        self.last_seen: dict[str, float] = {}
+        self.lost: str | None = None
+
+    def poll(self, now: float | None = None) -> str | None:
+        """The lost host's description, once one is lost (None while all are there)."""
+        now = time.monotonic() if now is None else now
+        for peer in remote_peers(self.s):
+            self.last_seen[peer] = now
+        gone = sorted(p for p, seen in self.last_seen.items() if now - seen > self.grace)
+        if gone and self.lost is None:
+            head = self.s["node_rank"] == 0
+            what = "follower" if head else "head"
+            self.lost = (
+                f"lost the {what} {', '.join(gone)}: its connections to this host closed "
+                f"{now - self.last_seen[gone[0]]:.0f} s ago"
+                + (" (killed, stopped or unreachable); the engine here was stopped" if head else "")
+                + ("" if head else "; this follower stopped its engine")
+            )
+        return self.lost
 
 
 def _addr(hex_addr: str) -> str:
@@ -155,13 +196,11 @@ def _addr(hex_addr: str) -> str:
 
 def missing_followers(s: ServeSettings) -> str:
     """For a head's timeout: which followers have not joined, and the command that starts one."""
-    local = {"127.0.0.1", "::1", s["master_addr"]}
-    joined = sorted(joined_peers(s["master_port"]) - local)
+    joined = sorted(remote_peers(s))
     expected = s.nnodes - 1
-    cmds = host_commands(s)
     seen = f"connected from {', '.join(joined)}" if joined else "none connected"
     return (
-        f"{expected - len(joined) if len(joined) < expected else 0} of {expected} follower(s) missing at "
-        f"{s['master_addr']}:{s['master_port']} ({seen}); on each follower run: {cmds[1].command}"
+        f"{max(expected - len(joined), 0)} of {expected} follower(s) missing at {s['master_addr']}:"
+        f"{s['master_port']} ({seen}); on each follower run: {host_commands(s)[1].command}"
         + (" (with its own --node-rank)" if expected > 1 else "")
     )

@@ -180,3 +180,26 @@ def test_joined_peers_sees_an_established_connection() -> None:
             conn, _ = server.accept()
             with conn:
                 assert "127.0.0.1" in joined_peers(port)
+
+
+def test_peer_watch_names_a_host_that_was_seen_and_then_lost(cli, vllm_env, monkeypatch) -> None:
+    from llmops.profiles.loader import Catalog
+    from llmops.serve import multinode
+    from llmops.serve.settings import resolve_settings
+
+    catalog = Catalog.discover(None)
+    flags = {"pipeline_parallel_size": 2, "nnodes": 2, "master_addr": "10.213.0.1"}
+    s = resolve_settings(catalog.model("smollm2-vllm").profile, catalog.node("local-cpu").profile, flags)
+    seen = {"10.213.0.2", "127.0.0.1", "10.213.0.1"}
+    monkeypatch.setattr(multinode, "joined_peers", lambda port=None: set(seen))
+    watch = multinode.PeerWatch(s, grace=3)
+    assert watch.poll(now=100) is None and watch.last_seen == {"10.213.0.2": 100}
+    seen.discard("10.213.0.2")
+    assert watch.poll(now=102) is None  # within the grace period
+    assert watch.poll(now=104) == (
+        "lost the follower 10.213.0.2: its connections to this host closed 4 s ago (killed, stopped or "
+        "unreachable); the engine here was stopped"
+    )
+    follower = multinode.PeerWatch(s.with_values(node_rank=1), grace=3)
+    seen.add("10.213.0.9")  # not the head: a follower watches only its head
+    assert follower.poll(now=1) is None and follower.last_seen == {"10.213.0.1": 1}

@@ -95,6 +95,7 @@ class Start:
     name: str  # the files' stem in the data dir: NAME.engine.log, NAME.out, NAME.err
     args: tuple[str, ...]  # after `llmops serve`
     prefix: tuple[str, ...] = ()  # e.g. `ip netns exec NS`
+    env: tuple[tuple[str, str], ...] = ()  # added to the session's environment
 
 
 @contextmanager
@@ -113,8 +114,8 @@ def serving_all(data_dir: Path, *starts: Start) -> Iterator[list[VllmServer]]:
                 proc = subprocess.Popen(
                     [*start.prefix, sys.executable, "-m", "llmops", "serve", *start.args, "--json",
                      "--log-file", str(log), "--ready-timeout", str(int(READY_BUDGET_S))],
-                    stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL, env=env, text=True,
-                    start_new_session=True,
+                    stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL, env={**env, **dict(start.env)},
+                    text=True, start_new_session=True,
                 )  # fmt: skip
             running.append((start, proc, log, out, err))
         servers = []
