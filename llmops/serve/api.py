@@ -95,14 +95,14 @@ def supervise(
     s, launch = prepared.settings, prepared.launch
     engine = get_engine(launch.engine)
     enforce(config_checks(s, launch, force=force))
+    timeout = ready_timeout if ready_timeout is not None else float(s["ready_timeout_s"])
+    if launch.headless:  # a multi-node follower: first of all, the head must be reachable (said in seconds)
+        wait_for_head(s["master_addr"], s["master_port"], timeout)
     enforce(environment_checks(s, launch, engine))
     if (prepare_files := getattr(engine, "prepare_files", None)) is not None:
         prepare_files(s, progress)  # e.g. the 16-bit checkpoint vLLM loads, made once from a GGUF
     if (before_start := getattr(engine, "before_start", None)) is not None:
         launch = before_start(launch, on_note or _log_note)
-    timeout = ready_timeout if ready_timeout is not None else float(s["ready_timeout_s"])
-    if launch.headless:  # a multi-node follower: the head must be reachable before anything starts
-        wait_for_head(s["master_addr"], s["master_port"], timeout)
     if net := network_env(s, dict(os.environ)):
         launch = replace(launch, env={**launch.env, **net})
     proc = EngineProcess(launch, engine, log_path or default_log_path(launch.engine), on_line=on_line)

@@ -60,14 +60,17 @@ def host_args(data_dir: Path, head_addr: str) -> list[list[str]]:
 def test_a_follower_pointed_at_a_wrong_address_says_so_within_seconds(hosts, vllm_data_dir) -> None:
     _head, follower = hosts
     _, follower_args = host_args(vllm_data_dir, "10.213.0.9")  # in the subnet, no such host
-    started = time.monotonic()
-    result = llmops(vllm_data_dir, "serve", *follower_args, prefix=follower.prefix)
-    assert result.returncode == 3, result.stderr
-    assert f"cannot reach the head 10.213.0.9:{MASTER_PORT} from this host" in result.stderr
     _, off_subnet = host_args(vllm_data_dir, "10.99.0.1")
-    result = llmops(vllm_data_dir, "serve", *off_subnet, prefix=follower.prefix)
-    assert result.returncode == 3 and "(no route to it within" in result.stderr, result.stderr
-    assert time.monotonic() - started < 30  # two llmops starts and two 3-second reach checks
+    for args, why in ((follower_args, "no answer"), (off_subnet, "no route to it")):
+        started = time.monotonic()
+        result = llmops(vllm_data_dir, "serve", *args, prefix=follower.prefix)
+        took = time.monotonic() - started
+        assert result.returncode == 3, result.stderr
+        assert (
+            f"cannot reach the head {args[args.index('--master-addr') + 1]}:{MASTER_PORT} from this host ({why} within 3 s)"
+            in result.stderr
+        )
+        assert took < 20  # python and llmops's imports on 2 busy cores, then a 3-second reach check
     assert netns.pids_in(follower.ns) == []
 
 
