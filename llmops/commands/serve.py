@@ -110,10 +110,11 @@ def _show(value: Any) -> str:
 
 def _k8s(prepared: Any, *, replicas: int, output: Path | None, force: bool, as_json: bool) -> None:
     from llmops.serve import manifests, to_yaml, write_manifests
-    from llmops.serve.preflight import config_checks, enforce
+    from llmops.serve.k8s import k8s_checks
+    from llmops.serve.preflight import enforce
     from llmops.ui import hint, out, print_json
 
-    enforce(config_checks(prepared.settings, prepared.launch, force=force))
+    enforce(k8s_checks(prepared, force=force))
     if output is None:
         docs = manifests(prepared, replicas=replicas)
         return print_json(docs) if as_json else out.print(to_yaml(docs), markup=False, highlight=False)

@@ -203,3 +203,42 @@ def test_peer_watch_names_a_host_that_was_seen_and_then_lost(cli, vllm_env, monk
     follower = multinode.PeerWatch(s.with_values(node_rank=1), grace=3)
     seen.add("10.213.0.9")  # not the head: a follower watches only its head
     assert follower.poll(now=1) is None and follower.last_seen == {"10.213.0.1": 1}
+
+
+def test_k8s_with_nnodes_renders_vllms_launcher_in_a_leaderworkerset(cli, a100_pool) -> None:
+    base = [
+        "--profiles-dir",
+        str(a100_pool),
+        "serve",
+        "llama-70b",
+        "--node",
+        "a100-pool",
+        "--tp",
+        "4",
+        "--pp",
+        "2",
+    ]
+    result = cli(*base, "--nnodes", "2", "--master-port", "29511", "--k8s", "--json")
+    assert result.exit_code == 0, result.output
+    lws = next(d for d in json.loads(result.stdout) if d["kind"] == "LeaderWorkerSet")
+    template = lws["spec"]["leaderWorkerTemplate"]
+    assert template["size"] == 2
+    (leader,) = template["leaderTemplate"]["spec"]["containers"]
+    (worker,) = template["workerTemplate"]["spec"]["containers"]
+    launcher = [
+        "--nnodes",
+        "2",
+        "--node-rank",
+        "0",
+        "--master-addr",
+        "$(LWS_LEADER_ADDRESS)",
+        "--master-port",
+        "29511",
+    ]
+    assert leader["command"][:2] == ["vllm", "serve"] and "ray" not in leader["command"]
+    assert " ".join(launcher) in " ".join(leader["command"]) and "--headless" not in leader["command"]
+    worker_launcher = [*launcher[:3], "$(LWS_WORKER_INDEX)", *launcher[4:], "--headless"]
+    assert " ".join(worker_launcher) in " ".join(worker["command"])
+    ray = json.loads(cli(*base, "--k8s", "--json").stdout)  # without --nnodes: the Ray group, as before
+    ray_leader = next(d for d in ray if d["kind"] == "LeaderWorkerSet")["spec"]["leaderWorkerTemplate"]
+    assert "ray start --head" in " ".join(ray_leader["leaderTemplate"]["spec"]["containers"][0]["command"])
