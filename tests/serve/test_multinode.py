@@ -242,3 +242,37 @@ def test_k8s_with_nnodes_renders_vllms_launcher_in_a_leaderworkerset(cli, a100_p
     ray = json.loads(cli(*base, "--k8s", "--json").stdout)  # without --nnodes: the Ray group, as before
     ray_leader = next(d for d in ray if d["kind"] == "LeaderWorkerSet")["spec"]["leaderWorkerTemplate"]
     assert "ray start --head" in " ".join(ray_leader["leaderTemplate"]["spec"]["containers"][0]["command"])
+
+
+def test_a_node_profile_with_several_hosts_describes_the_cluster_once(cli, vllm_env, tmp_path: Path) -> None:
+    nodes = tmp_path / "profiles" / "nodes"
+    nodes.mkdir(parents=True)
+    (nodes / "two-cpus.yaml").write_text(
+        "name: two-cpus\ncpu: {cores: 4, ram_gib: 16}\ncount: 2\n"
+        "serving: {nnodes: 2, master_addr: 10.0.0.5, master_port: 29600, cpu_kvcache_space_gib: 1}\n"
+    )
+    result = cli("--profiles-dir", str(tmp_path / "profiles"), "serve", "smollm2-vllm", "--node", "two-cpus",
+                 "--pp", "2", "--dry-run", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["settings"]["master_addr"] == {"value": "10.0.0.5", "origin": "node"}
+    assert [h["command"] for h in doc["hosts"]] == [
+        "llmops serve smollm2-vllm --node two-cpus --pp 2 --nnodes 2 --master-addr 10.0.0.5 --master-port 29600 "
+        f"--node-rank {rank}"
+        for rank in (0, 1)
+    ]
+
+
+def test_the_heads_timeout_names_the_missing_followers(vllm_env, monkeypatch) -> None:
+    from llmops.profiles.loader import Catalog
+    from llmops.serve import multinode
+    from llmops.serve.settings import resolve_settings
+
+    catalog = Catalog.discover(None)
+    flags = {"pipeline_parallel_size": 2, "nnodes": 2, "master_addr": "10.213.0.1", "master_port": 29511}
+    s = resolve_settings(catalog.model("smollm2-vllm").profile, catalog.node("local-cpu").profile, flags)
+    monkeypatch.setattr(multinode, "joined_peers", lambda port=None: {"127.0.0.1"})
+    assert multinode.missing_followers(s) == (
+        "1 of 1 follower(s) missing at 10.213.0.1:29511 (none connected); on each follower run: llmops serve "
+        "smollm2-vllm --node local-cpu --pp 2 --nnodes 2 --master-addr 10.213.0.1 --master-port 29511 --node-rank 1"
+    )
