@@ -128,9 +128,9 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def joined_peers(port: int | None = None) -> set[str]:
-    """Remote addresses with an established TCP connection to this host (to its `port` when given), as
-    /proc/net shows them in this network namespace (Linux; empty elsewhere)."""
+def joined_peers(port: int | None = None, *, besides: int | None = None) -> set[str]:
+    """Remote addresses with an established TCP connection to this host (to its `port` when given, not to
+    its port `besides`), as /proc/net shows them in this network namespace (Linux; empty elsewhere)."""
     peers: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -140,7 +140,8 @@ def joined_peers(port: int | None = None) -> set[str]:
         for line in lines:
             fields = line.split()
             local, remote, state = fields[1], fields[2], fields[3]
-            if state == "01" and (port is None or int(local.rsplit(":", 1)[1], 16) == port):
+            local_port = int(local.rsplit(":", 1)[1], 16)
+            if state == "01" and port in (None, local_port) and local_port != besides:
                 peers.add(_addr(remote.rsplit(":", 1)[0]))
     return peers
 
@@ -149,8 +150,9 @@ LOCAL = ("127.", "::1", "0.0.0.0", "::")
 
 
 def remote_peers(s: ServeSettings) -> set[str]:
-    """The other hosts this one is connected to: the head for a follower, the followers for the head."""
-    peers = {p for p in joined_peers() if not p.startswith(LOCAL)}
+    """The other hosts this one is connected to: the head for a follower, the followers for the head (the
+    API's clients are not hosts: connections to the API port do not count)."""
+    peers = {p for p in joined_peers(besides=s["port"]) if not p.startswith(LOCAL)}
     if s["node_rank"] > 0:
         return peers & {s["master_addr"]}
     return peers - {s["master_addr"]}

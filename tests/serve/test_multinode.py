@@ -173,13 +173,14 @@ def test_an_unreachable_head_is_named_within_the_reach_timeout(monkeypatch) -> N
         wait_for_head("10.9.9.9", 29511, timeout=600, reach_timeout=3)
 
 
-def test_joined_peers_sees_an_established_connection() -> None:
+def test_joined_peers_sees_an_established_connection_but_not_the_apis_clients() -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
         with socket.create_connection(("127.0.0.1", port)):
             conn, _ = server.accept()
             with conn:
                 assert "127.0.0.1" in joined_peers(port)
+                assert joined_peers(port, besides=port) == set()
 
 
 def test_peer_watch_names_a_host_that_was_seen_and_then_lost(cli, vllm_env, monkeypatch) -> None:
@@ -191,7 +192,7 @@ def test_peer_watch_names_a_host_that_was_seen_and_then_lost(cli, vllm_env, monk
     flags = {"pipeline_parallel_size": 2, "nnodes": 2, "master_addr": "10.213.0.1"}
     s = resolve_settings(catalog.model("smollm2-vllm").profile, catalog.node("local-cpu").profile, flags)
     seen = {"10.213.0.2", "127.0.0.1", "10.213.0.1"}
-    monkeypatch.setattr(multinode, "joined_peers", lambda port=None: set(seen))
+    monkeypatch.setattr(multinode, "joined_peers", lambda port=None, besides=None: set(seen))
     watch = multinode.PeerWatch(s, grace=3)
     assert watch.poll(now=100) is None and watch.last_seen == {"10.213.0.2": 100}
     seen.discard("10.213.0.2")
@@ -271,7 +272,7 @@ def test_the_heads_timeout_names_the_missing_followers(vllm_env, monkeypatch) ->
     catalog = Catalog.discover(None)
     flags = {"pipeline_parallel_size": 2, "nnodes": 2, "master_addr": "10.213.0.1", "master_port": 29511}
     s = resolve_settings(catalog.model("smollm2-vllm").profile, catalog.node("local-cpu").profile, flags)
-    monkeypatch.setattr(multinode, "joined_peers", lambda port=None: {"127.0.0.1"})
+    monkeypatch.setattr(multinode, "joined_peers", lambda port=None, besides=None: {"127.0.0.1"})
     assert multinode.missing_followers(s) == (
         "1 of 1 follower(s) missing at 10.213.0.1:29511 (none connected); on each follower run: llmops serve "
         "smollm2-vllm --node local-cpu --pp 2 --nnodes 2 --master-addr 10.213.0.1 --master-port 29511 --node-rank 1"
