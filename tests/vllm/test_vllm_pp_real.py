@@ -26,7 +26,9 @@ def pp2_server(vllm_data_dir: Path) -> Iterator[VllmServer]:
 
 
 def test_pp2_answers_with_two_compiled_stages_one_core_each(pp2_server: VllmServer) -> None:
-    answer = chat(pp2_server.base_url, pp2_server.model, "What is the capital of France?")
+    # compiled, this short prompt wanders off ("L'Étoile, la Marseillaise, ..."; eager one-worker says Paris):
+    # the prompt the two-host test uses too
+    answer = chat(pp2_server.base_url, pp2_server.model, "What is the capital of France? Write a long essay.")
     assert "Paris" in answer["choices"][0]["message"]["content"]  # eager PP would have died here
     log = pp2_server.log.read_text()
     assert "pipeline_parallel_size=2" in log and "enforce_eager=False" in log
