@@ -141,16 +141,7 @@ def _serve(prepared: Any, *, log_file: Path | None, force: bool, as_json: bool, 
 
     def ready(ep: Any) -> None:
         if ep.launch.headless:  # a multi-node follower: the API is the head's
-            head = f"{prepared.settings['master_addr']}:{prepared.settings['master_port']}"
-            if as_json:
-                return print_json({"role": "follower", "head": head, "pid": ep.pid, "log": str(ep.log_path)})
-            out.print(
-                f"follower rank {prepared.settings['node_rank']} of {launch.engine} (pid {ep.pid}) "
-                f"joined the head at {head}; the API is served there",
-                highlight=False,
-                markup=False,
-            )
-            return hint(f"engine log: {ep.log_path} · Ctrl-C stops it")
+            return _follower_ready(prepared.settings, ep, as_json=as_json)
         if as_json:
             return print_json(
                 {
@@ -179,6 +170,21 @@ def _serve(prepared: Any, *, log_file: Path | None, force: bool, as_json: bool, 
         f"{outcome.stopped_by}: stopped {launch.engine} (status {outcome.exit_code}); port {launch.port} is free"
     )
     raise typer.Exit(outcome.exit_code)
+
+
+def _follower_ready(s: Any, ep: Any, *, as_json: bool) -> None:
+    from llmops.ui import hint, out, print_json
+
+    head = f"{s['master_addr']}:{s['master_port']}"
+    if as_json:
+        return print_json({"role": "follower", "head": head, "pid": ep.pid, "log": str(ep.log_path)})
+    out.print(
+        f"follower rank {s['node_rank']} of {ep.engine} started (pid {ep.pid}); it joins the head at {head}, "
+        "which serves the API",
+        highlight=False,
+        markup=False,
+    )
+    hint(f"engine log: {ep.log_path} · Ctrl-C stops it")
 
 
 def _curl(base_url: str, model: str) -> str:
