@@ -158,6 +158,28 @@ def check_master_port(s: ServeSettings) -> Check:
     )
 
 
+def check_ray_cluster(s: ServeSettings, launch: Launch) -> Check:
+    """With vLLM's Ray executor: the Ray cluster this host belongs to has the GPUs TP x PP needs, as Ray
+    itself counts them (`ray.cluster_resources()`, asked in the engine's environment) before launching."""
+    from llmops.serve.envs import find_engine_env
+    from llmops.serve.ray import ray_cluster, ray_steps
+
+    if "--distributed-executor-backend" not in launch.argv or "ray" not in launch.argv:
+        return Check("ray cluster", None, "not the Ray executor")
+    env = find_engine_env(s.engine, ("vllm",), s.get("engine_env"))
+    need = s.tp * s.pp
+    found = ray_cluster(env.python) if env is not None else "no engine environment"
+    steps = "; ".join(line for line in ray_steps(s, launch) if not line.startswith("#"))
+    if isinstance(found, str):
+        return _refused(
+            "ray cluster", f"TP {s.tp} x PP {s.pp} uses Ray: {found}", f"start Ray first: {steps}"
+        )
+    detail = f"Ray sees {found['nodes']} node(s), {found['gpus']:g} GPU(s); {need} needed"
+    if found["gpus"] < need:
+        return _refused("ray cluster", detail, f"join the other nodes first: {steps}")
+    return Check("ray cluster", True, detail)
+
+
 def check_local_gpus(s: ServeSettings, launch: Launch) -> Check:
     """The GPUs this machine must have: all of TP x PP, or one node's share under Ray."""
     if not launch.needs_gpu:
@@ -273,4 +295,6 @@ def environment_checks(s: ServeSettings, launch: Launch, engine: Engine) -> list
         if s.nnodes > 1:
             checks.append(check_master_port(s))
     checks.append(check_local_gpus(s, launch))
+    if launch.needs_gpu:
+        checks.append(check_ray_cluster(s, launch))
     return checks

@@ -277,3 +277,41 @@ def test_the_heads_timeout_names_the_missing_followers(vllm_env, monkeypatch) ->
         "1 of 1 follower(s) missing at 10.213.0.1:29511 (none connected); on each follower run: llmops serve "
         "smollm2-vllm --node local-cpu --pp 2 --nnodes 2 --master-addr 10.213.0.1 --master-port 29511 --node-rank 1"
     )
+
+
+@pytest.mark.parametrize(
+    ("found", "ok", "message"),
+    [
+        ({"gpus": 8, "nodes": 2}, True, "Ray sees 2 node(s), 8 GPU(s); 8 needed"),
+        ({"gpus": 4, "nodes": 1}, False, "Ray sees 1 node(s), 4 GPU(s); 8 needed"),
+        (
+            "no Ray cluster to join from here (ConnectionError: ...)",
+            False,
+            "uses Ray: no Ray cluster to join",
+        ),
+    ],
+)
+def test_the_ray_cluster_is_asked_of_ray_before_launching(
+    a100_pool, monkeypatch, tmp_path, found, ok, message
+):
+    from llmops.profiles.loader import Catalog
+    from llmops.serve import prepare, ray
+    from llmops.serve.preflight import check_ray_cluster
+
+    monkeypatch.setattr(ray, "ray_cluster", lambda python, timeout=60.0: found)
+    catalog = Catalog.discover(a100_pool)
+    flags = {
+        "tensor_parallel_size": 4,
+        "pipeline_parallel_size": 2,
+        "engine_env": str(fake_env(tmp_path / "e")),
+    }
+    prepared = prepare(
+        catalog.model("llama-70b").profile, catalog.node("a100-pool").profile, flags, env=False
+    )
+    check = check_ray_cluster(prepared.settings, prepared.launch)
+    assert check.ok is ok and message in (check.detail if ok else check.error.message)
+    if not ok:
+        assert "ray start --head --port=6379 --num-gpus=4" in check.error.hint
+    mp = prepare(catalog.model("llama-70b").profile, catalog.node("a100-pool").profile,
+                 {**flags, "nnodes": 2, "master_addr": "10.0.0.1"}, env=False)  # fmt: skip
+    assert check_ray_cluster(mp.settings, mp.launch).ok is None  # vLLM's own launcher: no Ray
