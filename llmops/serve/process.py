@@ -215,8 +215,21 @@ class EngineProcess:
             lines += [f"last lines of the {self.launch.engine} log:", tail(text)]
         return OperationFailed("\n".join(lines), hint=f"full log: {self.log_path}")
 
-    def wait_ready(self, timeout: float, progress: ProgressReporter | None = None) -> None:
-        """Poll the health route (where the engine has one), then /v1/models until it lists the model."""
+    def wait_ready(
+        self,
+        timeout: float,
+        progress: ProgressReporter | None = None,
+        waiting_on: Callable[[], str] | None = None,
+    ) -> None:
+        """Poll the health route (where the engine has one), then /v1/models until it lists the model.
+
+        A headless engine (a multi-node follower) has no API: it is ready once started. `waiting_on`
+        says what a timeout was still waiting for (a head's missing followers)."""
+        if self.launch.headless:
+            if (rc := self.exited()) is not None:
+                raise self._failure(f"{self.launch.engine} {describe_exit(rc)} during start-up")
+            self._ready_at = time.monotonic()
+            return
         progress = progress or NullProgress()
         progress.start(None, f"waiting for {self.launch.engine} on port {self.launch.port}")
         root = self.launch.base_url.removesuffix("/v1")
@@ -244,6 +257,8 @@ class EngineProcess:
                         answered_by_other = self._foreign_port = True
                     if time.monotonic() > deadline:
                         what = f"{self.launch.engine} was not ready after {timeout:g} s"
+                        if waiting_on is not None:
+                            what += f"; {waiting_on()}"
                         if answered_by_other:
                             what += f"; port {self.launch.port} answers from another process, " + (
                                 describe_holders(self.launch.port)

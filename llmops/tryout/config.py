@@ -30,7 +30,16 @@ from llmops.settings import Resolved, Resolver, Setting
 API_KEY_ENV = "LLMOPS_TRY_API_KEY"  # a client key for a --target (a gateway's); never read from a file
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TIMEOUT = 120.0
-_RANK = {"flag": 0, "env": 1, "workspace": 2, "profile": 3, "checkpoint": 3, "node": 3.5, "default": 4}
+_RANK = {
+    "flag": 0,
+    "env": 1,
+    "workspace": 2,
+    "profile": 3,
+    "checkpoint": 3,
+    "node": 3.5,
+    "derived": 3.9,
+    "default": 4,
+}
 
 
 @dataclass(kw_only=True)

@@ -41,7 +41,9 @@ def test_json_gives_argv_and_env_by_name_only(cli, monkeypatch) -> None:
     assert doc["env_from_host"] == {"HF_TOKEN": "${HF_TOKEN}"}
     assert doc["settings"]["tensor_parallel_size"] == {"value": 4, "origin": "flag"}
     assert doc["settings"]["gpu_memory_utilization"] == {"value": 0.95, "origin": "profile"}
-    assert [c["name"] for c in doc["checks"]] == ["gpus", "plan"] and all(c["ok"] for c in doc["checks"])
+    assert [c["name"] for c in doc["checks"]] == ["split", "gpus", "plan"] and all(
+        c["ok"] for c in doc["checks"]
+    )
     assert doc["ray_steps"] == []
     assert "hf_secret_value_123" not in result.output
 

