@@ -62,10 +62,11 @@ $(PHOENIX_STAMP):
 	touch $@
 
 # Debian packages the tests use for real: redis-server (the gateway's shared state), prometheus (promtool and
-# the server for the monitor tests), chromium and its driver (the playground's browser test). One apt-get for
+# the server for the monitor tests), chromium and its driver (the playground's and the HTML report's browser
+# tests), iproute2 (`ip`: the two-host vLLM test's network namespaces). One apt-get for
 # whatever is missing; the services the packages may start (prometheus on :9090, redis on :6379) are stopped:
 # the tests start their own on free ports.
-SYSTEM_PACKAGES := redis-server:redis-server prometheus:promtool chromium:chromium chromium-driver:chromedriver
+SYSTEM_PACKAGES := redis-server:redis-server prometheus:promtool chromium:chromium chromium-driver:chromedriver iproute2:ip
 system-packages:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do command -v $${pair#*:} >/dev/null || missing="$$missing $${pair%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
