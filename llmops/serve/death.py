@@ -13,15 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmops.errors import OperationFailed
-from llmops.serve.exits import describe_exit, signal_name
+from llmops.serve.exits import CRASH_SIGNALS, describe_exit, signal_name
 
 # A finished request in an engine's access log (uvicorn's line, which both llama-cpp-python's and
 # vLLM's servers print): `"POST /v1/chat/completions HTTP/1.1" 200`.
 REQUEST_LINE = re.compile(r'"POST /v1/[a-z/_]+ HTTP/1\.[01]" \d{3}')
 LOG_LINES = 3
 LINE_WIDTH = 160
-
-CRASH_SIGNALS = {"SIGSEGV", "SIGILL", "SIGBUS", "SIGFPE", "SIGABRT"}
 
 
 class EngineDied(BaseException):

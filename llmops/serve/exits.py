@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import signal
 
+# Signals a broken native kernel raises (an engine's own crash, never a stop someone sent).
+CRASH_SIGNALS = frozenset({"SIGSEGV", "SIGILL", "SIGBUS", "SIGFPE", "SIGABRT"})
+
 
 def signal_name(returncode: int | None) -> str | None:
     """'SIGSEGV' for a process killed by signal 11 (Popen's -11, or a shell's 139); None otherwise."""

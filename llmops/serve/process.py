@@ -23,9 +23,9 @@ import httpx
 
 from llmops.errors import OperationFailed, UsageError
 from llmops.progress import NullProgress, ProgressReporter
-from llmops.serve.death import CRASH_SIGNALS, REQUEST_LINE, EngineDeath
-from llmops.serve.engines.base import Engine, FailurePattern, Launch
-from llmops.serve.exits import describe_exit, signal_name
+from llmops.serve.death import REQUEST_LINE, EngineDeath
+from llmops.serve.engines.base import PORT_IN_USE, Engine, FailurePattern, Launch
+from llmops.serve.exits import CRASH_SIGNALS, describe_exit, signal_name
 from llmops.serve.ports import describe_holders, listens_in_group, wait_port_free
 
 STOP_GRACE_S = 15.0
@@ -67,6 +67,7 @@ class EngineProcess:
         self._watch_thread: threading.Thread | None = None
         self._samples: list[tuple[float, float]] = []  # (monotonic time, CPU seconds of its processes)
         self._death_lock = threading.Lock()
+        self._samples_lock = threading.Lock()
         self.on_death: Callable[[EngineDeath], None] | None = None  # called from the watcher thread
 
     @property
@@ -106,23 +107,33 @@ class EngineProcess:
     def _watch(self) -> None:
         """Notice the engine's end within WATCH_INTERVAL_S, busy or idle; record a death we did not cause."""
         assert self.proc is not None
-        while self.proc.poll() is None:
-            # Start-up's own work is not a request: sample only once the engine is ready.
-            if self._ready_at is not None and (cpu := _cpu_seconds(self.proc.pid)) is not None:
+        while True:
+            # Start-up's own work is not a request: sample only once the engine is ready. Sampled before
+            # the poll that reaps it, so a dead engine's last CPU time (still in its zombie's stat) counts.
+            if self._ready_at is not None:
+                self._sample_cpu()
+            if self.proc.poll() is not None:
+                break
+            time.sleep(WATCH_INTERVAL_S)
+        if not self._stopping:
+            self._record_death()
+
+    def _sample_cpu(self) -> None:
+        assert self.proc is not None
+        if (cpu := _cpu_seconds(self.proc.pid)) is not None:
+            with self._samples_lock:  # the watcher and wait_ready (the sample at readiness) both add
                 now = time.monotonic()
                 self._samples.append((now, cpu))
                 while len(self._samples) > 2 and self._samples[1][0] < now - BUSY_WINDOW_S:
                     self._samples.pop(0)
-            time.sleep(WATCH_INTERVAL_S)
-        if not self._stopping:
-            self._record_death()
 
     def _record_death(self) -> None:
         assert self.proc is not None and self.proc.returncode is not None
         with self._death_lock:
             if self._death is not None:
                 return
-            ended, samples = time.monotonic(), list(self._samples)
+            with self._samples_lock:
+                ended, samples = time.monotonic(), list(self._samples)
             busy = None
             if len(samples) >= 2:
                 spent, span = (
@@ -239,7 +250,7 @@ class EngineProcess:
             with httpx.Client(timeout=2.0, trust_env=False) as client:
                 while True:
                     if (rc := self.exited()) is not None:
-                        if answered_by_other or _port_taken(self.log_text()):
+                        if answered_by_other or PORT_IN_USE.search(self.log_text()):
                             raise UsageError(
                                 f"port {self.launch.port} is already in use ("
                                 f"{describe_holders(self.launch.port)}), so {self.launch.engine} could "
@@ -253,6 +264,7 @@ class EngineProcess:
                         owned = listens_in_group(self.launch.port, self.pid)
                         if owned is not False:  # ours, or /proc cannot tell (not Linux)
                             self._ready_at = time.monotonic()
+                            self._sample_cpu()  # the busy window starts at readiness
                             return
                         answered_by_other = self._foreign_port = True
                     if time.monotonic() > deadline:
@@ -328,10 +340,6 @@ def _process_tree(pid: int, limit: int = 256) -> list[int]:
         except (OSError, ValueError):
             continue
     return found
-
-
-def _port_taken(log_text: str) -> bool:
-    return any(k in log_text for k in ("address already in use", "Errno 98", "Errno 48"))
 
 
 def _ready(client: httpx.Client, root: str, launch: Launch) -> bool:

@@ -91,6 +91,11 @@ class FailurePattern:
 
 
 # Failures every engine shares; engines add their own in front.
+PORT_IN_USE = FailurePattern(
+    r"address already in use|Errno 98|Errno 48|only one usage of each socket address",
+    "the port is already in use: pick another with --port, or stop what listens there",
+)
+
 COMMON_FAILURES: tuple[FailurePattern, ...] = (
     FailurePattern(
         r"CUDA out of memory|OutOfMemoryError|cudaErrorMemoryAllocation|"
@@ -98,10 +103,7 @@ COMMON_FAILURES: tuple[FailurePattern, ...] = (
         "CUDA out of memory: lower --max-model-len or --max-num-seqs, raise --tp, or quantize "
         "(`llmops plan` shows what fits)",
     ),
-    FailurePattern(
-        r"address already in use|Errno 98|Errno 48|only one usage of each socket address",
-        "the port is already in use: pick another with --port, or stop what listens there",
-    ),
+    PORT_IN_USE,
     FailurePattern(
         r"No such file or directory|does not exist|FileNotFoundError|Failed to load model from file|"
         r"Repository Not Found|is not a local folder and is not a valid model identifier",

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from llmops.errors import OperationFailed
 from llmops.serve.cpu import cpu_facts
-from llmops.serve.exits import describe_exit
+from llmops.serve.exits import CRASH_SIGNALS, describe_exit, signal_name
 
 CHILD = Path(__file__).with_name("llamacpp_child.py")
 PROBE_TIMEOUT_S = 180.0
@@ -42,6 +42,7 @@ class ProbeResult(BaseModel):
     extra_buffer_types: bool
     ok: bool
     outcome: str  # "passed", "died of SIGSEGV (segmentation fault)", "exited with status 1", ...
+    signal: str | None = None  # the signal it died of, by name
     seconds: float
     prefill_tps: float | None = None
     decode_tps: float | None = None
@@ -131,6 +132,7 @@ def run_probe(model: Path, extra: bool, *, prompt_tokens: int = 24, decode_token
             extra_buffer_types=extra,
             ok=False,
             outcome=describe_exit(res.returncode),
+            signal=signal_name(res.returncode) if res.returncode < 0 else None,
             seconds=seconds,
             log_tail=tail,
         )
@@ -150,12 +152,9 @@ def run_probe(model: Path, extra: bool, *, prompt_tokens: int = 24, decode_token
     )
 
 
-CRASHES = ("SIGSEGV", "SIGILL", "SIGBUS", "SIGFPE", "SIGABRT")
-
-
 def crashed(probe: ProbeResult) -> bool:
     """Died of a signal a broken kernel raises (not: could not load the file, timed out)."""
-    return any(sig in probe.outcome for sig in CRASHES)
+    return probe.signal in CRASH_SIGNALS
 
 
 def embedded_gguf() -> Path | None:
@@ -173,7 +172,7 @@ def embedded_gguf() -> Path | None:
         return None
 
 
-def check(model: Path) -> CpuVerdict | None:
+def check(model: Path, key: str) -> CpuVerdict | None:
     """Probe with the extra buffer types on; if that crashes, probe the safe setting. Raises if both
     crash; None when the probe failed for another reason (no verdict: the engine reports its own)."""
     cpu = cpu_facts()
@@ -194,7 +193,7 @@ def check(model: Path) -> CpuVerdict | None:
         extra = False
         reason = f"with them on, the self-check {probes[0].outcome}; with them off it passed"
     return CpuVerdict(
-        key=machine_key(model),
+        key=key,
         cpu=cpu.model,
         flags=list(cpu.flags),
         llama_cpp=_version(),
@@ -221,7 +220,7 @@ def verdict(model: Path, *, recheck: bool = False) -> tuple[CpuVerdict | None, b
     known = stored_verdicts()
     if not recheck and key in known:
         return known[key], False
-    found = check(model)
+    found = check(model, key)
     if found is None:
         return None, True
     known[key] = found
