@@ -115,19 +115,22 @@ def _attrs(span: Any) -> dict[str, Any]:
     return out
 
 
-def test_streamed_request_spans_arrive_with_genai_attributes_and_traceparent(servers, tmp_path: Path) -> None:
+def _stream_traced(upstream_port: int, otel_port: int, service: str, tmp_path: Path) -> None:
+    """One streamed chat request, continuing the caller's trace, through a gateway whose spans go to the
+    OTLP/HTTP receiver on `otel_port`; the gateway's shutdown flushes the last batch."""
     import openai
 
-    receiver, rport, upstream, uport = servers
     section = {
         "keys": [{"name": "ci", "key_env": "CI_KEY"}],
         "routes": [
             {
                 "name": "chat",
-                "deployments": [{"url": f"http://127.0.0.1:{uport}/v1", "model": "up-model", "name": "d0"}],
+                "deployments": [
+                    {"url": f"http://127.0.0.1:{upstream_port}/v1", "model": "up-model", "name": "d0"}
+                ],
             }
         ],
-        "otel": {"endpoint": f"http://127.0.0.1:{rport}", "service_name": "gw-test"},
+        "otel": {"endpoint": f"http://127.0.0.1:{otel_port}", "service_name": service},
     }
     with run_gateway(section, tmp_path, {"CI_KEY": KEY}) as gw:
         client = openai.OpenAI(base_url=gw.v1, api_key=KEY, max_retries=0)
@@ -138,6 +141,12 @@ def test_streamed_request_spans_arrive_with_genai_attributes_and_traceparent(ser
             extra_headers={"traceparent": f"00-{TRACE_ID}-{PARENT}-01"},
         )
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Hi there"
+
+
+def test_streamed_request_spans_arrive_with_genai_attributes_and_traceparent(servers, tmp_path: Path) -> None:
+
+    receiver, rport, upstream, uport = servers
+    _stream_traced(uport, rport, "gw-test", tmp_path)
     # The gateway's shutdown flushed the last batch.
     spans = {s.name: s for s in receiver.spans}
     assert {"chat chat", "auth", "limits", "upstream d0", "relay"} <= set(spans), list(spans)
@@ -228,31 +237,10 @@ def phoenix(tmp_path: Path) -> Iterator[int]:
 @pytest.mark.slow
 def test_a_streamed_requests_trace_arrives_in_arize_phoenix(phoenix: int, tmp_path: Path) -> None:
     """The same streamed request, exported to a real receiver and read back through its REST API."""
-    import openai
 
     upstream = ChatUpstream()
     with serve_app(upstream) as uport:
-        section = {
-            "keys": [{"name": "ci", "key_env": "CI_KEY"}],
-            "routes": [
-                {
-                    "name": "chat",
-                    "deployments": [
-                        {"url": f"http://127.0.0.1:{uport}/v1", "model": "up-model", "name": "d0"}
-                    ],
-                }
-            ],
-            "otel": {"endpoint": f"http://127.0.0.1:{phoenix}", "service_name": "gw-phoenix"},
-        }
-        with run_gateway(section, tmp_path, {"CI_KEY": KEY}) as gw:
-            client = openai.OpenAI(base_url=gw.v1, api_key=KEY, max_retries=0)
-            stream = client.chat.completions.create(
-                model="chat",
-                messages=[{"role": "user", "content": "a secret prompt"}],
-                stream=True,
-                extra_headers={"traceparent": f"00-{TRACE_ID}-{PARENT}-01"},
-            )
-            assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Hi there"
+        _stream_traced(uport, phoenix, "gw-phoenix", tmp_path)
     spans: list[dict[str, Any]] = []
     deadline = time.monotonic() + 30
     while len(spans) < 5 and time.monotonic() < deadline:  # Phoenix stores exports asynchronously
