@@ -46,6 +46,22 @@ def a100_pool(tmp_path: Path) -> Path:
     return tmp_path / "profiles"
 
 
+def pool_70b_tp4_pp2(pool: Path) -> list[str]:
+    """`serve llama-70b` at TP 4 x PP 2 on the two-node A100 pool: one node's GPUs per pipeline stage."""
+    return [
+        "--profiles-dir",
+        str(pool),
+        "serve",
+        "llama-70b",
+        "--node",
+        "a100-pool",
+        "--tp",
+        "4",
+        "--pp",
+        "2",
+    ]
+
+
 def start_serve(port: int, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
     """`llmops serve smollm2 --port PORT EXTRA...` as a real subprocess, stdout and stderr piped."""
     return subprocess.Popen(

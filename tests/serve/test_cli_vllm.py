@@ -6,6 +6,8 @@ import json
 
 from llmops.serve.engines.llamacpp_selfcheck import CHILD as LLAMACPP_CHILD
 
+from .conftest import pool_70b_tp4_pp2
+
 LLAMA_70B_TP4 = (
     "vllm serve meta-llama/Llama-3.1-70B-Instruct --served-model-name llama-3.1-70b --host 127.0.0.1 "
     "--port 8000 --tensor-parallel-size 4 --gpu-memory-utilization 0.95 --max-model-len 4096 --dtype float16 "
@@ -129,16 +131,7 @@ def test_more_gpus_than_the_pool_is_refused(cli) -> None:
 
 def test_beyond_one_node_uses_the_ray_backend_and_prints_ray_steps(cli, a100_pool) -> None:
     result = cli(
-        "--profiles-dir",
-        str(a100_pool),
-        "serve",
-        "llama-70b",
-        "--node",
-        "a100-pool",
-        "--tp",
-        "4",
-        "--pp",
-        "2",
+        *pool_70b_tp4_pp2(a100_pool),
         "--dry-run",
     )
     assert result.exit_code == 0, result.output

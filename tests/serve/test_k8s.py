@@ -9,6 +9,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from .conftest import pool_70b_tp4_pp2
+
 K8S_VERSION = kubernetes_validate.latest_version()
 
 
@@ -87,16 +89,7 @@ def test_multi_node_llama_70b_is_a_leader_worker_set(cli, a100_pool, tmp_path, m
     monkeypatch.setenv("HF_TOKEN", "hf_should_never_appear")
     out_dir = tmp_path / "manifests"
     args = (
-        "--profiles-dir",
-        str(a100_pool),
-        "serve",
-        "llama-70b",
-        "--node",
-        "a100-pool",
-        "--tp",
-        "4",
-        "--pp",
-        "2",
+        *pool_70b_tp4_pp2(a100_pool),
         "--k8s",
         "-o",
         str(out_dir),

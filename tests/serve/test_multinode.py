@@ -17,6 +17,8 @@ from llmops.errors import EnvironmentMissing
 from llmops.serve.multinode import joined_peers, wait_for_head
 from llmops.serve.settings import split_cores
 
+from .conftest import pool_70b_tp4_pp2
+
 
 def fake_env(root: Path) -> Path:
     (root / "bin").mkdir(parents=True)
@@ -123,24 +125,8 @@ def test_multinode_gives_each_host_its_command_and_the_follower_is_headless(cli,
     assert "# head (rank 0):\n" + head["hosts"][0]["command"] in text
 
 
-def _pool_70b_tp4_pp2(pool: Path) -> list[str]:
-    """`serve llama-70b` at TP 4 x PP 2 on the two-node A100 pool: one node's GPUs per pipeline stage."""
-    return [
-        "--profiles-dir",
-        str(pool),
-        "serve",
-        "llama-70b",
-        "--node",
-        "a100-pool",
-        "--tp",
-        "4",
-        "--pp",
-        "2",
-    ]
-
-
 def test_gpu_pool_with_nnodes_uses_vllms_launcher_not_ray(cli, a100_pool) -> None:
-    base = _pool_70b_tp4_pp2(a100_pool)
+    base = pool_70b_tp4_pp2(a100_pool)
     result = cli(*base, "--nnodes", "2", "--master-addr", "10.0.0.1", "--dry-run", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -212,7 +198,7 @@ def test_peer_watch_names_a_host_that_was_seen_and_then_lost(cli, vllm_env, monk
 
 
 def test_k8s_with_nnodes_renders_vllms_launcher_in_a_leaderworkerset(cli, a100_pool) -> None:
-    base = _pool_70b_tp4_pp2(a100_pool)
+    base = pool_70b_tp4_pp2(a100_pool)
     result = cli(*base, "--nnodes", "2", "--master-port", "29511", "--k8s", "--json")
     assert result.exit_code == 0, result.output
     lws = next(d for d in json.loads(result.stdout) if d["kind"] == "LeaderWorkerSet")
