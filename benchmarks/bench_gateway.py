@@ -146,9 +146,11 @@ def load(base: str, concurrency: int, n: int, api_key: str | None) -> LoadOutcom
 
 
 def run_ttfts(base: str, concurrency: int, n: int, api_key: str | None) -> list[float]:
-    """TTFT in ms of each successful request of one `load` run."""
+    """TTFT in ms of each successful request of one `load` run, in the order they were sent (the first
+    `concurrency` are the first wave, sent at the same instant)."""
     out = load(base, concurrency, n, api_key)
-    return [(r.content_times[0] - r.t_send) * 1000 for r in out.records if r.ok and r.content_times]
+    ok = sorted((r for r in out.records if r.ok and r.content_times), key=lambda r: r.t_send)
+    return [(r.content_times[0] - r.t_send) * 1000 for r in ok]
 
 
 def run(base: str, concurrency: int, n: int, api_key: str | None) -> dict:

@@ -15,12 +15,24 @@ direct, over all rounds pooled. Loop lag comes from the gateway's own histogram
                    the trace), both trees, alternating.
   --quick          2 rounds, about 2 minutes with --baseline; the full run is 5 rounds of twice as many
                    requests per run (5x in all; about 9 minutes with --baseline).
+  --rounds N       that many rounds instead (6 full rounds with --baseline: about 10 minutes of load).
+  --no-wrk         skip the throughput check: after the TTFT rounds, wrk (if installed) drives 32-token
+                   streams at c=64 through fresh gateways in front of an instant server, alternating
+                   the trees each round, and their RSS (now and peak) is read after.
+
+Every run's first `c` requests are sent at the same instant (a burst as deep as the concurrency); with few
+requests per run they are a large share of the pool (5 % in --quick), so p99 is also given without them.
+
+"steal" is the time the hypervisor kept each of this virtual machine's CPUs from running while it had work
+(/proc/stat): the host's other tenants. It grows when both CPUs are busy (a run through the gateway) and
+it stalls everything on that CPU at once; `--attribute` runs a bystander process on the gateway's CPU and
+puts a lag spike down to the host when the bystander was as late over the same interval.
 
 "gw CPU wait" is the share of the gateway's run time its loop was runnable but had no CPU (Linux
 schedstat): another process had CPU 0. Figures from runs where it is more than a few percent measure the
 machine, not the gateway.
 
-Usage: python benchmarks/bench_tail.py [--quick] [--baseline REF] [--attribute] [--json]
+Usage: python benchmarks/bench_tail.py [--quick] [--rounds N] [--baseline REF] [--attribute] [--no-wrk] [--json]
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -40,7 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_gateway import CPUS, KEY, REPO, rss_mb, run_ttfts, start_gateway
+from bench_gateway import CPUS, KEY, REPO, _pin, rss_mb, run_ttfts, start_gateway
 
 from llmops.bench.fake_server import spawn
 
@@ -89,6 +102,30 @@ def run_delay(pid: int) -> float:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
+def steal_s() -> dict[int, float]:
+    """Seconds the hypervisor has kept each CPU from running while it had work (/proc/stat 'steal')."""
+    hz = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu") and line[3].isdigit():
+            fields = line.split()
+            out[int(fields[0][3:])] = int(fields[8]) / hz
+    return out
+
+
+def steal_ms_s(acc: list[float]) -> list[int]:
+    """[CPU 0, CPU 1, seconds] stolen over runs -> ms stolen per second of run, per CPU."""
+    cpu0, cpu1, secs = acc
+    return [round(cpu0 / secs * 1000), round(cpu1 / secs * 1000)]
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[int(q * (len(s) - 1))]
@@ -107,10 +144,10 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
     procs = [server]
     gateways: dict[str, str] = {}
     pids: dict[str, int] = {}
+    trees = {"this tree": REPO}
+    if args.baseline:
+        trees = {args.baseline: export_tree(args.baseline, tmp / "baseline"), **trees}
     try:
-        trees = {"this tree": REPO}
-        if args.baseline:
-            trees = {args.baseline: export_tree(args.baseline, tmp / "baseline"), **trees}
         for i, (name, root) in enumerate(trees.items()):
             (tmp / f"gw{i}").mkdir()
             proc, url = start_gateway(server_base + "/v1", tmp / f"gw{i}", root)
@@ -118,12 +155,15 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
             gateways[name] = url
             pids[name] = proc.pid
         time.sleep(1)
-        rounds = 2 if args.quick else 5
+        rounds = args.rounds or (2 if args.quick else 5)
         per_run = 1 if args.quick else 2
         rows = []
+        runs: list[dict] = []  # each run on its own (--json): its percentiles beside the host's steal
         for c, n in QUICK_N.items():
             n *= per_run
             ttfts: dict[str, list[float]] = {"direct": [], **{g: [] for g in gateways}}
+            later: dict[str, list[float]] = {t: [] for t in ttfts}  # without each run's first wave
+            stolen: dict[str, list[float]] = {t: [0.0, 0.0, 0.0] for t in ttfts}  # CPU 0, CPU 1, seconds
             lag: dict[str, dict[float, float]] = {}  # per gateway: bucket -> ticks during its runs
             waited = dict.fromkeys(gateways, 0.0)
             wall = dict.fromkeys(gateways, 0.0)
@@ -135,7 +175,27 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                     key = None if target == "direct" else KEY
                     b0 = lag_buckets(url) if target != "direct" else None
                     w0, t0 = (run_delay(pids[target]) if target != "direct" else 0.0), time.perf_counter()
-                    ttfts[target] += run_ttfts(url, c, n, key)
+                    s0 = steal_s()
+                    got = run_ttfts(url, c, n, key)
+                    s1, t1 = steal_s(), time.perf_counter()
+                    ttfts[target] += got
+                    later[target] += got[c:]
+                    runs.append(
+                        {
+                            "c": c,
+                            "round": r + 1,
+                            "target": target,
+                            "p50_ms": round(pct(got, 0.5), 2),
+                            "p99_ms": round(pct(got, 0.99), 2),
+                            "steal_ms_per_s": steal_ms_s(
+                                [s1.get(0, 0.0) - s0.get(0, 0.0), s1.get(1, 0.0) - s0.get(1, 0.0), t1 - t0]
+                            ),
+                        }
+                    )
+                    acc_s = stolen[target]
+                    for cpu in (0, 1):
+                        acc_s[cpu] += s1.get(cpu, 0.0) - s0.get(cpu, 0.0)
+                    acc_s[2] += t1 - t0
                     if target != "direct":
                         waited[target] += run_delay(pids[target]) - w0
                         wall[target] += time.perf_counter() - t0
@@ -146,6 +206,8 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                             acc[le] = acc.get(le, 0.0) + count - b0.get(le, 0.0)
             load1 = os.getloadavg()[0]
             d50, d99 = pct(ttfts["direct"], 0.5), pct(ttfts["direct"], 0.99)
+            d99_later = pct(later["direct"], 0.99)
+
             for g in gateways:
                 t = ttfts[g]
                 lq = lag_quantiles({}, lag[g]) if lag.get(g) else {}
@@ -158,6 +220,12 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                         "direct_p99_ms": round(d99, 2),
                         "added_p50_ms": round(pct(t, 0.5) - d50, 2),
                         "added_p99_ms": round(pct(t, 0.99) - d99, 2),
+                        "added_p99_after_first_wave_ms": round(pct(later[g], 0.99) - d99_later, 2),
+                        # ms per second of run the host kept CPU 0 / CPU 1 from running: direct, gateway
+                        "steal_ms_per_s": {
+                            "direct": steal_ms_s(stolen["direct"]),
+                            "gateway": steal_ms_s(stolen[g]),
+                        },
                         "loop_lag": lq,
                         # the gateway's loop runnable but without its CPU (another process had CPU 0)
                         "gateway_cpu_wait_share": round(waited[g] / max(wall[g], 1e-9), 3),
@@ -165,7 +233,88 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                         "load": [round(load0, 2), round(load1, 2)],
                     }
                 )
-        return {"rows": rows, "rounds": rounds}
+        report: dict = {"rows": rows, "rounds": rounds, "runs": runs}
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(15)
+    if not args.no_wrk and shutil.which("wrk"):
+        report["throughput"] = throughput(args, tmp, trees)
+    return report
+
+
+WRK_BODY = json.dumps(
+    {
+        "model": "chat",
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "stream": True,
+        "max_tokens": 32,
+    }
+)
+
+
+def wrk(url: str, seconds: int, script: Path) -> dict:
+    """wrk at c=64 on CPU 1 (beside the server): requests per second and anything that failed."""
+    argv = [*_pin(1), "wrk", "-t1", "-c64", f"-d{seconds}s", "-s", str(script), url]
+    text = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return {
+        "req_per_s": float(rate.group(1)) if rate else 0.0,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": sum(int(x) for x in sock.groups()) if sock else 0,
+    }
+
+
+def throughput(args: argparse.Namespace, tmp: Path, trees: dict[str, Path]) -> dict:
+    """Streamed requests per second with wrk, each tree's gateway in turn, and the gateways' memory."""
+    server, base = spawn(0, 0, tokens=32)
+    procs = [server]
+    script = tmp / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(WRK_BODY)}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {KEY}"\n'
+    )
+    seconds = 5 if args.quick else 10
+    rounds = 2 if args.quick else 3
+    try:
+        urls: dict[str, str] = {}
+        pids: dict[str, int] = {}
+        idle: dict[str, float] = {}
+        for i, (name, root) in enumerate(trees.items()):
+            (tmp / f"wrk{i}").mkdir()
+            proc, url = start_gateway(base + "/v1", tmp / f"wrk{i}", root)
+            procs.append(proc)
+            urls[name], pids[name] = url + "/chat/completions", proc.pid
+        time.sleep(1)
+        for name, pid in pids.items():
+            idle[name] = round(rss_mb(pid), 1)
+        runs: dict[str, list[dict]] = {"direct": [], **{g: [] for g in urls}}
+        for r in range(rounds):
+            order = list(urls) if r % 2 == 0 else list(reversed(urls))
+            runs["direct"].append(wrk(base + "/v1/chat/completions", seconds, script))
+            for g in order:
+                runs[g].append(wrk(urls[g], seconds, script))
+        out: dict = {"seconds_per_run": seconds, "rounds": rounds}
+        for target, rs in runs.items():
+            rates = [x["req_per_s"] for x in rs]
+            row = {
+                "req_per_s_median": round(statistics.median(rates)),
+                "req_per_s_runs": [round(x) for x in rates],
+                "failed": sum(x["non_2xx"] + x["socket_errors"] for x in rs),
+            }
+            if target in pids:
+                row |= {
+                    "rss_idle_mb": idle[target],
+                    "rss_after_mb": round(rss_mb(pids[target]), 1),
+                    "rss_peak_mb": round(peak_rss_mb(pids[target]), 1),
+                }
+            out[target] = row
+        return out
     finally:
         for proc in procs:
             proc.terminate()
@@ -204,13 +353,22 @@ def attribute_one(args: argparse.Namespace, tmp: Path, root: Path) -> dict:
 
         scraper = threading.Thread(target=scrape, daemon=True)
         scraper.start()
+        late_file = tmp / "bystander.json"
+        bystander = subprocess.Popen(
+            ["nice", "-n", "19", sys.executable, "-c", BYSTANDER, "0", str(late_file)]
+        )
+        procs.append(bystander)
         load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
+        s0 = steal_s()
         n = 2 * QUICK_N[64] * (1 if args.quick else 5)
         run_ttfts(url, 64, n, KEY)
         t1 = time.perf_counter()
+        stolen = steal_s().get(0, 0.0) - s0.get(0, 0.0)
         stop.set()
         scraper.join()
+        bystander.terminate()
+        bystander.wait(15)
         gw.terminate()
         gw.wait(30)
     finally:
@@ -221,16 +379,59 @@ def attribute_one(args: argparse.Namespace, tmp: Path, root: Path) -> dict:
             proc.wait(15)
     ticks = [json.loads(line) for line in trace.read_text().splitlines()]
     ticks = [t for t in ticks if t0 <= t[0] <= t1]
-    return summarize_trace(ticks, load0)
+    late = [tuple(x) for x in json.loads(late_file.read_text())] if late_file.exists() else []
+    out = summarize_trace(ticks, load0, late)
+    out["steal_cpu0_ms_per_s"] = round(stolen / max(t1 - t0, 1e-9) * 1000, 1)
+    return out
 
 
-def _cause(own: float, c: dict[str, float]) -> str:
-    """The one cause a spike of the loop's own lag (lag less its wait for a CPU) is put down to."""
+# A process that does nothing but sleep 2 ms, on the gateway's CPU, at the lowest priority: it records when
+# it woke up late (>= 1 ms) and by how much. A lag spike of the gateway that this bystander shared (the loop
+# thread off its CPU, and the bystander not woken either) is the host not running this virtual CPU.
+BYSTANDER = """
+import json, os, signal, sys, time
+os.sched_setaffinity(0, {int(sys.argv[1])})
+stop = []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+late, clock, sleep = [], time.perf_counter, time.sleep
+while not stop:
+    t = clock()
+    sleep(0.002)
+    now = clock()
+    if now - t - 0.002 >= 0.001:
+        late.append((round(now, 6), round(now - t - 0.002, 6)))
+with open(sys.argv[2], "w") as f:
+    json.dump(late, f)
+"""
+
+
+def shared_late(late: list[tuple[float, float]], start: float, end: float) -> float:
+    """Seconds of [start, end] during which the bystander was also overdue (the longest overlap)."""
+    best = 0.0
+    for woke, by in late:  # few entries (late wake-ups only): a scan is fine
+        overlap = min(end, woke) - max(start, woke - by)
+        if overlap > best:
+            best = overlap
+    return best
+
+
+HOST = "host: this virtual CPU not running (steal counted, or the bystander on it as late)"
+
+
+def _cause(own: float, c: dict[str, float], shared: float = 0.0) -> str:
+    """The one cause a spike of the loop's own lag (lag less its wait for a CPU) is put down to; `shared`:
+    how long the bystander on the same CPU was overdue over the same interval."""
     gc_s = c.get("gc0_s", 0) + c.get("gc1_s", 0) + c.get("gc2_s", 0)
     # Since the tick before, the thread ran on_cpu_s; a loop that is late was busy after the tick fell
-    # due, so own lag it did not spend on a CPU it spent asleep: waiting for the GIL that another thread
-    # held (the usage writer, preempted on the shared core) or in a blocking call.
+    # due, so own lag it did not spend on a CPU it spent off it: not runnable in this kernel's eyes.
+    # If a bystander process on the same CPU was kept waiting as long, nothing ran there: the hypervisor
+    # had descheduled the virtual CPU (steal). Otherwise the thread was asleep: waiting for the GIL that
+    # another thread held (the usage writer) or in a blocking call.
+    if c.get("steal_s", 0) >= own / 2:  # the kernel's own count (10 ms units) of time stolen by the host
+        return HOST
     if own - c.get("on_cpu_s", own) >= own / 2:
+        if shared >= own / 2:
+            return HOST
         return "loop's thread asleep (GIL held by another thread, or a blocking call)"
     if c.get("gc2_s", 0) >= own / 2:
         return "gc generation 2"
@@ -245,7 +446,7 @@ def _cause(own: float, c: dict[str, float]) -> str:
     return "request work only"
 
 
-def summarize_trace(ticks: list, load: float) -> dict:
+def summarize_trace(ticks: list, load: float, late: list[tuple[float, float]] | None = None) -> dict:
     """Lag percentiles, then each spike put down to one cause.
 
     On a shared machine most lag is the loop's thread waiting for a CPU that another process has
@@ -255,11 +456,12 @@ def summarize_trace(ticks: list, load: float) -> dict:
     own = [max(0.0, lag - c.get("cpu_wait_s", 0.0)) for _t, lag, c in ticks]
     by_cause: dict[str, list[float]] = {}
     waited = []
-    for (_t, lag, causes), o in zip(ticks, own, strict=True):
+    for (t, lag, causes), o in zip(ticks, own, strict=True):
         if lag >= SPIKE_S and o < SPIKE_S:
             waited.append(lag)
         elif o >= SPIKE_S:
-            by_cause.setdefault(_cause(o, causes), []).append(o)
+            shared = shared_late(late, t - lag, t) if late else 0.0
+            by_cause.setdefault(_cause(o, causes, shared), []).append(o)
     spikes = sum(len(v) for v in by_cause.values())
     total: dict[str, float] = {}
     for _t, _lag, causes in ticks:
@@ -280,6 +482,17 @@ def summarize_trace(ticks: list, load: float) -> dict:
         "own_lag_ms": qs(own),
         "spikes_over_ms": SPIKE_S * 1000,
         "spikes_from_cpu_wait_only": len(waited),
+        "bystander_late_wakeups": len(late) if late is not None else None,
+        # the kernel's steal count moves in 10 ms steps: how often a tick saw one, spikes (lag >= 5 ms)
+        # against all ticks
+        "ticks_with_steal": {
+            "all": round(sum(1 for t in ticks if t[2].get("steal_s", 0) > 0) / max(len(ticks), 1), 3),
+            "spikes": round(
+                sum(1 for t in ticks if t[1] >= SPIKE_S and t[2].get("steal_s", 0) > 0)
+                / max(sum(1 for t in ticks if t[1] >= SPIKE_S), 1),
+                3,
+            ),
+        },
         "own_spikes": spikes,
         "own_spikes_by_cause": {
             k: {
@@ -306,19 +519,40 @@ def summarize_trace(ticks: list, load: float) -> dict:
 
 def table(report: dict) -> str:
     lines = [
-        "  c  gateway          requests  direct p50/p99 ms  added p50 ms  added p99 ms"
-        "  loop lag p50 / p99 / p99.9 / max             gw CPU wait  RSS MB  load",
+        "  c  gateway          requests  direct p50/p99 ms  added p50 ms  added p99 ms  (after 1st wave)"
+        "  loop lag p50 / p99 / p99.9 / max             gw CPU wait  steal ms/s direct | gw  RSS MB  load",
     ]
     for r in report["rows"]:
         lq = r["loop_lag"]
         lag = " / ".join(lq.get(k, "-") for k in ("p50", "p99", "p99.9", "max")) if lq else "(no metric)"
+        st = r["steal_ms_per_s"]
+        steal = f"{st['direct'][0]}/{st['direct'][1]} | {st['gateway'][0]}/{st['gateway'][1]}"
         lines.append(
             f"{r['c']:>3}  {r['gateway'][:15]:<15}  {r['requests']:>8}  "
             f"{r['direct_p50_ms']:>7.2f} / {r['direct_p99_ms']:>6.2f}  {r['added_p50_ms']:>+12.2f}  "
-            f"{r['added_p99_ms']:>+12.2f}  {lag:<43} {r['gateway_cpu_wait_share']:>10.0%}  "
+            f"{r['added_p99_ms']:>+12.2f}  {r['added_p99_after_first_wave_ms']:>+16.2f}  "
+            f"{lag:<43} {r['gateway_cpu_wait_share']:>10.0%}  {steal:>21}  "
             f"{r['gateway_rss_mb']:>6.1f}  "
             f"{r['load'][0]:.2f}-{r['load'][1]:.2f}"
         )
+    tp = report.get("throughput")
+    if tp:
+        lines.append("")
+        lines.append(
+            f"wrk, c=64, 32-token streams from an instant server, {tp['rounds']} x {tp['seconds_per_run']} s each:"
+        )
+        for target, row in tp.items():
+            if not isinstance(row, dict):
+                continue
+            mem = (
+                f"  RSS idle {row['rss_idle_mb']} MB, after {row['rss_after_mb']} MB, peak {row['rss_peak_mb']} MB"
+                if "rss_idle_mb" in row
+                else ""
+            )
+            lines.append(
+                f"  {target[:15]:<15} {row['req_per_s_median']:>7,} req/s median {row['req_per_s_runs']}"
+                f"  failed {row['failed']}{mem}"
+            )
     return "\n".join(lines)
 
 
@@ -326,6 +560,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="2 rounds, fewer requests (about 2 minutes)")
     p.add_argument("--baseline", metavar="REF", help="also run the gateway as of this git ref, alternating")
+    p.add_argument("--rounds", type=int, help="rounds (default 5; 2 with --quick)")
+    p.add_argument("--no-wrk", action="store_true", help="skip the wrk throughput and memory check")
     p.add_argument("--attribute", action="store_true", help="trace loop lag at c=64 and sort the spikes")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     a = p.parse_args()

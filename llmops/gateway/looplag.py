@@ -8,7 +8,9 @@ milliseconds, so lag under 1 ms reads as "on time".
 `LLMOPS_GATEWAY_LAG_TRACE=FILE` (a debugging aid, off by default) also records what ran on the loop or
 beside it between two ticks: CPU time in garbage collections by generation (gc.callbacks), usage-log batches
 written, /metrics renders, requests accepted, upstream connections opened, and the time the loop's thread
-ran and waited for a CPU while runnable (another process had it: Linux schedstat). At shutdown it writes every
+ran and waited for a CPU while runnable (another process had it: Linux schedstat), and the time the hypervisor
+kept the loop's CPUs from running (/proc/stat "steal": on a virtual machine, the host's other tenants; the
+kernel counts it in 10 ms units, and leaves it out of the thread's own run time). At shutdown it writes every
 tick as JSON lines `[t, lag_s, {cause: amount}]`, so a lag spike can be read against its causes
 (`python benchmarks/bench_tail.py --attribute` does that).
 """
@@ -40,6 +42,9 @@ class LagTrace:
         self._gc_start = 0.0
         self._schedstat: int | None = None
         self._ran = self._waited = 0.0
+        self._stat: int | None = None  # /proc/stat, for the steal of the CPUs the loop may run on
+        self._cpus: tuple[bytes, ...] = ()
+        self._stolen = 0.0
 
     def add(self, cause: str, amount: float = 1.0) -> None:
         self.since[cause] = self.since.get(cause, 0.0) + amount
@@ -51,6 +56,10 @@ class LagTrace:
             self.since["on_cpu_s"] = stat[0] - self._ran
             self.since["cpu_wait_s"] = stat[1] - self._waited
             self._ran, self._waited = stat
+        if self._stat is not None:
+            stolen = self._steal_s()
+            self.since["steal_s"] = stolen - self._stolen
+            self._stolen = stolen
         if len(self.ticks) < MAX_TICKS:
             self.ticks.append((now, lag, self.since))
         self.since = {}
@@ -61,6 +70,15 @@ class LagTrace:
             return None
         ran, waited = os.pread(self._schedstat, 128, 0).split()[:2]
         return int(ran) / 1e9, int(waited) / 1e9
+
+    def _steal_s(self) -> float:
+        """Seconds the hypervisor has stolen from the loop's CPUs (/proc/stat, USER_HZ ticks)."""
+        assert self._stat is not None
+        total = 0
+        for line in os.pread(self._stat, 1 << 16, 0).splitlines():
+            if line.startswith(self._cpus):
+                total += int(line.split()[8])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         # CPU time of the collecting thread: a collection preempted by another process is not longer
@@ -76,6 +94,12 @@ class LagTrace:
             self._ran, self._waited = self._schedstat_s() or (0.0, 0.0)
         except OSError:
             self._schedstat = None
+        try:
+            self._stat = os.open("/proc/stat", os.O_RDONLY)
+            self._cpus = tuple(f"cpu{n} ".encode() for n in os.sched_getaffinity(0))
+            self._stolen = self._steal_s()
+        except (OSError, IndexError, ValueError):
+            self._stat = None
 
     def close(self) -> None:
         if self._on_gc in gc.callbacks:
@@ -83,6 +107,9 @@ class LagTrace:
         if self._schedstat is not None:
             os.close(self._schedstat)
             self._schedstat = None
+        if self._stat is not None:
+            os.close(self._stat)
+            self._stat = None
         with self.path.open("w") as f:
             for t, lag, causes in self.ticks:
                 f.write(json.dumps([round(t, 6), round(lag, 6), causes]) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import time
 from pathlib import Path
 
@@ -68,6 +69,32 @@ def test_the_trace_puts_a_full_collection_beside_the_tick_it_delayed(tmp_path: P
     assert causes["gc2_s"] > 0 and lag >= causes["gc2_s"] * 0.5
     assert causes.get("usage_batches") == 1
     assert all("cpu_wait_s" in c for _, _, c in ticks)  # Linux: the loop thread's wait for a CPU
+
+
+def _steal_s() -> float:
+    """The hypervisor's steal from the CPUs this process may run on, read here independently."""
+    cpus = {f"cpu{n}" for n in os.sched_getaffinity(0)}
+    fields = [line.split() for line in Path("/proc/stat").read_text().splitlines()]
+    return sum(int(f[8]) for f in fields if f[0] in cpus) / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_trace_counts_the_hosts_steal_of_the_loops_cpus(tmp_path: Path) -> None:
+    path = tmp_path / "lag.jsonl"
+    trace = LagTrace(path)
+    before = _steal_s()
+
+    async def main() -> None:
+        mon = LoopLag(_hist(), trace, interval=0.005)
+        mon.start()
+        await asyncio.sleep(0.05)
+        await mon.close()
+
+    asyncio.run(main())
+    after = _steal_s()
+    ticks = [json.loads(line) for line in path.read_text().splitlines()]
+    assert ticks and all(c["steal_s"] >= 0 for _, _, c in ticks)
+    # the ticks' steal adds up to the kernel's count over the same stretch (it moves in 10 ms steps)
+    assert sum(c["steal_s"] for _, _, c in ticks) <= after - before + 1e-9
 
 
 def test_the_gateway_exposes_loop_lag_and_traces_on_request(upstream, tmp_path: Path) -> None:
