@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= llamacpp,quantize,onnx,cloud,k8s,gateway,cache,dev
 STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 
-.PHONY: install system-packages cpu-self-check llamacpp-portable vllm-env phoenix-env test test-fast lint demo bench-startup clean
+.PHONY: install system-packages cpu-self-check llamacpp-portable vllm-env phoenix-env test test-fast lint demo bench-startup bench-tail clean
 
 install: $(STAMP) system-packages cpu-self-check vllm-env phoenix-env
 
@@ -72,7 +72,7 @@ system-packages:
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing && \
-	  for svc in prometheus redis-server; do \
+	  for svc in prometheus redis-server nginx; do \
 	    (systemctl disable --now $$svc 2>/dev/null || service $$svc stop 2>/dev/null || true) >/dev/null; done; \
 	fi
 
@@ -113,6 +113,12 @@ demo: install
 
 bench-startup: install
 	$(BIN)/python benchmarks/bench_startup.py
+
+# The gateway's tail (issue 23): wrk drives the throughput check, nginx is the control hop.
+BENCH_PACKAGES := wrk:wrk nginx-light:nginx
+bench-tail: install
+	@$(MAKE) --no-print-directory system-packages SYSTEM_PACKAGES="$(BENCH_PACKAGES)"
+	$(BIN)/python benchmarks/bench_tail.py --quick
 
 clean:
 	rm -rf $(VENV) $(PHOENIX_VENV) $(VLLM_VENV) .pytest_cache .ruff_cache

@@ -33,6 +33,7 @@ from llmops.bench.endpoints import Endpoint
 from llmops.bench.fake_server import spawn
 from llmops.bench.runner import LoadPlan, run_load
 from llmops.bench.workload import random_prompts
+from llmops.steal import StealMeter
 
 
 def _server(ttft_ms: float, gap_ms: float, tokens: int) -> tuple[subprocess.Popen, str]:
@@ -225,9 +226,13 @@ def ab_errors(runs: int, concurrency: int, n: int) -> list[dict]:
             for name in names:
                 preopen, stamp = VARIANTS[name]
                 load = os.getloadavg()[0]
+                meter = StealMeter()
                 r = error_run(base, concurrency, n, preopen, f"r{i}{int(preopen)}{int(stamp)}", stamp)
+                share = meter.share()
+                meter.close()
                 r["variant"] = name
                 r["load"] = round(load, 2)
+                r["host_steal_share"] = share  # the hypervisor's share of the CPUs' time during the run
                 rows.append(r)
                 e, f = r["error_ms"], r["first_wave_error_ms"]
                 print(
@@ -241,7 +246,9 @@ def ab_errors(runs: int, concurrency: int, n: int) -> list[dict]:
                         if (w := r["per_callback_stamp_would_add_ms"])
                         else ""
                     )
-                    + f"cpu {r['client_cpu']:.2f}; waiting for a CPU {r['client_cpu_wait_share']:.0%}; load {load:.2f}",
+                    + f"cpu {r['client_cpu']:.2f}; waiting for a CPU {r['client_cpu_wait_share']:.0%}; "
+                    + (f"host steal {share:.1%}; " if share is not None else "")
+                    + f"load {load:.2f}",
                     flush=True,
                 )
     finally:

@@ -16,6 +16,9 @@ direct, over all rounds pooled. Loop lag comes from the gateway's own histogram
   --quick          2 rounds, about 2 minutes with --baseline; the full run is 5 rounds of twice as many
                    requests per run (5x in all; about 9 minutes with --baseline).
   --rounds N       that many rounds instead (6 full rounds with --baseline: about 10 minutes of load).
+  --no-nginx       skip the control: nginx (if installed), one process on CPU 0 streaming unbuffered, run as
+                   one more target each round; what it adds is the cost of any extra hop on the other CPU
+                   of this machine, and the gateway's own part is what it adds beyond that.
   --no-wrk         skip the throughput check: after the TTFT rounds, wrk (if installed) drives 32-token
                    streams at c=64 through fresh gateways in front of an instant server, alternating
                    the trees each round, and their RSS (now and peak) is read after.
@@ -53,8 +56,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_gateway import CPUS, KEY, REPO, _pin, rss_mb, run_ttfts, start_gateway
+from bench_gateway import CPUS, KEY, REPO, _free_port, _pin, rss_mb, run_ttfts, start_gateway
 
+from llmops import steal
 from llmops.bench.fake_server import spawn
 
 LAG = "llmops_gateway_loop_lag_seconds_bucket"
@@ -104,13 +108,8 @@ def run_delay(pid: int) -> float:
 
 def steal_s() -> dict[int, float]:
     """Seconds the hypervisor has kept each CPU from running while it had work (/proc/stat 'steal')."""
-    hz = os.sysconf("SC_CLK_TCK")
-    out: dict[int, float] = {}
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("cpu") and line[3].isdigit():
-            fields = line.split()
-            out[int(fields[0][3:])] = int(fields[8]) / hz
-    return out
+    text, hz = Path("/proc/stat").read_bytes(), os.sysconf("SC_CLK_TCK")
+    return {n: steal.parse(text, [n])[0] / hz for n in range(CPUS)}
 
 
 def steal_ms_s(acc: list[float]) -> list[int]:
@@ -154,6 +153,10 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
             procs.append(proc)
             gateways[name] = url
             pids[name] = proc.pid
+        if not args.no_nginx and shutil.which("nginx"):
+            proc, url = start_nginx(server_base, tmp / "nginx")
+            procs.append(proc)
+            gateways[CONTROL], pids[CONTROL] = url + "/v1", proc.pid
         time.sleep(1)
         rounds = args.rounds or (2 if args.quick else 5)
         per_run = 1 if args.quick else 2
@@ -173,7 +176,7 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                 for target in ["direct", *order]:
                     url = server_base + "/v1" if target == "direct" else gateways[target]
                     key = None if target == "direct" else KEY
-                    b0 = lag_buckets(url) if target != "direct" else None
+                    b0 = lag_buckets(url) if target not in ("direct", CONTROL) else None
                     w0, t0 = (run_delay(pids[target]) if target != "direct" else 0.0), time.perf_counter()
                     s0 = steal_s()
                     got = run_ttfts(url, c, n, key)
@@ -226,6 +229,13 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                             "direct": steal_ms_s(stolen["direct"]),
                             "gateway": steal_ms_s(stolen[g]),
                         },
+                        # beyond the control hop (nginx) in the same rounds: the gateway's own part
+                        "over_control_p50_ms": (
+                            round(pct(t, 0.5) - pct(ttfts[CONTROL], 0.5), 2) if CONTROL in ttfts else None
+                        ),
+                        "over_control_p99_ms": (
+                            round(pct(t, 0.99) - pct(ttfts[CONTROL], 0.99), 2) if CONTROL in ttfts else None
+                        ),
                         "loop_lag": lq,
                         # the gateway's loop runnable but without its CPU (another process had CPU 0)
                         "gateway_cpu_wait_share": round(waited[g] / max(wall[g], 1e-9), 3),
@@ -242,6 +252,61 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
     if not args.no_wrk and shutil.which("wrk"):
         report["throughput"] = throughput(args, tmp, trees)
     return report
+
+
+CONTROL = "nginx (control)"
+NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    upstream up {{ server {upstream}; keepalive 256; }}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        keepalive_requests 1000000;
+        location / {{
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_request_buffering off;
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(upstream_base: str, tmp: Path) -> tuple[subprocess.Popen, str]:
+    """The control: nginx (compiled, one process, streaming unbuffered) as the hop on CPU 0 instead of the
+    gateway. What it adds is what one more process on the other CPU costs on this machine; the gateway's
+    own part is what it adds beyond that."""
+    import socket
+
+    tmp.mkdir(parents=True)
+    port = _free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, upstream=upstream_base.removeprefix("http://"), port=port))
+    proc = subprocess.Popen([*_pin(0), "nginx", "-p", str(tmp), "-c", str(conf)], stderr=subprocess.DEVNULL)
+    for _ in range(100):  # up to 10 s
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, f"http://127.0.0.1:{port}"
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(
+        f"nginx did not start: {(tmp / 'error.log').read_text() if (tmp / 'error.log').exists() else ''}"
+    )
 
 
 WRK_BODY = json.dumps(
@@ -290,6 +355,10 @@ def throughput(args: argparse.Namespace, tmp: Path, trees: dict[str, Path]) -> d
             proc, url = start_gateway(base + "/v1", tmp / f"wrk{i}", root)
             procs.append(proc)
             urls[name], pids[name] = url + "/chat/completions", proc.pid
+        if not args.no_nginx and shutil.which("nginx"):
+            proc, url = start_nginx(base, tmp / "wrk-nginx")
+            procs.append(proc)
+            urls[CONTROL], pids[CONTROL] = url + "/v1/chat/completions", proc.pid
         time.sleep(1)
         for name, pid in pids.items():
             idle[name] = round(rss_mb(pid), 1)
@@ -520,6 +589,7 @@ def summarize_trace(ticks: list, load: float, late: list[tuple[float, float]] | 
 def table(report: dict) -> str:
     lines = [
         "  c  gateway          requests  direct p50/p99 ms  added p50 ms  added p99 ms  (after 1st wave)"
+        "  over nginx p50/p99"
         "  loop lag p50 / p99 / p99.9 / max             gw CPU wait  steal ms/s direct | gw  RSS MB  load",
     ]
     for r in report["rows"]:
@@ -527,10 +597,15 @@ def table(report: dict) -> str:
         lag = " / ".join(lq.get(k, "-") for k in ("p50", "p99", "p99.9", "max")) if lq else "(no metric)"
         st = r["steal_ms_per_s"]
         steal = f"{st['direct'][0]}/{st['direct'][1]} | {st['gateway'][0]}/{st['gateway'][1]}"
+        ctl = (
+            f"{r['over_control_p50_ms']:+.2f} / {r['over_control_p99_ms']:+.2f}"
+            if r.get("over_control_p99_ms") is not None and r["gateway"] != CONTROL
+            else "-"
+        )
         lines.append(
             f"{r['c']:>3}  {r['gateway'][:15]:<15}  {r['requests']:>8}  "
             f"{r['direct_p50_ms']:>7.2f} / {r['direct_p99_ms']:>6.2f}  {r['added_p50_ms']:>+12.2f}  "
-            f"{r['added_p99_ms']:>+12.2f}  {r['added_p99_after_first_wave_ms']:>+16.2f}  "
+            f"{r['added_p99_ms']:>+12.2f}  {r['added_p99_after_first_wave_ms']:>+16.2f}  {ctl:>18}  "
             f"{lag:<43} {r['gateway_cpu_wait_share']:>10.0%}  {steal:>21}  "
             f"{r['gateway_rss_mb']:>6.1f}  "
             f"{r['load'][0]:.2f}-{r['load'][1]:.2f}"
@@ -562,6 +637,7 @@ def main() -> None:
     p.add_argument("--baseline", metavar="REF", help="also run the gateway as of this git ref, alternating")
     p.add_argument("--rounds", type=int, help="rounds (default 5; 2 with --quick)")
     p.add_argument("--no-wrk", action="store_true", help="skip the wrk throughput and memory check")
+    p.add_argument("--no-nginx", action="store_true", help="skip the nginx control hop")
     p.add_argument("--attribute", action="store_true", help="trace loop lag at c=64 and sort the spikes")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     a = p.parse_args()

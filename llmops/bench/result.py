@@ -84,6 +84,9 @@ class _RunBase(StrictModel):
     mean_schedule_lag_ms: float | None = None
     max_schedule_lag_ms: float | None = None
     connections_opened: int = 0
+    # the share of this machine's CPU time the hypervisor took during the run (/proc/stat steal; None off
+    # Linux): it stalls client and server alike, so tails measured under it are partly the host's
+    host_steal_share: float | None = None
     output_tokens_from: TokenSource = "usage"
     input_tokens_from: Literal["usage", "tokenizer", "estimate"] = "usage"
     cost_per_1k_requests: float | None = None

@@ -25,6 +25,7 @@ from llmops.bench.sse import Record
 from llmops.bench.workload import WORDS_PER_TOKEN, Prompt, Tokenizer, load_prompts
 from llmops.errors import OperationFailed, UsageError
 from llmops.progress import ProgressReporter
+from llmops.steal import StealMeter
 
 CLIENT = "llmops raw-asyncio HTTP/1.1 streaming client (one process, keep-alive pool sized to concurrency)"
 
@@ -201,6 +202,7 @@ def run_bench(
         warmup = requests[: cfg.warmup] if i == 0 else []
         scraper = Scraper(server_root(cfg.target) + "/metrics") if cfg.endpoint != "anthropic" else None
         has_metrics = scraper.start() if scraper else False
+        steal = StealMeter()
         outcome, warm = run_load(
             cfg.target,
             endpoint.scanner(),
@@ -210,6 +212,8 @@ def run_bench(
             warmup=warmup,
         )
         server = scraper.stop() if scraper and has_metrics else None
+        host_steal = steal.share()
+        steal.close()
         if warm and all(r.error is not None for r in warm):
             bad = warm[0]
             raise OperationFailed(
@@ -238,6 +242,7 @@ def run_bench(
             max_concurrency=conc,
             request_rate="inf" if math.isinf(rate) else rate,
             connections_opened=outcome.connections,
+            host_steal_share=host_steal,
             output_tokens_from=out_src,
             input_tokens_from=in_src,
             cost_per_1k_requests=cost,

@@ -196,6 +196,8 @@ def print_report(result, config) -> None:
         ),
         ("cost per 1K requests", usd(r.cost_per_1k_requests)),
     ]
+    if r.host_steal_share is not None:
+        rows.append(("host CPU steal (hypervisor)", percent(r.host_steal_share)))
     if r.server_metrics is not None:
         s = r.server_metrics
         rows.append(
@@ -256,3 +258,9 @@ def print_report(result, config) -> None:
         style="dim",
         highlight=False,
     )
+    from llmops.steal import note
+
+    if (said := note([p.host_steal_share for p in r.sweep or [r]])) is not None:
+        from llmops.ui import warn
+
+        warn(said)

@@ -42,8 +42,7 @@ class LagTrace:
         self._gc_start = 0.0
         self._schedstat: int | None = None
         self._ran = self._waited = 0.0
-        self._stat: int | None = None  # /proc/stat, for the steal of the CPUs the loop may run on
-        self._cpus: tuple[bytes, ...] = ()
+        self._steal: Any = None  # llmops.steal.StealMeter of the CPUs the loop may run on
         self._stolen = 0.0
 
     def add(self, cause: str, amount: float = 1.0) -> None:
@@ -56,8 +55,8 @@ class LagTrace:
             self.since["on_cpu_s"] = stat[0] - self._ran
             self.since["cpu_wait_s"] = stat[1] - self._waited
             self._ran, self._waited = stat
-        if self._stat is not None:
-            stolen = self._steal_s()
+        stolen = self._steal.stolen_s() if self._steal is not None else None
+        if stolen is not None:
             self.since["steal_s"] = stolen - self._stolen
             self._stolen = stolen
         if len(self.ticks) < MAX_TICKS:
@@ -70,15 +69,6 @@ class LagTrace:
             return None
         ran, waited = os.pread(self._schedstat, 128, 0).split()[:2]
         return int(ran) / 1e9, int(waited) / 1e9
-
-    def _steal_s(self) -> float:
-        """Seconds the hypervisor has stolen from the loop's CPUs (/proc/stat, USER_HZ ticks)."""
-        assert self._stat is not None
-        total = 0
-        for line in os.pread(self._stat, 1 << 16, 0).splitlines():
-            if line.startswith(self._cpus):
-                total += int(line.split()[8])
-        return total / os.sysconf("SC_CLK_TCK")
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         # CPU time of the collecting thread: a collection preempted by another process is not longer
@@ -94,12 +84,9 @@ class LagTrace:
             self._ran, self._waited = self._schedstat_s() or (0.0, 0.0)
         except OSError:
             self._schedstat = None
-        try:
-            self._stat = os.open("/proc/stat", os.O_RDONLY)
-            self._cpus = tuple(f"cpu{n} ".encode() for n in os.sched_getaffinity(0))
-            self._stolen = self._steal_s()
-        except (OSError, IndexError, ValueError):
-            self._stat = None
+        from llmops.steal import StealMeter
+
+        self._steal = StealMeter(os.sched_getaffinity(0))
 
     def close(self) -> None:
         if self._on_gc in gc.callbacks:
@@ -107,9 +94,9 @@ class LagTrace:
         if self._schedstat is not None:
             os.close(self._schedstat)
             self._schedstat = None
-        if self._stat is not None:
-            os.close(self._stat)
-            self._stat = None
+        if self._steal is not None:
+            self._steal.close()
+            self._steal = None
         with self.path.open("w") as f:
             for t, lag, causes in self.ticks:
                 f.write(json.dumps([round(t, 6), round(lag, 6), causes]) + "\n")

@@ -59,6 +59,7 @@ def test_slo_pass_exits_0_and_writes_result(fake_server, tmp_path: Path) -> None
     assert server["prefix_cache_hit_rate"] == 0.25
     assert 19 < server["server_mean_ttft_ms"] < 30
     assert doc["passed"] is True
+    assert 0.0 <= doc["host_steal_share"] <= 1.0  # the hypervisor's share of CPU time during the run
 
 
 def test_slo_breach_exits_1_and_says_by_how_much(fake_server) -> None:
@@ -192,6 +193,7 @@ def test_the_table_shows_figures_for_people_and_json_keeps_full_precision(fake_s
     assert re.search(r"output throughput \S* ?[\d,]+(\.\d+)? tok/s", text), text
     assert not re.search(r"\d\.\d{5,}", text), text  # no raw float anywhere
     assert not re.search(r"\d[eE][+-]\d", text), text
+    assert re.search(r"host CPU steal \(hypervisor\) \S* ?\d+(\.\d)?%", text), text
     doc = json.loads(bench(*args, "--json").stdout)
     ttft = doc["server_metrics"]["server_mean_ttft_ms"]
     assert isinstance(ttft, float) and ttft != round(ttft, 2)  # full precision for scripts

@@ -44,6 +44,7 @@ BASE = {
     "registry",
     "sampling",
     "settings",
+    "steal",
     "workspace",
 }
 
