@@ -15,6 +15,11 @@ direct, over all rounds pooled. Loop lag comes from the gateway's own histogram
                    the trace), both trees, alternating.
   --quick          2 rounds, about 2 minutes with --baseline; the full run is 5 rounds of twice as many
                    requests per run (5x in all; about 9 minutes with --baseline).
+  --steady S       instead of rounds: one continuous run of about S seconds per target at c=16 and c=64
+                   (direct, the nginx control, each tree), p99 over the run and over its steady state (after
+                   the first 10 waves: a closed-loop start sends c requests at once, and the waves take
+                   about ten cycles to spread), p99 per tenth of the run, steal and loop lag per run.
+                   `--steady 75 --baseline REF`: 10 minutes of load.
   --rounds N       that many rounds instead (6 full rounds with --baseline: about 10 minutes of load).
   --no-nginx       skip the control: nginx (if installed), one process on CPU 0 streaming unbuffered, run as
                    one more target each round; what it adds is the cost of any extra hop on the other CPU
@@ -35,7 +40,7 @@ puts a lag spike down to the host when the bystander was as late over the same i
 schedstat): another process had CPU 0. Figures from runs where it is more than a few percent measure the
 machine, not the gateway.
 
-Usage: python benchmarks/bench_tail.py [--quick] [--rounds N] [--baseline REF] [--attribute] [--no-wrk] [--json]
+Usage: python benchmarks/bench_tail.py [--quick] [--rounds N] [--steady S] [--baseline REF] [--attribute] [--no-wrk] [--json]
 """
 
 from __future__ import annotations
@@ -252,6 +257,97 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
     if not args.no_wrk and shutil.which("wrk"):
         report["throughput"] = throughput(args, tmp, trees)
     return report
+
+
+WAVES = 10  # a closed-loop run's start-up transient: its first waves of `c` requests
+
+
+def steady(args: argparse.Namespace, tmp: Path) -> dict:
+    """One continuous run per target and concurrency (about --steady seconds each), direct, the nginx
+    control, this tree's gateway (and --baseline's), the order rotating; p99 over the whole run, and over the
+    steady state after the start-up transient.
+
+    A closed-loop run sends its first `c` requests at the same instant; against a server with fixed timing
+    they also finish together, so the next `c` leave together too, and the gateway does each wave's
+    pre-forward work one request after another (the 64th of a wave waits for 63). The waves spread out
+    within about ten cycles. Short runs (the rounds of the default mode) are mostly that transient; a
+    long run is mostly steady state, which is what a gateway in service sees."""
+    server, server_base = spawn(20, 5, tokens=32)
+    procs = [server]
+    trees = {"this tree": REPO}
+    if args.baseline:
+        trees = {args.baseline: export_tree(args.baseline, tmp / "baseline"), **trees}
+    targets: dict[str, str] = {"direct": server_base + "/v1"}
+    try:
+        if not args.no_nginx and shutil.which("nginx"):
+            proc, url = start_nginx(server_base, tmp / "nginx")
+            procs.append(proc)
+            targets[CONTROL] = url + "/v1"
+        for i, (name, root) in enumerate(trees.items()):
+            (tmp / f"gw{i}").mkdir()
+            proc, url = start_gateway(server_base + "/v1", tmp / f"gw{i}", root)
+            procs.append(proc)
+            targets[name] = url
+        time.sleep(1)
+        rows = []
+        for k, c in enumerate((16, 64)):
+            n = int(args.steady * c / 0.18)  # a request takes about 0.18 s (20 ms + 31 x 5 ms)
+            names = list(targets)
+            names = names[k % len(names) :] + names[: k % len(names)]
+            for name in names:
+                url = targets[name]
+                with_lag = name in trees
+                b0 = lag_buckets(url) if with_lag else None
+                s0, t0 = steal_s(), time.perf_counter()
+                got = run_ttfts(url, c, n, None if name == "direct" else KEY)
+                s1, t1 = steal_s(), time.perf_counter()
+                tenth = max(1, len(got) // 10)
+                rows.append(
+                    {
+                        "c": c,
+                        "target": name,
+                        "requests": len(got),
+                        "seconds": round(t1 - t0, 1),
+                        "p50_ms": round(pct(got, 0.5), 2),
+                        "p99_ms": round(pct(got, 0.99), 2),
+                        "steady_p50_ms": round(pct(got[WAVES * c :], 0.5), 2),
+                        "steady_p99_ms": round(pct(got[WAVES * c :], 0.99), 2),
+                        "p99_by_tenth_ms": [
+                            round(pct(got[i : i + tenth], 0.99), 1) for i in range(0, tenth * 10, tenth)
+                        ],
+                        "steal_ms_per_s": steal_ms_s(
+                            [s1.get(0, 0.0) - s0.get(0, 0.0), s1.get(1, 0.0) - s0.get(1, 0.0), t1 - t0]
+                        ),
+                        "loop_lag": lag_quantiles(b0, lag_buckets(url) or {}) if b0 else None,
+                    }
+                )
+        for row in rows:
+            d = next(r for r in rows if r["c"] == row["c"] and r["target"] == "direct")
+            for q in ("p50", "p99", "steady_p50", "steady_p99"):
+                row[f"added_{q}_ms"] = round(row[f"{q}_ms"] - d[f"{q}_ms"], 2)
+        return {"steady": rows, "seconds_per_run": args.steady}
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(15)
+
+
+def steady_table(report: dict) -> str:
+    lines = [
+        "  c  target           requests      s  steal ms/s  p50 ms  p99 ms  steady p99  added p50 / p99"
+        "  added steady p50 / p99  loop lag p99 / max    p99 by tenth of the run (ms)"
+    ]
+    for r in report["steady"]:
+        lag = f"{r['loop_lag']['p99']} / {r['loop_lag']['max']}" if r["loop_lag"] else "-"
+        lines.append(
+            f"{r['c']:>3}  {r['target'][:15]:<15}  {r['requests']:>8}  {r['seconds']:>5.0f}  "
+            f"{r['steal_ms_per_s'][0]:>4}/{r['steal_ms_per_s'][1]:<5}  {r['p50_ms']:>6.2f}  {r['p99_ms']:>6.2f}  "
+            f"{r['steady_p99_ms']:>10.2f}  {r['added_p50_ms']:>+6.2f} / {r['added_p99_ms']:>+6.2f}  "
+            f"{r['added_steady_p50_ms']:>+12.2f} / {r['added_steady_p99_ms']:>+6.2f}  {lag:<20}  "
+            f"{r['p99_by_tenth_ms']}"
+        )
+    return "\n".join(lines)
 
 
 CONTROL = "nginx (control)"
@@ -636,6 +732,12 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="2 rounds, fewer requests (about 2 minutes)")
     p.add_argument("--baseline", metavar="REF", help="also run the gateway as of this git ref, alternating")
     p.add_argument("--rounds", type=int, help="rounds (default 5; 2 with --quick)")
+    p.add_argument(
+        "--steady",
+        type=float,
+        metavar="SECONDS",
+        help="one continuous run of about SECONDS per target at c=16 and c=64 (steady state, not rounds)",
+    )
     p.add_argument("--no-wrk", action="store_true", help="skip the wrk throughput and memory check")
     p.add_argument("--no-nginx", action="store_true", help="skip the nginx control hop")
     p.add_argument("--attribute", action="store_true", help="trace loop lag at c=64 and sort the spikes")
@@ -645,14 +747,14 @@ def main() -> None:
         os.sched_setaffinity(0, {1})  # the client shares CPU 1 with the fake server
     tmp = Path(tempfile.mkdtemp(prefix="bench-tail-"))
     try:
-        report = attribute(a, tmp) if a.attribute else ab(a, tmp)
+        report = attribute(a, tmp) if a.attribute else steady(a, tmp) if a.steady else ab(a, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report["cpus"] = CPUS
     if a.json or a.attribute:
         print(json.dumps(report, indent=2))
     else:
-        print(table(report))
+        print(steady_table(report) if a.steady else table(report))
 
 
 if __name__ == "__main__":
