@@ -290,7 +290,7 @@ def steady(args: argparse.Namespace, tmp: Path) -> dict:
             targets[name] = url
         time.sleep(1)
         rows = []
-        for k, c in enumerate((16, 64)):
+        for k, c in enumerate(args.c or (16, 64)):
             n = int(args.steady * c / 0.18)  # a request takes about 0.18 s (20 ms + 31 x 5 ms)
             names = list(targets)
             names = names[k % len(names) :] + names[: k % len(names)]
@@ -732,6 +732,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="2 rounds, fewer requests (about 2 minutes)")
     p.add_argument("--baseline", metavar="REF", help="also run the gateway as of this git ref, alternating")
     p.add_argument("--rounds", type=int, help="rounds (default 5; 2 with --quick)")
+    p.add_argument("--c", type=int, action="append", help="with --steady: only this concurrency (repeatable)")
     p.add_argument(
         "--steady",
         type=float,
