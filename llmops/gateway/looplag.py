@@ -86,7 +86,8 @@ class LagTrace:
             self._schedstat = None
         from llmops.steal import StealMeter
 
-        self._steal = StealMeter(os.sched_getaffinity(0))
+        affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere every CPU (and no /proc/stat)
+        self._steal = StealMeter(affinity(0) if affinity is not None else None)
 
     def close(self) -> None:
         if self._on_gc in gc.callbacks:
