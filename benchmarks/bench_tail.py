@@ -143,25 +143,46 @@ def export_tree(ref: str, dest: Path) -> Path:
     return dest
 
 
-def ab(args: argparse.Namespace, tmp: Path) -> dict:
-    server, server_base = spawn(20, 5, tokens=32)
-    procs = [server]
-    gateways: dict[str, str] = {}
-    pids: dict[str, int] = {}
+def trees_of(args: argparse.Namespace, tmp: Path) -> dict[str, Path]:
+    """The source trees whose gateways run: --baseline's (exported), then this one."""
     trees = {"this tree": REPO}
     if args.baseline:
         trees = {args.baseline: export_tree(args.baseline, tmp / "baseline"), **trees}
+    return trees
+
+
+def start_hops(
+    upstream_base: str, trees: dict[str, Path], tmp: Path, args: argparse.Namespace, procs: list
+) -> dict[str, tuple[str, int]]:
+    """A gateway per tree in front of `upstream_base`, then the nginx control (unless --no-nginx, or not
+    installed): name -> (its base URL, ending in /v1; pid). Each process joins `procs` as it starts."""
+    hops: dict[str, tuple[str, int]] = {}
+    for i, (name, root) in enumerate(trees.items()):
+        (tmp / f"gw{i}").mkdir(parents=True)
+        proc, url = start_gateway(upstream_base + "/v1", tmp / f"gw{i}", root)
+        procs.append(proc)
+        hops[name] = (url, proc.pid)
+    if not args.no_nginx and shutil.which("nginx"):
+        proc, url = start_nginx(upstream_base, tmp / "nginx")
+        procs.append(proc)
+        hops[CONTROL] = (url + "/v1", proc.pid)
+    return hops
+
+
+def stolen_since(s0: dict[int, float], t0: float) -> list[float]:
+    """[CPU 0, CPU 1, seconds]: steal of each CPU since `steal_s()` gave s0 at perf_counter t0."""
+    s1, t1 = steal_s(), time.perf_counter()
+    return [s1.get(0, 0.0) - s0.get(0, 0.0), s1.get(1, 0.0) - s0.get(1, 0.0), t1 - t0]
+
+
+def ab(args: argparse.Namespace, tmp: Path) -> dict:
+    server, server_base = spawn(20, 5, tokens=32)
+    procs = [server]
+    trees = trees_of(args, tmp)
     try:
-        for i, (name, root) in enumerate(trees.items()):
-            (tmp / f"gw{i}").mkdir()
-            proc, url = start_gateway(server_base + "/v1", tmp / f"gw{i}", root)
-            procs.append(proc)
-            gateways[name] = url
-            pids[name] = proc.pid
-        if not args.no_nginx and shutil.which("nginx"):
-            proc, url = start_nginx(server_base, tmp / "nginx")
-            procs.append(proc)
-            gateways[CONTROL], pids[CONTROL] = url + "/v1", proc.pid
+        hops = start_hops(server_base, trees, tmp, args, procs)
+        gateways = {name: url for name, (url, _pid) in hops.items()}
+        pids = {name: pid for name, (_url, pid) in hops.items()}
         time.sleep(1)
         rounds = args.rounds or (2 if args.quick else 5)
         per_run = 1 if args.quick else 2
@@ -185,7 +206,7 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                     w0, t0 = (run_delay(pids[target]) if target != "direct" else 0.0), time.perf_counter()
                     s0 = steal_s()
                     got = run_ttfts(url, c, n, key)
-                    s1, t1 = steal_s(), time.perf_counter()
+                    run_steal = stolen_since(s0, t0)
                     ttfts[target] += got
                     later[target] += got[c:]
                     runs.append(
@@ -195,15 +216,10 @@ def ab(args: argparse.Namespace, tmp: Path) -> dict:
                             "target": target,
                             "p50_ms": round(pct(got, 0.5), 2),
                             "p99_ms": round(pct(got, 0.99), 2),
-                            "steal_ms_per_s": steal_ms_s(
-                                [s1.get(0, 0.0) - s0.get(0, 0.0), s1.get(1, 0.0) - s0.get(1, 0.0), t1 - t0]
-                            ),
+                            "steal_ms_per_s": steal_ms_s(run_steal),
                         }
                     )
-                    acc_s = stolen[target]
-                    for cpu in (0, 1):
-                        acc_s[cpu] += s1.get(cpu, 0.0) - s0.get(cpu, 0.0)
-                    acc_s[2] += t1 - t0
+                    stolen[target] = [a + b for a, b in zip(stolen[target], run_steal, strict=True)]
                     if target != "direct":
                         waited[target] += run_delay(pids[target]) - w0
                         wall[target] += time.perf_counter() - t0
@@ -274,20 +290,12 @@ def steady(args: argparse.Namespace, tmp: Path) -> dict:
     long run is mostly steady state, which is what a gateway in service sees."""
     server, server_base = spawn(20, 5, tokens=32)
     procs = [server]
-    trees = {"this tree": REPO}
-    if args.baseline:
-        trees = {args.baseline: export_tree(args.baseline, tmp / "baseline"), **trees}
-    targets: dict[str, str] = {"direct": server_base + "/v1"}
+    trees = trees_of(args, tmp)
     try:
-        if not args.no_nginx and shutil.which("nginx"):
-            proc, url = start_nginx(server_base, tmp / "nginx")
-            procs.append(proc)
-            targets[CONTROL] = url + "/v1"
-        for i, (name, root) in enumerate(trees.items()):
-            (tmp / f"gw{i}").mkdir()
-            proc, url = start_gateway(server_base + "/v1", tmp / f"gw{i}", root)
-            procs.append(proc)
-            targets[name] = url
+        hops = start_hops(server_base, trees, tmp, args, procs)
+        # direct first, then the control, then the gateways (the order rotates per concurrency)
+        targets = {"direct": server_base + "/v1"}
+        targets |= {name: url for name, (url, _pid) in sorted(hops.items(), key=lambda kv: kv[0] != CONTROL)}
         time.sleep(1)
         rows = []
         for k, c in enumerate(args.c or (16, 64)):
@@ -300,14 +308,14 @@ def steady(args: argparse.Namespace, tmp: Path) -> dict:
                 b0 = lag_buckets(url) if with_lag else None
                 s0, t0 = steal_s(), time.perf_counter()
                 got = run_ttfts(url, c, n, None if name == "direct" else KEY)
-                s1, t1 = steal_s(), time.perf_counter()
+                run_steal = stolen_since(s0, t0)
                 tenth = max(1, len(got) // 10)
                 rows.append(
                     {
                         "c": c,
                         "target": name,
                         "requests": len(got),
-                        "seconds": round(t1 - t0, 1),
+                        "seconds": round(run_steal[2], 1),
                         "p50_ms": round(pct(got, 0.5), 2),
                         "p99_ms": round(pct(got, 0.99), 2),
                         "steady_p50_ms": round(pct(got[WAVES * c :], 0.5), 2),
@@ -315,9 +323,7 @@ def steady(args: argparse.Namespace, tmp: Path) -> dict:
                         "p99_by_tenth_ms": [
                             round(pct(got[i : i + tenth], 0.99), 1) for i in range(0, tenth * 10, tenth)
                         ],
-                        "steal_ms_per_s": steal_ms_s(
-                            [s1.get(0, 0.0) - s0.get(0, 0.0), s1.get(1, 0.0) - s0.get(1, 0.0), t1 - t0]
-                        ),
+                        "steal_ms_per_s": steal_ms_s(run_steal),
                         "loop_lag": lag_quantiles(b0, lag_buckets(url) or {}) if b0 else None,
                     }
                 )
@@ -443,21 +449,11 @@ def throughput(args: argparse.Namespace, tmp: Path, trees: dict[str, Path]) -> d
     seconds = 5 if args.quick else 10
     rounds = 2 if args.quick else 3
     try:
-        urls: dict[str, str] = {}
-        pids: dict[str, int] = {}
-        idle: dict[str, float] = {}
-        for i, (name, root) in enumerate(trees.items()):
-            (tmp / f"wrk{i}").mkdir()
-            proc, url = start_gateway(base + "/v1", tmp / f"wrk{i}", root)
-            procs.append(proc)
-            urls[name], pids[name] = url + "/chat/completions", proc.pid
-        if not args.no_nginx and shutil.which("nginx"):
-            proc, url = start_nginx(base, tmp / "wrk-nginx")
-            procs.append(proc)
-            urls[CONTROL], pids[CONTROL] = url + "/v1/chat/completions", proc.pid
+        hops = start_hops(base, trees, tmp / "wrk", args, procs)
+        urls = {name: url + "/chat/completions" for name, (url, _pid) in hops.items()}
+        pids = {name: pid for name, (_url, pid) in hops.items()}
         time.sleep(1)
-        for name, pid in pids.items():
-            idle[name] = round(rss_mb(pid), 1)
+        idle = {name: round(rss_mb(pid), 1) for name, pid in pids.items()}
         runs: dict[str, list[dict]] = {"direct": [], **{g: [] for g in urls}}
         for r in range(rounds):
             order = list(urls) if r % 2 == 0 else list(reversed(urls))
@@ -489,9 +485,7 @@ def throughput(args: argparse.Namespace, tmp: Path, trees: dict[str, Path]) -> d
 
 def attribute(args: argparse.Namespace, tmp: Path) -> dict:
     """The trace summary of this tree's gateway; with --baseline, of both, alternating."""
-    trees = {"this tree": REPO}
-    if args.baseline:
-        trees = {args.baseline: export_tree(args.baseline, tmp / "baseline"), **trees}
+    trees = trees_of(args, tmp)
     out: dict = {}
     for r in range(1 if args.quick or len(trees) == 1 else 2):
         for name, root in trees.items() if r % 2 == 0 else reversed(trees.items()):

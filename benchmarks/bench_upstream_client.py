@@ -32,6 +32,20 @@ BODY = json.dumps(
 HDR = {"content-type": "application/json", "accept": "*/*", "accept-encoding": "identity", "user-agent": "x"}
 
 
+async def timed(one, n, c):
+    """Warm the pool with `c` streams, then `n` streams `c` at a time: (wall seconds, process CPU seconds)."""
+    await asyncio.gather(*(one() for _ in range(c)))
+    it = iter(range(n))
+
+    async def worker():
+        for _ in it:
+            await one()
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(c)))
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 async def aio(url, n, c):
     import aiohttp
     from yarl import URL
@@ -51,18 +65,10 @@ async def aio(url, n, c):
         r.release()
         return k
 
-    await asyncio.gather(*(one() for _ in range(c)))  # warm the pool
-    it = iter(range(n))
-
-    async def worker():
-        for _ in it:
-            await one()
-
-    t0, c0 = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(c)))
-    dt, dc = time.perf_counter() - t0, time.process_time() - c0
-    await s.close()
-    return dt, dc
+    try:
+        return await timed(one, n, c)
+    finally:
+        await s.close()
 
 
 async def rq(url, n, c):
@@ -77,18 +83,10 @@ async def rq(url, n, c):
                 k += 1
         return k
 
-    await asyncio.gather(*(one() for _ in range(c)))
-    it = iter(range(n))
-
-    async def worker():
-        for _ in it:
-            await one()
-
-    t0, c0 = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(c)))
-    dt, dc = time.perf_counter() - t0, time.process_time() - c0
-    await cl.close()
-    return dt, dc
+    try:
+        return await timed(one, n, c)
+    finally:
+        await cl.close()
 
 
 def main() -> None:
