@@ -64,16 +64,17 @@ $(PHOENIX_STAMP):
 # Debian packages the tests use for real: redis-server (the gateway's shared state), prometheus (promtool and
 # the server for the monitor tests), chromium and its driver (the playground's and the HTML report's browser
 # tests), iproute2 (`ip`: the two-host vLLM test's network namespaces). One apt-get for
-# whatever is missing; the services the packages may start (prometheus on :9090, redis on :6379) are stopped:
-# the tests start their own on free ports.
+# whatever is missing; the services the packages just installed may start (prometheus on :9090, redis on
+# :6379, nginx on :80) are stopped: the tests start their own on free ports. A service that was already
+# installed (the user's own nginx or redis) is left as it is.
 SYSTEM_PACKAGES := redis-server:redis-server prometheus:promtool chromium:chromium chromium-driver:chromedriver iproute2:ip
 system-packages:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do command -v $${pair#*:} >/dev/null || missing="$$missing $${pair%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing && \
-	  for svc in prometheus redis-server nginx; do \
-	    (systemctl disable --now $$svc 2>/dev/null || service $$svc stop 2>/dev/null || true) >/dev/null; done; \
+	  for pkg in $$missing; do svc=$${pkg%-light}; case $$svc in prometheus|redis-server|nginx) \
+	    (systemctl disable --now $$svc 2>/dev/null || service $$svc stop 2>/dev/null || true) >/dev/null;; esac; done; \
 	fi
 
 $(STAMP): pyproject.toml
